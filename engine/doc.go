@@ -1,0 +1,7 @@
+// Package engine trains convolutional networks on the CPU: float32 tensors in NHWC layout, a
+// static computation graph built once per architecture and batch size with every buffer planned
+// up front, each op's forward and backward, initialisation, optimizers and schedules.
+//
+// Work runs on one parallel.Pool whose chunking does not depend on the thread count, so a
+// training step gives bitwise-identical results on any number of threads.
+package engine
