@@ -1,0 +1,269 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gonas/nas/engine/parallel"
+)
+
+// Shape is the per-sample shape of a node's value in NHWC layout: a batch of N samples is stored
+// as N×H×W×C float32s, row-major. Vectors (the output of GlobalAvgPool, Flatten or Linear) have
+// H = W = 1.
+type Shape struct{ H, W, C int }
+
+// Size is the number of float32s per sample.
+func (s Shape) Size() int { return s.H * s.W * s.C }
+
+func (s Shape) String() string { return fmt.Sprintf("%dx%dx%d", s.H, s.W, s.C) }
+
+// Node is one value of the graph: an input, a layer's output or the loss. Value and Grad hold
+// Batch() samples; only the first ActiveBatch() are meaningful in a step.
+type Node struct {
+	Name  string
+	Shape Shape
+	// Value is the forward result, Batch()×Shape.Size() float32s.
+	Value []float32
+	// Grad is dLoss/dValue after Backward; nil when the node needs no gradient (inputs, or
+	// graphs built for inference only).
+	Grad []float32
+
+	id     int
+	inputs []*Node
+	op     op
+}
+
+// Param is a trainable tensor. Grad is filled by Backward; optimizers update Value.
+type Param struct {
+	Name  string
+	Shape []int
+	Value []float32
+	Grad  []float32
+	// NoDecay marks BN scales and shifts and biases, which optimizers may exempt from weight decay.
+	NoDecay bool
+}
+
+// op is one operation's forward and backward. Ops keep pointers to their nodes. To keep a step
+// free of allocations, an op creates the closures it hands to the pool once, when it is built.
+type op interface {
+	// forward computes the output from the inputs for g.n samples.
+	forward(g *Graph)
+	// backward adds the gradient of the loss with respect to each input (and parameter) to that
+	// input's Grad, given the output's Grad. It never overwrites: gradients accumulate.
+	backward(g *Graph)
+}
+
+// Graph is a static computation graph for one architecture and one batch size. It is built by
+// calling the layer methods (Conv2D, BatchNorm, ...) in topological order, then trained with
+// Forward and Backward. All buffers are allocated when layers are added and by Build; Forward
+// and Backward allocate nothing.
+type Graph struct {
+	batch  int
+	n      int
+	nodes  []*Node
+	params []*Param
+	pool   *parallel.Pool
+	seed   uint64
+	step   uint64
+	train  bool
+	built  bool
+	loss   *Loss
+	// zeroSpans cut every gradient buffer into fixed spans that Backward clears in parallel.
+	zeroSpans [][]float32
+	zeroFn    func(w, i int)
+}
+
+// Config sets up a graph.
+type Config struct {
+	// Batch is the largest number of samples a step processes.
+	Batch int
+	// Pool runs the kernels; nil means a new pool with GOMAXPROCS threads.
+	Pool *parallel.Pool
+	// Seed fixes parameter initialisation and the random masks of Dropout and DropPath.
+	Seed uint64
+}
+
+// New returns an empty graph.
+func New(cfg Config) *Graph {
+	if cfg.Batch <= 0 {
+		panic(fmt.Sprintf("engine: batch must be positive, got %d", cfg.Batch))
+	}
+	if cfg.Pool == nil {
+		cfg.Pool = parallel.NewPool(0)
+	}
+	g := &Graph{batch: cfg.Batch, n: cfg.Batch, pool: cfg.Pool, seed: cfg.Seed}
+	g.zeroFn = func(_, i int) { clear(g.zeroSpans[i]) }
+	return g
+}
+
+// Batch is the batch capacity the graph was built for.
+func (g *Graph) Batch() int { return g.batch }
+
+// ActiveBatch is the number of samples the next step processes.
+func (g *Graph) ActiveBatch() int { return g.n }
+
+// SetActiveBatch makes the next steps process only the first n samples of every buffer (for a
+// last, partial batch). BatchNorm statistics and the loss mean are over those n samples.
+func (g *Graph) SetActiveBatch(n int) {
+	if n <= 0 || n > g.batch {
+		panic(fmt.Sprintf("engine: active batch %d outside [1, %d]", n, g.batch))
+	}
+	g.n = n
+}
+
+// SetStep sets the step number that, with the seed, draws the Dropout and DropPath masks. The same
+// (seed, step) always gives the same masks.
+func (g *Graph) SetStep(step uint64) { g.step = step }
+
+// Pool is the worker pool that runs the graph's kernels.
+func (g *Graph) Pool() *parallel.Pool { return g.pool }
+
+// Params lists the trainable parameters in the order the layers created them.
+func (g *Graph) Params() []*Param { return g.params }
+
+// Nodes lists the nodes in topological order.
+func (g *Graph) Nodes() []*Node { return g.nodes }
+
+// Input adds an input node of the given per-sample shape. The caller fills its Value.
+func (g *Graph) Input(name string, s Shape) *Node {
+	return g.addNode(name, s, nil)
+}
+
+// addNode appends a node whose value is computed by o from inputs.
+func (g *Graph) addNode(name string, s Shape, o op, inputs ...*Node) *Node {
+	if g.built {
+		panic("engine: layer added after Build")
+	}
+	if s.H <= 0 || s.W <= 0 || s.C <= 0 {
+		panic(fmt.Sprintf("engine: %s: invalid output shape %v", name, s))
+	}
+	n := &Node{Name: name, Shape: s, Value: make([]float32, g.batch*s.Size()), id: len(g.nodes), inputs: inputs, op: o}
+	g.nodes = append(g.nodes, n)
+	return n
+}
+
+// addParam creates a parameter; init fills it.
+func (g *Graph) addParam(name string, noDecay bool, init func(v []float32, rng *normalRand), shape ...int) *Param {
+	size := 1
+	for _, d := range shape {
+		size *= d
+	}
+	p := &Param{Name: name, Shape: shape, Value: make([]float32, size), Grad: make([]float32, size), NoDecay: noDecay}
+	init(p.Value, newNormalRand(g.seed, uint64(len(g.params))))
+	g.params = append(g.params, p)
+	return p
+}
+
+// Build allocates the gradient buffers of every node but the graph's inputs, whose gradients are
+// never needed. After Build no layer can be added. Forward may run without Build (inference).
+func (g *Graph) Build() {
+	if g.built {
+		return
+	}
+	g.built = true
+	for _, n := range g.nodes {
+		if n.op != nil {
+			n.Grad = make([]float32, len(n.Value))
+			g.addZeroSpans(n.Grad)
+		}
+	}
+	for _, p := range g.params {
+		g.addZeroSpans(p.Grad)
+	}
+}
+
+// zeroSpan is how many float32s one chunk of gradient clearing covers.
+const zeroSpan = 1 << 15
+
+func (g *Graph) addZeroSpans(b []float32) {
+	for i := 0; i < parallel.Chunks(len(b), zeroSpan); i++ {
+		lo, hi := parallel.Span(i, len(b), zeroSpan)
+		g.zeroSpans = append(g.zeroSpans, b[lo:hi])
+	}
+}
+
+// Forward runs every layer in order. train selects training behaviour: BatchNorm on batch
+// statistics (and updating its running averages), Dropout and DropPath active.
+func (g *Graph) Forward(train bool) {
+	g.train = train
+	for _, n := range g.nodes {
+		if n.op != nil {
+			n.op.forward(g)
+		}
+	}
+	if g.loss != nil {
+		g.loss.forward()
+	}
+}
+
+// Backward sets every gradient to zero, seeds the loss gradient and runs every layer's backward
+// in reverse order, so that Params' Grad hold dLoss/dParam. It needs Build and a Loss, and a
+// preceding Forward(true).
+func (g *Graph) Backward() {
+	if !g.built {
+		panic("engine: Backward before Build")
+	}
+	if g.loss == nil {
+		panic("engine: Backward on a graph without a loss")
+	}
+	g.pool.For(len(g.zeroSpans), g.zeroFn)
+	g.loss.seed()
+	for i := len(g.nodes) - 1; i >= 0; i-- {
+		if n := g.nodes[i]; n.op != nil && n.Grad != nil {
+			n.op.backward(g)
+		}
+	}
+}
+
+// BackwardFrom runs backward from gradients the caller has put into out.Grad (after zeroing every
+// other gradient), for graphs without a loss, such as gradient checks.
+func (g *Graph) BackwardFrom(out *Node, grad []float32) {
+	if !g.built {
+		panic("engine: BackwardFrom before Build")
+	}
+	g.pool.For(len(g.zeroSpans), g.zeroFn)
+	copy(out.Grad, grad)
+	for i := out.id; i >= 0; i-- {
+		if n := g.nodes[i]; n.op != nil && n.Grad != nil {
+			n.op.backward(g)
+		}
+	}
+}
+
+// rand returns a uniform number in [0, 1) drawn from (seed, step, stream, index) alone, so random
+// masks do not depend on which thread draws them.
+func (g *Graph) rand(stream, index uint64) float32 {
+	x := splitmix(g.seed ^ splitmix(g.step^splitmix(stream^splitmix(index))))
+	return float32(x>>40) / (1 << 24)
+}
+
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// normalRand draws the initial values of one parameter from a stream fixed by (seed, parameter
+// index), so initialisation does not depend on anything but the seed and the architecture.
+type normalRand struct{ state uint64 }
+
+func newNormalRand(seed, stream uint64) *normalRand {
+	return &normalRand{state: splitmix(seed) ^ splitmix(stream+0x51ed2701)}
+}
+
+// Uniform returns a number in [0, 1).
+func (r *normalRand) Uniform() float64 {
+	r.state = splitmix(r.state)
+	return float64(r.state>>11) / (1 << 53)
+}
+
+// Normal returns a standard normal number (Box-Muller).
+func (r *normalRand) Normal() float64 {
+	u1 := r.Uniform()
+	for u1 == 0 {
+		u1 = r.Uniform()
+	}
+	u2 := r.Uniform()
+	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
+}
