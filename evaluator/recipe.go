@@ -145,10 +145,9 @@ func (r *Recipe) Augment() data.Augment {
 }
 
 // Hash identifies what the recipe computes: two recipes with the same hash train the same way.
-// Threads and TimeLimit do not change a result and are left out.
+// Threads does not change a result and is left out.
 func (r Recipe) Hash() string {
 	r.Threads = 0
-	r.TimeLimit = 0
 	b, err := json.Marshal(r)
 	if err != nil {
 		panic(err) // a struct of plain fields always marshals

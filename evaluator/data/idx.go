@@ -15,24 +15,34 @@ import (
 // attempting an absurd allocation.
 const maxBytes = 1 << 34
 
-// openMaybeGzip opens path and, when its first two bytes are the gzip magic number, decompresses
-// it; the file's name is not consulted. Closing the returned reader closes the file.
+// openMaybeGzip opens path and, when its content is gzip-compressed, decompresses it. Closing the
+// returned reader closes the file.
 func openMaybeGzip(path string) (io.ReadCloser, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(f, 1<<16)
+	r, err := maybeGunzip(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return readCloser{r, f}, nil
+}
+
+// maybeGunzip returns a reader of r's content, decompressed when it starts with the gzip magic
+// number; a file's name is never consulted.
+func maybeGunzip(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
 	magic, err := br.Peek(2)
 	if err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: bad gzip header: %w", path, err)
+			return nil, fmt.Errorf("bad gzip header: %w", err)
 		}
-		return readCloser{zr, f}, nil
+		return zr, nil
 	}
-	return readCloser{br, f}, nil
+	return br, nil
 }
 
 type readCloser struct {
