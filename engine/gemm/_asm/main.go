@@ -1,0 +1,176 @@
+// Command _asm generates the amd64 microkernels of package gemm with avo.
+package main
+
+//go:generate go run . -out ../kernel_amd64.s -stubs ../kernel_amd64_stub.go -pkg gemm
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+func main() {
+	ConstraintExpr("!purego")
+	microkernel("kernelAVX512", 24, 1, true)
+	microkernel("kernelAVX2", 6, 2, false)
+	Generate()
+}
+
+// microkernel emits the kernel contract of package gemm (see its type kernel) for an mr×nr tile of
+// C held in mr·vecs vector registers, nr = vecs·lanes, with lanes = 16 (zmm, AVX-512) when wide is
+// set and 8 (ymm, AVX2+FMA) otherwise. For each k step it loads one row of the packed B panel and
+// multiplies it by each broadcast element of the packed A column, so every lane of an accumulator is
+// one C element summed in increasing k with one FMA per term.
+func microkernel(name string, mr, vecs int, wide bool) {
+	lanes := 8
+	vec := func(i int) VecPhysical {
+		return []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
+	}
+	if wide {
+		lanes = 16
+		vec = func(i int) VecPhysical {
+			return []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+				Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
+		}
+	}
+	nr := lanes * vecs
+	const unroll = 4
+
+	TEXT(name, NOSPLIT, "func(k int, a, b, c []float32, ldc int, alpha, beta float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s is the %d×%d form of kernelGeneric: for i < %d and j < %d it sets", name, mr, nr, mr, nr),
+		fmt.Sprintf("c[i*ldc+j] = alpha·Σ_{p<k} a[p*%d+i]·b[p*%d+j] + beta·c[i*ldc+j], summing with FMAs in increasing p", mr, nr),
+		"and reading c only when beta != 0. It does not check the slices' lengths.")
+
+	// Register plan: accumulators first, then (without embedded broadcast) two broadcast
+	// registers, then B registers: two sets where they fit, so that consecutive k steps do not wait
+	// on each other's loads.
+	embedded := wide && vecs == 1
+	total := 16
+	if wide {
+		total = 32
+	}
+	next := mr * vecs
+	var bcast [2]VecPhysical
+	if !embedded {
+		bcast = [2]VecPhysical{vec(next), vec(next + 1)}
+		next += 2
+	}
+	sets := min(2, (total-next)/vecs)
+	if sets == 0 {
+		panic(fmt.Sprintf("%s: %d accumulators leave no room for B in %d registers", name, mr*vecs, total))
+	}
+	bregs := make([][]VecPhysical, sets)
+	for s := range bregs {
+		for range vecs {
+			bregs[s] = append(bregs[s], vec(next))
+			next++
+		}
+	}
+	acc := func(i, v int) VecPhysical { return vec(i*vecs + v) }
+
+	k := Load(Param("k"), GP64())
+	a := Mem{Base: Load(Param("a").Base(), GP64())}
+	b := Mem{Base: Load(Param("b").Base(), GP64())}
+
+	for i := range mr {
+		for v := range vecs {
+			r := acc(i, v)
+			if wide {
+				VPXORD(r, r, r)
+			} else {
+				VXORPS(r, r, r)
+			}
+		}
+	}
+
+	step := func(u int) {
+		bs := bregs[u%len(bregs)]
+		for v := range vecs {
+			VMOVUPS(b.Offset((u*nr+v*lanes)*4), bs[v])
+		}
+		for i := range mr {
+			ai := a.Offset((u*mr + i) * 4)
+			if embedded {
+				VFMADD231PS_BCST(ai, bs[0], acc(i, 0))
+				continue
+			}
+			bc := bcast[i%2]
+			VBROADCASTSS(ai, bc)
+			for v := range vecs {
+				VFMADD231PS(bs[v], bc, acc(i, v))
+			}
+		}
+	}
+
+	n := GP64()
+	MOVQ(k, n)
+	SHRQ(U8(2), n)
+	JZ(LabelRef("tail"))
+	Label("loop")
+	for u := range unroll {
+		step(u)
+	}
+	ADDQ(U32(unroll*mr*4), a.Base)
+	ADDQ(U32(unroll*nr*4), b.Base)
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+
+	Label("tail")
+	ANDQ(U8(unroll-1), k)
+	JZ(LabelRef("update"))
+	Label("tailloop")
+	step(0)
+	ADDQ(U32(mr*4), a.Base)
+	ADDQ(U32(nr*4), b.Base)
+	DECQ(k)
+	JNZ(LabelRef("tailloop"))
+
+	// C = alpha·acc, then C += beta·C_old fused, skipping the read of C when beta is ±0.
+	Label("update")
+	c := Mem{Base: Load(Param("c").Base(), GP64())}
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	// Every register but the accumulators is free now; the epilogue needs two.
+	valpha, vbeta := vec(mr*vecs), vec(mr*vecs+1)
+	VBROADCASTSS(param("alpha"), valpha)
+	for i := range mr {
+		for v := range vecs {
+			VMULPS(valpha, acc(i, v), acc(i, v))
+		}
+	}
+	rows := func(withBeta bool) {
+		for i := range mr {
+			for v := range vecs {
+				if withBeta {
+					VFMADD231PS(c.Offset(v*lanes*4), vbeta, acc(i, v))
+				}
+				VMOVUPS(acc(i, v), c.Offset(v*lanes*4))
+			}
+			if i < mr-1 {
+				ADDQ(ldc, c.Base)
+			}
+		}
+		VZEROUPPER()
+		RET()
+	}
+	betaBits := GP32()
+	MOVL(param("beta"), betaBits)
+	SHLL(U8(1), betaBits) // drop the sign so that -0 counts as zero
+	JZ(LabelRef("overwrite"))
+	VBROADCASTSS(param("beta"), vbeta)
+	rows(true)
+	Label("overwrite")
+	rows(false)
+}
+
+// param returns the stack address of a scalar argument.
+func param(name string) Mem {
+	p, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return p.Addr
+}

@@ -1,0 +1,30 @@
+package gemm
+
+// kernel is a register microkernel and the cache blocking tuned for it.
+//
+// fn(k, a, b, c, ldc, alpha, beta) sets, for i < mr and j < nr,
+//
+//	c[i*ldc+j] = alpha·acc(i, j) + beta·c[i*ldc+j],  acc(i, j) = Σ_{p<k} a[p*mr+i]·b[p*nr+j]
+//
+// with acc summed from zero in increasing p, and reads c only when beta != 0. a holds k·mr packed
+// elements, b holds k·nr, and c must reach (mr-1)*ldc+nr elements; the assembly kernels rely on
+// their callers for these lengths.
+type kernel struct {
+	name   string
+	mr, nr int
+	// Cache blocking: k is cut into blocks of at most kc, op(A) into blocks of mc rows and op(B)
+	// into blocks of nc columns; mc is a multiple of mr and nc of nr.
+	kc, mc, nc int
+	fn         func(k int, a, b, c []float32, ldc int, alpha, beta float32)
+}
+
+// generic is the pure-Go kernel, the reference the assembly kernels are checked against.
+var generic = &kernel{name: "generic", mr: 4, nr: 4, kc: 256, mc: 128, nc: 1024, fn: kernelGeneric}
+
+// kernels lists the kernels this machine can run, preferred first; active is the one Sgemm and
+// Parallel use. Tests set active to each in turn so that every kernel is tested on every machine
+// that can run it.
+var (
+	kernels = available()
+	active  = kernels[0]
+)
