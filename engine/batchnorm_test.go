@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/gonas/nas/engine/parallel"
+)
+
+// fillGaussian fills v with scale·N(0, 1) + shift draws from rng.
+func fillGaussian(v []float32, rng *normalRand, scale, shift float64) {
+	for i := range v {
+		v[i] = float32(scale*rng.Normal() + shift)
+	}
+}
+
+// randomizeBatchNorm gives the BatchNorm layers of g random scales, shifts and running statistics,
+// so that tests do not pass by the accident of γ = 1, β = 0, μ = 0 and σ² = 1.
+func randomizeBatchNorm(g *Graph) {
+	rng := newNormalRand(5, 5)
+	for _, p := range g.Params() {
+		fillGaussian(p.Value, rng, 0.5, 1)
+	}
+	for _, b := range g.State() {
+		fillGaussian(b.Value, rng, 0.3, 1)
+	}
+}
+
+func TestGradBatchNormTrain(t *testing.T) {
+	checkGradients(t, gradCase{
+		name: "batchnorm train", batch: 3, inputs: []Shape{{3, 2, 4}}, train: true,
+		build: func(g *Graph, xs []*Node) *Node {
+			y := g.BatchNorm(xs[0])
+			randomizeBatchNorm(g)
+			return y
+		},
+	})
+}
+
+func TestGradBatchNormEval(t *testing.T) {
+	checkGradients(t, gradCase{
+		name: "batchnorm eval", batch: 2, inputs: []Shape{{3, 2, 5}},
+		build: func(g *Graph, xs []*Node) *Node {
+			y := g.BatchNorm(xs[0])
+			randomizeBatchNorm(g)
+			return y
+		},
+	})
+}
+
+// bnReference computes, in float64, the per-channel mean and biased variance of the first n
+// samples of x and the normalised output γ·(x − μ)/√(σ² + ε) + β.
+func bnReference(x []float32, n int, s Shape, gamma, beta []float32) (mean, variance, y []float64) {
+	c, m := s.C, n*s.H*s.W
+	mean, variance = make([]float64, c), make([]float64, c)
+	for r := 0; r < m; r++ {
+		for j := 0; j < c; j++ {
+			mean[j] += float64(x[r*c+j]) / float64(m)
+		}
+	}
+	for r := 0; r < m; r++ {
+		for j := 0; j < c; j++ {
+			d := float64(x[r*c+j]) - mean[j]
+			variance[j] += d * d / float64(m)
+		}
+	}
+	y = make([]float64, m*c)
+	for r := 0; r < m; r++ {
+		for j := 0; j < c; j++ {
+			y[r*c+j] = float64(gamma[j])*(float64(x[r*c+j])-mean[j])/math.Sqrt(variance[j]+1e-5) + float64(beta[j])
+		}
+	}
+	return mean, variance, y
+}
+
+func closeTo(got, want, tol float64) bool {
+	return math.Abs(got-want) <= tol*(1+math.Abs(want))
+}
+
+// TestBatchNormForward checks outputs and running averages over two training steps (the second
+// on a partial batch) with PyTorch's update rule, then the eval output from the running averages.
+func TestBatchNormForward(t *testing.T) {
+	s := Shape{3, 5, 6}
+	g := New(Config{Batch: 4, Pool: parallel.NewPool(2), Seed: 1})
+	defer g.Pool().Close()
+	x := g.Input("x", s)
+	y := g.BatchNorm(x)
+	g.Build()
+	gamma, beta := g.Params()[0], g.Params()[1]
+	if gamma.Name != "x.bn.weight" || beta.Name != "x.bn.bias" || !gamma.NoDecay || !beta.NoDecay {
+		t.Fatalf("params %q (NoDecay %v), %q (NoDecay %v)", gamma.Name, gamma.NoDecay, beta.Name, beta.NoDecay)
+	}
+	state := g.State()
+	if len(state) != 2 || state[0].Name != "x.bn.running_mean" || state[1].Name != "x.bn.running_var" {
+		t.Fatalf("state %v", state)
+	}
+	rng := newNormalRand(3, 3)
+	fillGaussian(gamma.Value, rng, 0.5, 1)
+	fillGaussian(beta.Value, rng, 0.5, 0)
+	runMean, runVar := make([]float64, s.C), make([]float64, s.C)
+	for j := range runVar {
+		runVar[j] = 1
+	}
+	check := func(what string, got []float32, want []float64) {
+		t.Helper()
+		for i := range want {
+			if !closeTo(float64(got[i]), want[i], 1e-5) {
+				t.Fatalf("%s[%d] = %v, want %v", what, i, got[i], want[i])
+			}
+		}
+	}
+	for step, n := range []int{4, 3} {
+		// Large offsets and scales per channel test the variance for cancellation.
+		for i := range x.Value {
+			j := i % s.C
+			x.Value[i] = float32(rng.Normal()*float64(j+1) + 10*float64(j))
+		}
+		g.SetActiveBatch(n)
+		g.Forward(true)
+		mean, variance, want := bnReference(x.Value, n, s, gamma.Value, beta.Value)
+		check("train y", y.Value, want)
+		m := float64(n * s.H * s.W)
+		for j := range mean {
+			runMean[j] = 0.9*runMean[j] + 0.1*mean[j]
+			runVar[j] = 0.9*runVar[j] + 0.1*variance[j]*m/(m-1)
+		}
+		check(fmt.Sprintf("running_mean after step %d", step+1), state[0].Value, runMean)
+		check(fmt.Sprintf("running_var after step %d", step+1), state[1].Value, runVar)
+	}
+	g.Forward(false)
+	want := make([]float64, 3*s.Size())
+	for i := range want {
+		j := i % s.C
+		want[i] = float64(gamma.Value[j])*(float64(x.Value[i])-runMean[j])/math.Sqrt(runVar[j]+1e-5) + float64(beta.Value[j])
+	}
+	check("eval y", y.Value, want)
+}
+
+// TestBatchNormThreads checks that forward and backward give bitwise the same results on 1, 2 and
+// 7 threads, with enough pixels for several chunks.
+func TestBatchNormThreads(t *testing.T) {
+	s := Shape{16, 16, 24}
+	run := func(threads int) [][]float32 {
+		g := New(Config{Batch: 12, Pool: parallel.NewPool(threads), Seed: 1})
+		defer g.Pool().Close()
+		x := g.Input("x", s)
+		x.Grad = make([]float32, len(x.Value))
+		y := g.BatchNorm(x)
+		g.Build()
+		randomizeBatchNorm(g)
+		rng := newNormalRand(9, 9)
+		fillGaussian(x.Value, rng, 2, 1)
+		dy := make([]float32, len(y.Value))
+		fillGaussian(dy, rng, 1, 0)
+		g.Forward(true)
+		g.BackwardFrom(y, dy)
+		out := [][]float32{y.Value, x.Grad}
+		for _, p := range g.Params() {
+			out = append(out, p.Grad)
+		}
+		for _, b := range g.State() {
+			out = append(out, b.Value)
+		}
+		return out
+	}
+	if c := parallel.Chunks(12*16*16, bnChunk/24); c < 4 {
+		t.Fatalf("only %d chunks", c)
+	}
+	want := run(1)
+	for _, threads := range []int{2, 7} {
+		got := run(threads)
+		for i := range want {
+			for j := range want[i] {
+				if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
+					t.Fatalf("%d threads: result %d differs at %d: %v vs %v", threads, i, j, got[i][j], want[i][j])
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,195 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/gonas/nas/engine/parallel"
+)
+
+type addOp struct {
+	a, b, y *Node
+	scale   float32
+	fwd     *elementwise
+	bwdA    *elementwise
+	bwdB    *elementwise
+}
+
+// Add adds y = a + scale·b for two nodes of the same shape: scale 1 is a residual connection,
+// a smaller one (0.2 in Inception-ResNet) damps the residual branch b.
+func (g *Graph) Add(a, b *Node, scale float32) *Node {
+	if a.Shape != b.Shape {
+		panic(fmt.Sprintf("engine: Add of %s (%v) and %s (%v): shapes differ", a.Name, a.Shape, b.Name, b.Shape))
+	}
+	o := &addOp{a: a, b: b, scale: scale}
+	o.y = g.addNode(a.Name+".add", a.Shape, o, a, b)
+	o.fwd = newElementwise(g, o.y, func(lo, hi int) {
+		as, bs, ys := a.Value[lo:hi], b.Value[lo:hi], o.y.Value[lo:hi]
+		bs, ys = bs[:len(as)], ys[:len(as)]
+		for i, v := range as {
+			ys[i] = v + scale*bs[i]
+		}
+	})
+	o.bwdA = newElementwise(g, o.y, func(lo, hi int) {
+		dy, da := o.y.Grad[lo:hi], a.Grad[lo:hi]
+		da = da[:len(dy)]
+		for i, d := range dy {
+			da[i] += d
+		}
+	})
+	o.bwdB = newElementwise(g, o.y, func(lo, hi int) {
+		dy, db := o.y.Grad[lo:hi], b.Grad[lo:hi]
+		db = db[:len(dy)]
+		for i, d := range dy {
+			db[i] += scale * d
+		}
+	})
+	return o.y
+}
+
+func (o *addOp) forward(*Graph) { o.fwd.run() }
+
+func (o *addOp) backward(*Graph) {
+	if o.a.Grad != nil {
+		o.bwdA.run()
+	}
+	if o.b.Grad != nil {
+		o.bwdB.run()
+	}
+}
+
+// concatChunk is about how many output float32s one chunk of Concat covers; a chunk is a whole
+// number of pixel rows.
+const concatChunk = 1 << 14
+
+type concatOp struct {
+	g        *Graph
+	xs       []*Node
+	y        *Node
+	rows     int
+	fwd, bwd func(w, i int)
+}
+
+// Concat adds the concatenation of xs along channels: inputs of H×W×C₁, ..., H×W×Cₖ give
+// H×W×(C₁+...+Cₖ), channels in the order of xs. It needs at least one input, all of the same
+// H and W.
+func (g *Graph) Concat(xs ...*Node) *Node {
+	if len(xs) == 0 {
+		panic("engine: Concat of no inputs")
+	}
+	s := Shape{H: xs[0].Shape.H, W: xs[0].Shape.W}
+	for _, x := range xs {
+		if x.Shape.H != s.H || x.Shape.W != s.W {
+			panic(fmt.Sprintf("engine: Concat of %s (%v) and %s (%v): H and W differ", xs[0].Name, xs[0].Shape, x.Name, x.Shape))
+		}
+		s.C += x.Shape.C
+	}
+	o := &concatOp{g: g, xs: append([]*Node(nil), xs...), rows: max(1, concatChunk/s.C)}
+	o.y = g.addNode(xs[0].Name+".cat", s, o, o.xs...)
+	o.fwd = func(_, i int) {
+		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
+		off := 0
+		for _, x := range o.xs {
+			c := x.Shape.C
+			for r := lo; r < hi; r++ {
+				copy(o.y.Value[r*s.C+off:r*s.C+off+c], x.Value[r*c:(r+1)*c])
+			}
+			off += c
+		}
+	}
+	o.bwd = func(_, i int) {
+		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
+		off := 0
+		for _, x := range o.xs {
+			c := x.Shape.C
+			if x.Grad != nil {
+				for r := lo; r < hi; r++ {
+					dy, dx := o.y.Grad[r*s.C+off:r*s.C+off+c], x.Grad[r*c:(r+1)*c]
+					for j, d := range dy {
+						dx[j] += d
+					}
+				}
+			}
+			off += c
+		}
+	}
+	return o.y
+}
+
+// totalRows is the number of pixel rows of the active batch.
+func (o *concatOp) totalRows() int { return o.g.n * o.y.Shape.H * o.y.Shape.W }
+
+func (o *concatOp) forward(g *Graph) { g.pool.For(parallel.Chunks(o.totalRows(), o.rows), o.fwd) }
+
+func (o *concatOp) backward(g *Graph) { g.pool.For(parallel.Chunks(o.totalRows(), o.rows), o.bwd) }
+
+type scaleOp struct {
+	g       *Graph
+	x, s, y *Node
+	samples int
+	// ds holds each sample's float64 sums of the scale gradient.
+	ds       []float64
+	fwd, bwd func(w, i int)
+}
+
+// Scale adds the channel scaling of Squeeze-and-Excitation: y[n,h,w,c] = x[n,h,w,c]·s[n,0,0,c],
+// where s is a 1×1×C vector per sample and x is H×W×C.
+func (g *Graph) Scale(x, s *Node) *Node {
+	if s.Shape != (Shape{1, 1, x.Shape.C}) {
+		panic(fmt.Sprintf("engine: Scale of %s (%v) by %s (%v): the scale must be 1x1x%d", x.Name, x.Shape, s.Name, s.Shape, x.Shape.C))
+	}
+	size, c := x.Shape.Size(), x.Shape.C
+	// A chunk covers whole samples, so that it alone sums the gradient of its samples' scales.
+	o := &scaleOp{g: g, x: x, s: s, samples: max(1, elemChunk/size), ds: make([]float64, g.batch*c)}
+	o.y = g.addNode(x.Name+".scale", x.Shape, o, x, s)
+	o.fwd = func(_, i int) {
+		lo, hi := parallel.Span(i, g.n, o.samples)
+		for n := lo; n < hi; n++ {
+			sc := s.Value[n*c : (n+1)*c]
+			xs, ys := x.Value[n*size:(n+1)*size], o.y.Value[n*size:(n+1)*size]
+			for r := 0; r < size; r += c {
+				row, out := xs[r:r+c], ys[r:r+c]
+				out, sc := out[:len(row)], sc[:len(row)]
+				for j, v := range row {
+					out[j] = v * sc[j]
+				}
+			}
+		}
+	}
+	o.bwd = func(_, i int) {
+		lo, hi := parallel.Span(i, g.n, o.samples)
+		for n := lo; n < hi; n++ {
+			sc := s.Value[n*c : (n+1)*c]
+			xs, dys := x.Value[n*size:(n+1)*size], o.y.Grad[n*size:(n+1)*size]
+			if x.Grad != nil {
+				dxs := x.Grad[n*size : (n+1)*size]
+				for r := 0; r < size; r += c {
+					dy, dx := dys[r:r+c], dxs[r:r+c]
+					dx, sc := dx[:len(dy)], sc[:len(dy)]
+					for j, d := range dy {
+						dx[j] += d * sc[j]
+					}
+				}
+			}
+			if s.Grad != nil {
+				acc := o.ds[n*c : (n+1)*c]
+				clear(acc)
+				for r := 0; r < size; r += c {
+					row := xs[r : r+c]
+					dy, acc := dys[r:r+len(row)], acc[:len(row)]
+					for j, v := range row {
+						acc[j] += float64(dy[j]) * float64(v)
+					}
+				}
+				ds := s.Grad[n*c : (n+1)*c]
+				for j, v := range acc {
+					ds[j] += float32(v)
+				}
+			}
+		}
+	}
+	return o.y
+}
+
+func (o *scaleOp) forward(g *Graph) { g.pool.For(parallel.Chunks(g.n, o.samples), o.fwd) }
+
+func (o *scaleOp) backward(g *Graph) { g.pool.For(parallel.Chunks(g.n, o.samples), o.bwd) }
