@@ -71,6 +71,8 @@ type Graph struct {
 	// zeroSpans cut every gradient buffer into fixed spans that Backward clears in parallel.
 	zeroSpans [][]float32
 	zeroFn    func(w, i int)
+	// scratch is temporary memory shared by all ops; see reserveScratch.
+	scratch []float32
 }
 
 // Config sets up a graph.
@@ -152,6 +154,16 @@ func (g *Graph) addParam(name string, noDecay bool, init func(v []float32, rng *
 	init(p.Value, newNormalRand(g.seed, uint64(len(g.params))))
 	g.params = append(g.params, p)
 	return p
+}
+
+// reserveScratch makes g.scratch hold at least n float32s. An op may use g.scratch only while its
+// own forward or backward runs, and must slice it then, not when it is built, because a later
+// reservation may reallocate it. Sharing one buffer keeps a deep graph's temporaries (im2col
+// tiles, partial weight gradients) at the size of its largest layer's.
+func (g *Graph) reserveScratch(n int) {
+	if n > len(g.scratch) {
+		g.scratch = make([]float32, n)
+	}
 }
 
 // Build allocates the gradient buffers of every node but the graph's inputs, whose gradients are

@@ -1,0 +1,279 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/gonas/nas/engine/parallel"
+)
+
+// runForward builds a graph of the given batch over one random input of shape in, runs Forward
+// and returns the input and output nodes. The graph's pool is closed when the test ends.
+func runForward(t *testing.T, batch int, in Shape, build func(g *Graph, x *Node) *Node) (*Graph, *Node, *Node) {
+	t.Helper()
+	g := New(Config{Batch: batch, Pool: parallel.NewPool(2), Seed: 5})
+	t.Cleanup(g.Pool().Close)
+	x := g.Input("x", in)
+	fillNormal(x.Value, 11)
+	y := build(g, x)
+	g.Forward(true)
+	return g, x, y
+}
+
+func fillNormal(v []float32, seed uint64) {
+	rng := newNormalRand(seed, 0)
+	for i := range v {
+		v[i] = float32(rng.Normal())
+	}
+}
+
+// assertClose fails unless got matches want within a float32 rounding tolerance.
+func assertClose(t *testing.T, name string, got []float32, want []float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", name, len(got), len(want))
+	}
+	for i, w := range want {
+		if d := math.Abs(float64(got[i]) - w); d > 1e-4*(1+math.Abs(w)) || math.IsNaN(d) {
+			t.Fatalf("%s: value %d = %v, want %v", name, i, got[i], w)
+		}
+	}
+}
+
+// refConv computes a convolution from its definition in float64, with the weights in the
+// engine's [G][KH][KW][Cin/G][Cout/G] layout.
+func refConv(x []float32, batch int, in Shape, s ConvSpec, w, b []float32) []float64 {
+	groups := max(s.Groups, 1)
+	cg, fg := in.C/groups, s.Filters/groups
+	ho, wo := (in.H+2*s.PadH-s.KH)/s.Stride+1, (in.W+2*s.PadW-s.KW)/s.Stride+1
+	y := make([]float64, batch*ho*wo*s.Filters)
+	for n := range batch {
+		for oh := range ho {
+			for ow := range wo {
+				for co := range s.Filters {
+					g := co / fg
+					var sum float64
+					if b != nil {
+						sum = float64(b[co])
+					}
+					for kh := range s.KH {
+						for kw := range s.KW {
+							ih, iw := oh*s.Stride-s.PadH+kh, ow*s.Stride-s.PadW+kw
+							if ih < 0 || ih >= in.H || iw < 0 || iw >= in.W {
+								continue
+							}
+							for ci := range cg {
+								xv := x[((n*in.H+ih)*in.W+iw)*in.C+g*cg+ci]
+								wv := w[(((g*s.KH+kh)*s.KW+kw)*cg+ci)*fg+co%fg]
+								sum += float64(xv) * float64(wv)
+							}
+						}
+					}
+					y[((n*ho+oh)*wo+ow)*s.Filters+co] = sum
+				}
+			}
+		}
+	}
+	return y
+}
+
+var convCases = []struct {
+	name string
+	in   Shape
+	s    ConvSpec
+}{
+	{"3x3 stride 1 pad 1", Shape{5, 6, 4}, ConvSpec{Filters: 6, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}},
+	{"3x3 stride 2 pad 1 with bias", Shape{7, 7, 3}, ConvSpec{Filters: 4, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Bias: true}},
+	{"1x3 padded along W only", Shape{4, 5, 3}, ConvSpec{Filters: 5, KH: 1, KW: 3, Stride: 1, PadW: 1}},
+	{"5x2 stride 3 unpadded", Shape{8, 7, 2}, ConvSpec{Filters: 3, KH: 5, KW: 2, Stride: 3}},
+	{"3x3 padding 2, wider than half the kernel", Shape{3, 4, 2}, ConvSpec{Filters: 3, KH: 3, KW: 3, Stride: 1, PadH: 2, PadW: 2}},
+	{"2 groups", Shape{5, 5, 4}, ConvSpec{Filters: 6, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2}},
+	{"depthwise stride 2 with bias", Shape{5, 5, 4}, ConvSpec{Filters: 4, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 4, Bias: true}},
+	{"depthwise with 2 filters per channel", Shape{4, 4, 3}, ConvSpec{Filters: 6, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 3}},
+	{"1x1 direct with bias", Shape{4, 4, 6}, ConvSpec{Filters: 5, KH: 1, KW: 1, Stride: 1, Bias: true}},
+	{"1x1 stride 2", Shape{5, 5, 6}, ConvSpec{Filters: 4, KH: 1, KW: 1, Stride: 2}},
+	{"tiles spanning images", Shape{9, 10, 3}, ConvSpec{Filters: 4, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true}},
+}
+
+func TestConv2DForwardMatchesDefinition(t *testing.T) {
+	for _, c := range convCases {
+		t.Run(c.name, func(t *testing.T) {
+			const batch = 3
+			g, x, y := runForward(t, batch, c.in, func(g *Graph, x *Node) *Node { return g.Conv2D(x, c.s) })
+			ps := g.Params()
+			var b []float32
+			if c.s.Bias {
+				b = ps[1].Value
+			}
+			assertClose(t, c.name, y.Value, refConv(x.Value, batch, c.in, c.s, ps[0].Value, b))
+		})
+	}
+}
+
+func TestGradConv2D(t *testing.T) {
+	for _, c := range convCases {
+		checkGradients(t, gradCase{
+			name: c.name, batch: 2, inputs: []Shape{c.in},
+			build: func(g *Graph, xs []*Node) *Node { return g.Conv2D(xs[0], c.s) },
+		})
+	}
+}
+
+// convStack builds three convs that together take every path of Conv2D: im2col with bias and
+// tiles spanning images, grouped with stride, and the direct 1×1.
+func convStack(g *Graph, x *Node) *Node {
+	y := g.Conv2D(x, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true})
+	y = g.Conv2D(y, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 2})
+	return g.Conv2D(y, ConvSpec{Filters: 6, KH: 1, KW: 1, Stride: 1, Bias: true})
+}
+
+func TestConv2DIdenticalOnAnyThreadCount(t *testing.T) {
+	// 40 images make 14 weight-gradient segments of 3 images at the active batch of 37.
+	const batch, active = 40, 37
+	run := func(threads int) [][]float32 {
+		g := New(Config{Batch: batch, Pool: parallel.NewPool(threads), Seed: 3})
+		defer g.Pool().Close()
+		x := g.Input("x", Shape{6, 6, 4})
+		fillNormal(x.Value, 1)
+		x.Grad = make([]float32, len(x.Value))
+		y := convStack(g, x)
+		g.Build()
+		g.SetActiveBatch(active)
+		dy := make([]float32, len(y.Value))
+		fillNormal(dy, 2)
+		g.Forward(true)
+		g.BackwardFrom(y, dy)
+		out := [][]float32{x.Grad}
+		for _, n := range g.Nodes() {
+			out = append(out, n.Value, n.Grad)
+		}
+		for _, p := range g.Params() {
+			out = append(out, p.Grad)
+		}
+		return out
+	}
+	want := run(1)
+	for _, threads := range []int{2, 7} {
+		got := run(threads)
+		for i := range want {
+			for j := range want[i] {
+				if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
+					t.Fatalf("%d threads: buffer %d element %d = %v, on 1 thread %v", threads, i, j, got[i][j], want[i][j])
+				}
+			}
+		}
+	}
+}
+
+func TestConv2DWeightGradientWithoutInputGradient(t *testing.T) {
+	grads := func(inputGrad bool) [][]float32 {
+		g := New(Config{Batch: 5, Pool: parallel.NewPool(2), Seed: 3})
+		defer g.Pool().Close()
+		x := g.Input("x", Shape{6, 6, 4})
+		fillNormal(x.Value, 1)
+		if inputGrad {
+			x.Grad = make([]float32, len(x.Value))
+		}
+		y := convStack(g, x)
+		g.Build()
+		dy := make([]float32, len(y.Value))
+		fillNormal(dy, 2)
+		g.Forward(true)
+		g.BackwardFrom(y, dy)
+		var out [][]float32
+		for _, p := range g.Params() {
+			out = append(out, p.Grad)
+		}
+		return out
+	}
+	with, without := grads(true), grads(false)
+	for i := range with {
+		for j := range with[i] {
+			if with[i][j] != without[i][j] {
+				t.Fatalf("param %d element %d: %v with the input's gradient, %v without", i, j, with[i][j], without[i][j])
+			}
+		}
+	}
+}
+
+// meanStd returns the sample mean and standard deviation of v.
+func meanStd(v []float32) (mean, std float64) {
+	for _, x := range v {
+		mean += float64(x)
+	}
+	mean /= float64(len(v))
+	for _, x := range v {
+		std += (float64(x) - mean) * (float64(x) - mean)
+	}
+	return mean, math.Sqrt(std / float64(len(v)-1))
+}
+
+// checkUniform fails unless v looks uniform on [-bound, bound]: inside it, reaching near both ends,
+// with the standard deviation bound/√3.
+func checkUniform(t *testing.T, name string, v []float32, bound float64) {
+	t.Helper()
+	lo, hi := 0.0, 0.0
+	for _, x := range v {
+		if math.Abs(float64(x)) > bound {
+			t.Fatalf("%s: %v outside ±%v", name, x, bound)
+		}
+		lo, hi = min(lo, float64(x)), max(hi, float64(x))
+	}
+	if lo > -0.8*bound || hi < 0.8*bound {
+		t.Errorf("%s: values span [%v, %v], want nearly ±%v", name, lo, hi, bound)
+	}
+	if _, std := meanStd(v); math.Abs(std-bound/math.Sqrt(3)) > 0.1*bound {
+		t.Errorf("%s: standard deviation %v, want %v", name, std, bound/math.Sqrt(3))
+	}
+}
+
+func TestConv2DInitialisation(t *testing.T) {
+	for _, groups := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d groups", groups), func(t *testing.T) {
+			g := New(Config{Batch: 1, Pool: parallel.NewPool(1), Seed: 9})
+			x := g.Input("x", Shape{8, 8, 32})
+			y := g.Conv2D(x, ConvSpec{Filters: 64, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: groups, Bias: true})
+			ps := g.Params()
+			if len(ps) != 2 || ps[0].Name != y.Name+".weight" || ps[1].Name != y.Name+".bias" || ps[0].NoDecay || !ps[1].NoDecay {
+				t.Fatalf("params %+v, want a decayed weight and a NoDecay bias named after %s", ps, y.Name)
+			}
+			wantShape := fmt.Sprint([]int{groups, 3, 3, 32 / groups, 64 / groups})
+			if fmt.Sprint(ps[0].Shape) != wantShape {
+				t.Errorf("weight shape %v, want %v", ps[0].Shape, wantShape)
+			}
+			w := ps[0].Value
+			mean, std := meanStd(w)
+			wantStd := math.Sqrt(2.0 / (64 * 3 * 3)) // fan-out: groups do not enter
+			if math.Abs(std-wantStd) > 0.05*wantStd || math.Abs(mean) > 4*wantStd/math.Sqrt(float64(len(w))) {
+				t.Errorf("weight mean %v std %v, want 0 and %v", mean, std, wantStd)
+			}
+			checkUniform(t, "bias", ps[1].Value, 1/math.Sqrt(float64(32/groups*3*3)))
+		})
+	}
+}
+
+func TestConv2DRejectsInvalidSpecs(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   Shape
+		s    ConvSpec
+	}{
+		{"groups not dividing the input channels", Shape{4, 4, 6}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, Groups: 4}},
+		{"groups not dividing the filters", Shape{4, 4, 8}, ConvSpec{Filters: 6, KH: 3, KW: 3, Stride: 1, Groups: 4}},
+		{"kernel larger than the padded input", Shape{4, 4, 8}, ConvSpec{Filters: 4, KH: 7, KW: 3, Stride: 1, PadH: 1}},
+		{"zero stride", Shape{4, 4, 8}, ConvSpec{Filters: 4, KH: 3, KW: 3}},
+		{"no filters", Shape{4, 4, 8}, ConvSpec{KH: 3, KW: 3, Stride: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := New(Config{Batch: 1, Pool: parallel.NewPool(1)})
+			x := g.Input("x", c.in)
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Conv2D(%+v) on %v did not panic", c.s, c.in)
+				}
+			}()
+			g.Conv2D(x, c.s)
+		})
+	}
+}
