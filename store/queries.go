@@ -1,0 +1,548 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/gonas/nas/evaluator"
+)
+
+var experimentColumns = []string{"id", "name", "config", "seed", "strategy", "status", "created_at",
+	"updated_at", "finished_at", "cpu_model", "cores", "go_version", "nas_version"}
+
+func scanExperiment(sc scanner) (Experiment, error) {
+	var e Experiment
+	err := sc.Scan(&e.ID, &e.Name, &e.Config, uintValue{&e.Seed}, &e.Strategy, &e.Status,
+		timeValue{&e.Created}, timeValue{&e.Updated}, timeValue{&e.Finished},
+		&e.Machine.CPUModel, &e.Machine.Cores, &e.Machine.GoVersion, &e.Machine.NASVersion)
+	return e, err
+}
+
+// CreateExperiment stores e as a running experiment and returns its ID; see Store.
+func (s *SQLite) CreateExperiment(ctx context.Context, e Experiment) (int64, error) {
+	var id int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM experiments WHERE name = ?", e.Name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("experiment %q: %w", e.Name, ErrExists)
+		}
+		now := timeArg(time.Now())
+		res, err := tx.ExecContext(ctx, `INSERT INTO experiments (name, config, seed, strategy, status,
+			created_at, updated_at, cpu_model, cores, go_version, nas_version)
+			VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+			e.Name, string(e.Config), int64(e.Seed), e.Strategy, now, now,
+			e.Machine.CPUModel, e.Machine.Cores, e.Machine.GoVersion, e.Machine.NASVersion)
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	return id, err
+}
+
+// Experiment returns the experiment called name; see Store.
+func (s *SQLite) Experiment(ctx context.Context, name string) (Experiment, error) {
+	var e Experiment
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		e, err = scanExperiment(tx.QueryRowContext(ctx,
+			"SELECT "+columns("e", experimentColumns...)+" FROM experiments e WHERE name = ?", name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("experiment %q: %w", name, ErrNotFound)
+		}
+		return err
+	})
+	return e, err
+}
+
+// Experiments returns every experiment, oldest first; see Store.
+func (s *SQLite) Experiments(ctx context.Context) ([]Experiment, error) {
+	var es []Experiment
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		es, err = queryAll(ctx, tx, scanExperiment,
+			"SELECT "+columns("e", experimentColumns...)+" FROM experiments e ORDER BY id")
+		return err
+	})
+	return es, err
+}
+
+// SetExperimentStatus sets the status of experiment id; see Store.
+func (s *SQLite) SetExperimentStatus(ctx context.Context, id int64, status ExperimentStatus) error {
+	switch status {
+	case ExperimentRunning, ExperimentDone, ExperimentFailed, ExperimentInterrupted:
+	default:
+		return fmt.Errorf("experiment %d: unknown status %q", id, status)
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		now := time.Now()
+		finished := timeArg(now)
+		if status == ExperimentRunning {
+			finished = nil
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE experiments SET status = ?, updated_at = ?, finished_at = ? WHERE id = ?",
+			status, timeArg(now), finished, id)
+		if err != nil {
+			return err
+		}
+		return oneRow(res, fmt.Errorf("experiment %d: %w", id, ErrNotFound))
+	})
+}
+
+// oneRow returns notFound if res changed no row.
+func oneRow(res sql.Result, notFound error) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound
+	}
+	return nil
+}
+
+var archColumns = []string{"hash", "name", "family", "params", "macs", "arch"}
+
+// archDest returns the scan destinations for archColumns into a.
+func archDest(a *Arch) []any {
+	return []any{&a.Hash, &a.Name, &a.Family, &a.Params, &a.MACs, &a.JSON}
+}
+
+func scanArch(sc scanner) (Arch, error) {
+	var a Arch
+	err := sc.Scan(archDest(&a)...)
+	return a, err
+}
+
+// PutArch stores a unless its hash is stored already; see Store. It panics if a.Hash is empty.
+func (s *SQLite) PutArch(ctx context.Context, a Arch) error {
+	if a.Hash == "" {
+		panic("store: PutArch of an architecture without a hash")
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO architectures (hash, name, family, params, macs, arch)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
+			a.Hash, a.Name, a.Family, a.Params, a.MACs, string(a.JSON))
+		return err
+	})
+}
+
+// Arch returns the architecture stored under hash; see Store.
+func (s *SQLite) Arch(ctx context.Context, hash string) (Arch, error) {
+	var a Arch
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		a, err = scanArch(tx.QueryRowContext(ctx,
+			"SELECT "+columns("a", archColumns...)+" FROM architectures a WHERE hash = ?", hash))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("architecture %s: %w", hash, ErrNotFound)
+		}
+		return err
+	})
+	return a, err
+}
+
+var trialColumns = []string{"id", "experiment_id", "arch_hash", "dataset", "recipe_hash", "fidelity",
+	"seed", "generation", "parents", "operator", "status", "lease_owner", "lease_until", "attempts",
+	"result_id", "created_at", "started_at", "finished_at"}
+
+// trialDest returns the scan destinations for trialColumns into t.
+func trialDest(t *Trial) []any {
+	return []any{&t.ID, &t.ExperimentID, &t.Key.ArchHash, &t.Key.Dataset, &t.Key.RecipeHash,
+		&t.Key.Fidelity, uintValue{&t.Key.Seed}, &t.Generation, jsonValue{&t.Parents}, &t.Operator,
+		&t.Status, orZero[string]{&t.LeaseOwner}, timeValue{&t.LeaseUntil}, &t.Attempts,
+		orZero[int64]{&t.ResultID}, timeValue{&t.Created}, timeValue{&t.Started}, timeValue{&t.Finished}}
+}
+
+func scanTrial(sc scanner) (Trial, error) {
+	var t Trial
+	err := sc.Scan(trialDest(&t)...)
+	return t, err
+}
+
+// AddTrials queues trials as pending; see Store. It panics if a trial's fidelity is NaN.
+func (s *SQLite) AddTrials(ctx context.Context, experimentID int64, trials []TrialSpec) ([]int64, error) {
+	for i, t := range trials {
+		if math.IsNaN(t.Key.Fidelity) {
+			panic(fmt.Sprintf("store: AddTrials: trial %d has a NaN fidelity", i))
+		}
+	}
+	ids := make([]int64, len(trials))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM experiments WHERE id = ?", experimentID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("experiment %d: %w", experimentID, ErrNotFound)
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO trials (experiment_id, arch_hash, dataset,
+			recipe_hash, fidelity, seed, generation, parents, operator, status, created_at)
+			SELECT ?, hash, ?, ?, ?, ?, ?, ?, ?, 'pending', ? FROM architectures WHERE hash = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		now := timeArg(time.Now())
+		for i, t := range trials {
+			parents, err := json.Marshal(t.Parents)
+			if err != nil {
+				return err
+			}
+			if t.Parents == nil {
+				parents = []byte("[]")
+			}
+			res, err := stmt.ExecContext(ctx, experimentID, t.Key.Dataset, t.Key.RecipeHash, t.Key.Fidelity,
+				int64(t.Key.Seed), t.Generation, string(parents), t.Operator, now, t.Key.ArchHash)
+			if err != nil {
+				return err
+			}
+			if err := oneRow(res, fmt.Errorf("trial %d: architecture %q is not stored; PutArch it first: %w",
+				i, t.Key.ArchHash, ErrNotFound)); err != nil {
+				return err
+			}
+			if ids[i], err = res.LastInsertId(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// Trials returns every trial of an experiment; see Store.
+func (s *SQLite) Trials(ctx context.Context, experimentID int64) ([]Trial, error) {
+	var ts []Trial
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		ts, err = queryAll(ctx, tx, scanTrial, "SELECT "+columns("t", trialColumns...)+
+			" FROM trials t WHERE experiment_id = ? ORDER BY id", experimentID)
+		return err
+	})
+	return ts, err
+}
+
+// claimable is the SQL condition for a row of trials that a worker may take: a trial of
+// experiment ?1 that is pending, or running under a lease that expired before ?2.
+const claimable = `trials.experiment_id = ?1 AND (trials.status = 'pending'
+	OR (trials.status = 'running' AND trials.lease_until < ?2))`
+
+// sameKey is the SQL condition that row x has the evaluation key of the row of trials.
+func sameKey(x string) string {
+	return fmt.Sprintf(`%[1]s.arch_hash = trials.arch_hash AND %[1]s.dataset = trials.dataset
+		AND %[1]s.recipe_hash = trials.recipe_hash AND %[1]s.fidelity = trials.fidelity
+		AND %[1]s.seed = trials.seed`, x)
+}
+
+var (
+	// reuseCached finishes every claimable trial whose key is in the cache with the cached result.
+	reuseCached = `UPDATE trials SET status = 'done', result_id = c.result_id, finished_at = ?2,
+		lease_owner = NULL, lease_until = NULL
+		FROM eval_cache c WHERE ` + claimable + ` AND ` + sameKey("c")
+	// nextClaimable selects the first claimable trial whose key no other trial runs under a live lease.
+	nextClaimable = `SELECT trials.id FROM trials WHERE ` + claimable + ` AND NOT EXISTS (
+		SELECT 1 FROM trials u WHERE ` + sameKey("u") + ` AND u.id <> trials.id
+		AND u.status = 'running' AND u.lease_until >= ?2)
+		ORDER BY trials.generation, trials.id LIMIT 1`
+)
+
+// ClaimTrial leases the next trial that needs work; see Store. It panics if owner is empty or
+// lease is not positive.
+func (s *SQLite) ClaimTrial(ctx context.Context, experimentID int64, owner string, lease time.Duration) (Trial, error) {
+	checkLease(owner, lease)
+	var t Trial
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		t = Trial{}
+		now := time.Now()
+		if _, err := tx.ExecContext(ctx, reuseCached, experimentID, timeArg(now)); err != nil {
+			return err
+		}
+		var id int64
+		err := tx.QueryRowContext(ctx, nextClaimable, experimentID, timeArg(now)).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // commit the reuse of cached results all the same
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE trials SET status = 'running', lease_owner = ?,
+			lease_until = ?, started_at = ?, attempts = attempts + 1 WHERE id = ?`,
+			owner, timeArg(now.Add(lease)), timeArg(now), id); err != nil {
+			return err
+		}
+		t, err = scanTrial(tx.QueryRowContext(ctx, "SELECT "+columns("t", trialColumns...)+" FROM trials t WHERE id = ?", id))
+		return err
+	})
+	if err == nil && t.ID == 0 {
+		err = ErrNoTrial
+	}
+	return t, err
+}
+
+func checkLease(owner string, lease time.Duration) {
+	if owner == "" {
+		panic("store: a lease needs an owner")
+	}
+	if lease <= 0 {
+		panic(fmt.Sprintf("store: lease of %v, want a positive duration", lease))
+	}
+}
+
+// Heartbeat extends owner's lease on a trial; see Store. It panics if owner is empty or lease is
+// not positive.
+func (s *SQLite) Heartbeat(ctx context.Context, trialID int64, owner string, lease time.Duration) error {
+	checkLease(owner, lease)
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE trials SET lease_until = ?
+			WHERE id = ? AND status = 'running' AND lease_owner = ?`,
+			timeArg(time.Now().Add(lease)), trialID, owner)
+		if err != nil {
+			return err
+		}
+		return oneRow(res, fmt.Errorf("trial %d: %w", trialID, ErrLeaseLost))
+	})
+}
+
+// FinishTrial records the result of a trial; see Store.
+func (s *SQLite) FinishTrial(ctx context.Context, trialID int64, owner string, r evaluator.Result) error {
+	switch r.Status {
+	case evaluator.StatusOK, evaluator.StatusDiverged, evaluator.StatusOverBudget,
+		evaluator.StatusCancelled, evaluator.StatusError:
+	default:
+		return fmt.Errorf("trial %d: unknown result status %q", trialID, r.Status)
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		var status TrialStatus
+		var holder string
+		var key EvalKey
+		var params, macs int64
+		err := tx.QueryRowContext(ctx, `SELECT t.status, t.lease_owner, t.arch_hash, t.dataset,
+			t.recipe_hash, t.fidelity, t.seed, a.params, a.macs
+			FROM trials t JOIN architectures a ON a.hash = t.arch_hash WHERE t.id = ?`, trialID).
+			Scan(&status, orZero[string]{&holder}, &key.ArchHash, &key.Dataset, &key.RecipeHash,
+				&key.Fidelity, uintValue{&key.Seed}, &params, &macs)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("trial %d: %w", trialID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if status != TrialRunning || holder != owner {
+			return fmt.Errorf("trial %d: %w", trialID, ErrLeaseLost)
+		}
+		now := timeArg(time.Now())
+		if r.Status == evaluator.StatusCancelled {
+			_, err := tx.ExecContext(ctx, `UPDATE trials SET status = 'pending', lease_owner = NULL,
+				lease_until = NULL WHERE id = ?`, trialID)
+			return err
+		}
+		if err := consistent(r, params, macs, key.Seed); err != nil {
+			return fmt.Errorf("trial %d: %w", trialID, err)
+		}
+
+		testLoss, testAcc := any(nil), any(nil)
+		if r.Tested {
+			testLoss, testAcc = floatArg(r.TestLoss), floatArg(r.TestAcc)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO results (trial_id, status, message, val_loss,
+			val_acc, test_loss, test_acc, tested, train_seconds, images_per_sec, latency_b1_ms,
+			latency_b128_ms, peak_mem_bytes, threads, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			trialID, r.Status, r.Message, floatArg(r.ValLoss), floatArg(r.ValAcc), testLoss, testAcc,
+			r.Tested, floatArg(r.TrainSeconds), floatArg(r.ImagesPerSec), floatArg(r.LatencyB1Ms),
+			floatArg(r.LatencyB128Ms), r.PeakMemBytes, r.Threads, now)
+		if err != nil {
+			return err
+		}
+		resultID, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if err := insertEpochs(ctx, tx, resultID, r.Epochs); err != nil {
+			return err
+		}
+		// A transient failure (data missing, disk full) may succeed next time, so it is not cached.
+		if r.Status != evaluator.StatusError {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO eval_cache (arch_hash, dataset,
+				recipe_hash, fidelity, seed, result_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				key.ArchHash, key.Dataset, key.RecipeHash, key.Fidelity, int64(key.Seed), resultID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE trials SET status = 'done', result_id = ?, finished_at = ?,
+			lease_owner = NULL, lease_until = NULL WHERE id = ?`, resultID, now, trialID)
+		return err
+	})
+}
+
+// consistent checks that r does not contradict the architecture and key it is stored under:
+// the store keeps params, MACs and seed once, with the architecture and the trial. Zero means
+// the evaluator did not get as far as counting.
+func consistent(r evaluator.Result, params, macs int64, seed uint64) error {
+	switch {
+	case r.Params != 0 && r.Params != params:
+		return fmt.Errorf("result counts %d params, its architecture %d", r.Params, params)
+	case r.MACs != 0 && r.MACs != macs:
+		return fmt.Errorf("result counts %d MACs, its architecture %d", r.MACs, macs)
+	case r.Seed != 0 && r.Seed != seed:
+		return fmt.Errorf("result has seed %d, its trial %d", r.Seed, seed)
+	}
+	return nil
+}
+
+func insertEpochs(ctx context.Context, tx *sql.Tx, resultID int64, epochs []evaluator.Epoch) error {
+	if len(epochs) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO epochs (result_id, epoch, train_loss, train_acc,
+		val_loss, val_acc, lr, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, e := range epochs {
+		if _, err := stmt.ExecContext(ctx, resultID, e.Epoch, floatArg(e.TrainLoss), floatArg(e.TrainAcc),
+			floatArg(e.ValLoss), floatArg(e.ValAcc), floatArg(e.LR), floatArg(e.Seconds)); err != nil {
+			return fmt.Errorf("epoch %d: %w", e.Epoch, err)
+		}
+	}
+	return nil
+}
+
+var resultColumns = []string{"status", "message", "val_loss", "val_acc", "test_loss", "test_acc",
+	"tested", "train_seconds", "images_per_sec", "latency_b1_ms", "latency_b128_ms",
+	"peak_mem_bytes", "threads"}
+
+// resultDest returns the scan destinations for resultColumns into r.
+func resultDest(r *evaluator.Result) []any {
+	return []any{&r.Status, &r.Message, floatValue{&r.ValLoss}, floatValue{&r.ValAcc},
+		floatValue{&r.TestLoss}, floatValue{&r.TestAcc}, &r.Tested, floatValue{&r.TrainSeconds},
+		floatValue{&r.ImagesPerSec}, floatValue{&r.LatencyB1Ms}, floatValue{&r.LatencyB128Ms},
+		&r.PeakMemBytes, &r.Threads}
+}
+
+// untested zeroes the test figures of a result that has none, as the evaluator leaves them.
+func untested(r *evaluator.Result) {
+	if !r.Tested {
+		r.TestLoss, r.TestAcc = 0, 0
+	}
+}
+
+var epochColumns = []string{"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+
+// epochDest returns the scan destinations for epochColumns into e.
+func epochDest(e *evaluator.Epoch) []any {
+	return []any{&e.Epoch, floatValue{&e.TrainLoss}, floatValue{&e.TrainAcc}, floatValue{&e.ValLoss},
+		floatValue{&e.ValAcc}, floatValue{&e.LR}, floatValue{&e.Seconds}}
+}
+
+func scanEpoch(sc scanner) (evaluator.Epoch, error) {
+	var e evaluator.Epoch
+	err := sc.Scan(epochDest(&e)...)
+	return e, err
+}
+
+// Lookup returns the cached result of an evaluation; see Store.
+func (s *SQLite) Lookup(ctx context.Context, key EvalKey) (evaluator.Result, bool, error) {
+	var r evaluator.Result
+	found := false
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		r = evaluator.Result{}
+		var resultID int64
+		dest := append(resultDest(&r), &r.Params, &r.MACs, &resultID)
+		err := tx.QueryRowContext(ctx, "SELECT "+columns("r", resultColumns...)+`, a.params, a.macs, r.id
+			FROM eval_cache c JOIN results r ON r.id = c.result_id JOIN architectures a ON a.hash = c.arch_hash
+			WHERE c.arch_hash = ? AND c.dataset = ? AND c.recipe_hash = ? AND c.fidelity = ? AND c.seed = ?`,
+			key.ArchHash, key.Dataset, key.RecipeHash, key.Fidelity, int64(key.Seed)).Scan(dest...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		r.Seed = key.Seed
+		untested(&r)
+		r.Epochs, err = queryAll(ctx, tx, scanEpoch, "SELECT "+columns("p", epochColumns...)+" FROM epochs p WHERE result_id = ? ORDER BY epoch", resultID)
+		return err
+	})
+	return r, found, err
+}
+
+// Evaluation returns a finished trial with its architecture and result; see Store.
+func (s *SQLite) Evaluation(ctx context.Context, trialID int64) (Evaluation, error) {
+	evs, err := s.evaluations(ctx, "t.id = ?", trialID)
+	if err != nil {
+		return Evaluation{}, err
+	}
+	if len(evs) == 0 {
+		return Evaluation{}, fmt.Errorf("finished trial %d: %w", trialID, ErrNotFound)
+	}
+	return evs[0], nil
+}
+
+// Evaluations returns every finished trial of an experiment; see Store.
+func (s *SQLite) Evaluations(ctx context.Context, experimentID int64) ([]Evaluation, error) {
+	return s.evaluations(ctx, "t.experiment_id = ?", experimentID)
+}
+
+// evaluations returns the finished trials t that satisfy the SQL condition where, with epochs.
+func (s *SQLite) evaluations(ctx context.Context, where string, arg any) ([]Evaluation, error) {
+	var evs []Evaluation
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		evs, err = queryAll(ctx, tx, func(sc scanner) (Evaluation, error) {
+			var ev Evaluation
+			dest := append([]any{&ev.Experiment}, trialDest(&ev.Trial)...)
+			dest = append(dest, archDest(&ev.Arch)...)
+			dest = append(dest, &ev.ResultID, &ev.Cached)
+			if err := sc.Scan(append(dest, resultDest(&ev.Result)...)...); err != nil {
+				return ev, err
+			}
+			ev.Result.Params, ev.Result.MACs, ev.Result.Seed = ev.Arch.Params, ev.Arch.MACs, ev.Trial.Key.Seed
+			untested(&ev.Result)
+			return ev, nil
+		}, "SELECT e.name, "+columns("t", trialColumns...)+", "+columns("a", archColumns...)+
+			", r.id, r.trial_id <> t.id, "+columns("r", resultColumns...)+`
+			FROM trials t JOIN experiments e ON e.id = t.experiment_id
+			JOIN architectures a ON a.hash = t.arch_hash JOIN results r ON r.id = t.result_id
+			WHERE `+where+" ORDER BY t.id", arg)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		index := make(map[int64]int, len(evs))
+		for i, ev := range evs {
+			index[ev.Trial.ID] = i
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT t.id, "+columns("p", epochColumns...)+`
+			FROM trials t JOIN epochs p ON p.result_id = t.result_id
+			WHERE `+where+" ORDER BY t.id, p.epoch", arg)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var e evaluator.Epoch
+			if err := rows.Scan(append([]any{&id}, epochDest(&e)...)...); err != nil {
+				return err
+			}
+			ev := &evs[index[id]]
+			ev.Result.Epochs = append(ev.Result.Epochs, e)
+		}
+		return rows.Err()
+	})
+	return evs, err
+}

@@ -1,0 +1,146 @@
+package store
+
+// applicationID marks a SQLite file as a nas database (PRAGMA application_id, "nas1"), so that
+// nas never migrates a database that belongs to another program.
+const applicationID = 0x6e617331
+
+// migrations take a database from schema version i (PRAGMA user_version) to i+1. They only ever
+// grow: a released migration is never edited, a change is a new entry.
+//
+// Times are TEXT in UTC, "2006-01-02T15:04:05.000000Z": readable at the sqlite3 prompt, understood
+// by its date functions, and of fixed width so that comparing them as strings compares the times.
+// Floats that were NaN are NULL, since SQLite has no NaN. Tables are not STRICT, so that sqlite3
+// shells older than 3.37 can read the file.
+var migrations = []string{
+	// 1: the first schema.
+	`
+CREATE TABLE experiments (
+	id          INTEGER PRIMARY KEY,
+	name        TEXT NOT NULL UNIQUE,
+	config      TEXT NOT NULL,
+	seed        INTEGER NOT NULL,
+	strategy    TEXT NOT NULL,
+	status      TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
+	created_at  TEXT NOT NULL,
+	updated_at  TEXT NOT NULL,
+	finished_at TEXT,
+	cpu_model   TEXT NOT NULL,
+	cores       INTEGER NOT NULL,
+	go_version  TEXT NOT NULL,
+	nas_version TEXT NOT NULL
+);
+
+CREATE TABLE architectures (
+	hash   TEXT PRIMARY KEY,
+	name   TEXT NOT NULL,
+	family TEXT NOT NULL,
+	params INTEGER NOT NULL,
+	macs   INTEGER NOT NULL,
+	arch   TEXT NOT NULL
+);
+
+CREATE TABLE trials (
+	id            INTEGER PRIMARY KEY,
+	experiment_id INTEGER NOT NULL REFERENCES experiments (id),
+	arch_hash     TEXT NOT NULL REFERENCES architectures (hash),
+	dataset       TEXT NOT NULL,
+	recipe_hash   TEXT NOT NULL,
+	fidelity      REAL NOT NULL,
+	seed          INTEGER NOT NULL,
+	generation    INTEGER NOT NULL,
+	parents       TEXT NOT NULL,
+	operator      TEXT NOT NULL,
+	status        TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done')),
+	lease_owner   TEXT,
+	lease_until   TEXT,
+	attempts      INTEGER NOT NULL DEFAULT 0,
+	result_id     INTEGER REFERENCES results (id),
+	created_at    TEXT NOT NULL,
+	started_at    TEXT,
+	finished_at   TEXT
+);
+CREATE INDEX trials_queue ON trials (experiment_id, status, generation, id);
+CREATE INDEX trials_key ON trials (arch_hash, dataset, recipe_hash, fidelity, seed);
+
+CREATE TABLE results (
+	id              INTEGER PRIMARY KEY,
+	trial_id        INTEGER NOT NULL REFERENCES trials (id),
+	status          TEXT NOT NULL,
+	message         TEXT NOT NULL,
+	val_loss        REAL,
+	val_acc         REAL,
+	test_loss       REAL,
+	test_acc        REAL,
+	tested          INTEGER NOT NULL,
+	train_seconds   REAL,
+	images_per_sec  REAL,
+	latency_b1_ms   REAL,
+	latency_b128_ms REAL,
+	peak_mem_bytes  INTEGER NOT NULL,
+	threads         INTEGER NOT NULL,
+	created_at      TEXT NOT NULL
+);
+
+CREATE TABLE epochs (
+	result_id  INTEGER NOT NULL REFERENCES results (id),
+	epoch      INTEGER NOT NULL,
+	train_loss REAL,
+	train_acc  REAL,
+	val_loss   REAL,
+	val_acc    REAL,
+	lr         REAL,
+	seconds    REAL,
+	PRIMARY KEY (result_id, epoch)
+) WITHOUT ROWID;
+
+CREATE TABLE eval_cache (
+	arch_hash   TEXT NOT NULL,
+	dataset     TEXT NOT NULL,
+	recipe_hash TEXT NOT NULL,
+	fidelity    REAL NOT NULL,
+	seed        INTEGER NOT NULL,
+	result_id   INTEGER NOT NULL REFERENCES results (id),
+	PRIMARY KEY (arch_hash, dataset, recipe_hash, fidelity, seed)
+) WITHOUT ROWID;
+
+CREATE VIEW v_results AS
+SELECT e.name AS experiment, t.id AS trial_id, t.arch_hash, a.name, a.family, a.params, a.macs,
+       r.val_acc, r.test_acc, r.train_seconds, r.status,
+       t.generation, t.operator, t.dataset, t.fidelity, t.seed, r.val_loss, r.test_loss,
+       r.images_per_sec, r.latency_b1_ms, r.latency_b128_ms, r.peak_mem_bytes, r.threads,
+       r.message, r.trial_id <> t.id AS cached, r.id AS result_id, t.finished_at
+FROM trials t
+JOIN experiments e ON e.id = t.experiment_id
+JOIN architectures a ON a.hash = t.arch_hash
+JOIN results r ON r.id = t.result_id;
+
+CREATE VIEW v_curves AS
+SELECT e.name AS experiment, t.id AS trial_id, t.arch_hash, a.name, p.epoch,
+       p.train_loss, p.train_acc, p.val_loss, p.val_acc, p.lr, p.seconds
+FROM trials t
+JOIN experiments e ON e.id = t.experiment_id
+JOIN architectures a ON a.hash = t.arch_hash
+JOIN epochs p ON p.result_id = t.result_id;
+
+CREATE VIEW v_trials AS
+SELECT e.name AS experiment, t.id AS trial_id, t.generation, t.arch_hash, a.name, t.operator,
+       t.parents, t.fidelity, t.status, t.lease_owner, t.lease_until, t.attempts,
+       t.created_at, t.started_at, t.finished_at
+FROM trials t
+JOIN experiments e ON e.id = t.experiment_id
+JOIN architectures a ON a.hash = t.arch_hash;
+
+CREATE VIEW v_experiments AS
+SELECT e.name AS experiment, e.strategy, e.status, e.seed,
+       (SELECT count(*) FROM trials t WHERE t.experiment_id = e.id) AS trials,
+       (SELECT count(*) FROM trials t WHERE t.experiment_id = e.id AND t.status = 'done') AS done,
+       (SELECT max(r.val_acc) FROM trials t JOIN results r ON r.id = t.result_id
+         WHERE t.experiment_id = e.id AND r.status = 'ok') AS best_val_acc,
+       e.created_at, e.finished_at, e.cpu_model, e.cores, e.go_version, e.nas_version
+FROM experiments e;
+`,
+}
+
+// SchemaVersion is the schema version (PRAGMA user_version) this binary writes: the number of
+// migrations it knows.
+const SchemaVersion = 1

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gonas/nas/evaluator"
+)
+
+// Store is what search and reports need from the database: experiments, architectures, a queue of
+// trials that workers lease, their results and an evaluation cache. SQLite implements it; a server
+// database can stand behind it later without touching its callers.
+//
+// Every method that writes does so in one transaction: it either happens completely or not at
+// all, whatever happens to the process.
+type Store interface {
+	// CreateExperiment stores e (its ID, Status and times are ignored) as a running experiment
+	// and returns its ID. It returns ErrExists if an experiment of that name is stored.
+	CreateExperiment(ctx context.Context, e Experiment) (int64, error)
+	// Experiment returns the experiment called name, or ErrNotFound.
+	Experiment(ctx context.Context, name string) (Experiment, error)
+	// Experiments returns every experiment, oldest first.
+	Experiments(ctx context.Context) ([]Experiment, error)
+	// SetExperimentStatus sets the status of experiment id, and its finish time to now for every
+	// status but ExperimentRunning. It returns ErrNotFound if there is no such experiment.
+	SetExperimentStatus(ctx context.Context, id int64, status ExperimentStatus) error
+
+	// PutArch stores a under a.Hash. An architecture already stored under that hash is kept as
+	// it is, since a canonical hash names one network whatever its spelling.
+	PutArch(ctx context.Context, a Arch) error
+	// Arch returns the architecture stored under hash, or ErrNotFound.
+	Arch(ctx context.Context, hash string) (Arch, error)
+
+	// AddTrials queues trials as pending trials of experiment experimentID and returns their IDs
+	// in order. Every architecture they name must have been stored with PutArch.
+	AddTrials(ctx context.Context, experimentID int64, trials []TrialSpec) ([]int64, error)
+	// Trials returns every trial of experiment experimentID in the order they were added.
+	Trials(ctx context.Context, experimentID int64) ([]Trial, error)
+
+	// ClaimTrial leases the next trial of experiment experimentID that needs work to owner until
+	// now+lease, and returns it. Trials are taken in order of generation, then ID; a trial
+	// whose lease expired counts as pending again. Before choosing, every claimable trial whose
+	// key is in the evaluation cache is finished with the cached result, and a trial whose key
+	// another worker holds under a live lease is passed over, so the same evaluation is never
+	// run twice at once. It returns ErrNoTrial if nothing is claimable now (which does not mean
+	// that every trial is done: some may be leased to other workers).
+	ClaimTrial(ctx context.Context, experimentID int64, owner string, lease time.Duration) (Trial, error)
+	// Heartbeat extends owner's lease on trial trialID to now+lease. It returns ErrLeaseLost if
+	// owner no longer holds the trial.
+	Heartbeat(ctx context.Context, trialID int64, owner string, lease time.Duration) error
+	// FinishTrial records r as the result of trial trialID, which owner must hold, and caches it
+	// under the trial's key unless r is a transient failure (StatusError). A cancelled
+	// evaluation (StatusCancelled) is not a result: the trial goes back to pending, so that a
+	// resumed run does it again. It returns ErrLeaseLost if owner no longer holds the trial, and
+	// an error if r's params, MACs or seed contradict the trial's architecture or key.
+	FinishTrial(ctx context.Context, trialID int64, owner string, r evaluator.Result) error
+
+	// Lookup returns the cached result of the evaluation key, and false if there is none.
+	Lookup(ctx context.Context, key EvalKey) (evaluator.Result, bool, error)
+	// Evaluation returns the finished trial trialID with its architecture and result, or
+	// ErrNotFound if there is no such trial or it is not finished.
+	Evaluation(ctx context.Context, trialID int64) (Evaluation, error)
+	// Evaluations returns every finished trial of experiment experimentID with its architecture
+	// and result, in the order the trials were added.
+	Evaluations(ctx context.Context, experimentID int64) ([]Evaluation, error)
+
+	// Close releases the database. Leases held by this process's workers are not released:
+	// they expire, and the trials are then claimed again.
+	Close() error
+}
+
+// ExperimentStatus says where an experiment stands.
+type ExperimentStatus string
+
+// The states of an experiment.
+const (
+	ExperimentRunning     ExperimentStatus = "running"
+	ExperimentDone        ExperimentStatus = "done"
+	ExperimentFailed      ExperimentStatus = "failed"
+	ExperimentInterrupted ExperimentStatus = "interrupted"
+)
+
+// Experiment is one search run: its configuration as the user wrote it and where it ran.
+type Experiment struct {
+	ID       int64
+	Name     string
+	Config   []byte // the configuration file as given, byte for byte
+	Seed     uint64
+	Strategy string
+	Status   ExperimentStatus
+	Created  time.Time
+	Updated  time.Time
+	Finished time.Time // zero while running
+	Machine  Machine
+}
+
+// Machine describes the computer an experiment ran on, so that times can be compared honestly.
+type Machine struct {
+	CPUModel   string
+	Cores      int
+	GoVersion  string
+	NASVersion string
+}
+
+// Arch is an architecture as the store keeps it. The store does not interpret JSON; the caller
+// computes the canonical Hash, the counts and the one-line Family summary.
+type Arch struct {
+	Hash   string
+	Name   string
+	Family string // e.g. "resnet-bottleneck+se"
+	Params int64
+	MACs   int64
+	JSON   []byte // the space.Arch, from which the network can be rebuilt
+}
+
+// EvalKey names one evaluation: the same key always means the same training, so its result is
+// computed once and then taken from the cache, also by other experiments.
+type EvalKey struct {
+	ArchHash   string
+	Dataset    string
+	RecipeHash string
+	Fidelity   float64 // the budget level, e.g. epochs; must not be NaN
+	Seed       uint64
+}
+
+// TrialSpec is what the search decides about a trial before it runs.
+type TrialSpec struct {
+	Key        EvalKey
+	Generation int
+	Parents    []string // hashes of the parent architectures, if any
+	Operator   string   // what made the architecture: "init", "mutate", "crossover", "baseline", ...
+}
+
+// TrialStatus says where a trial stands in the queue.
+type TrialStatus string
+
+// The states of a trial. A running trial whose lease has expired is claimable like a pending one.
+const (
+	TrialPending TrialStatus = "pending"
+	TrialRunning TrialStatus = "running"
+	TrialDone    TrialStatus = "done"
+)
+
+// Trial is one queued, running or finished evaluation of an experiment.
+type Trial struct {
+	ID           int64
+	ExperimentID int64
+	TrialSpec
+	Status     TrialStatus
+	LeaseOwner string    // empty unless running
+	LeaseUntil time.Time // zero unless running
+	Attempts   int       // how many times the trial was claimed; above 1 means a worker died or gave up
+	ResultID   int64     // zero until done
+	Created    time.Time
+	Started    time.Time // the last claim; zero if never claimed
+	Finished   time.Time // zero until done
+}
+
+// Evaluation is a finished trial with its architecture and result, the unit of every report.
+type Evaluation struct {
+	Experiment string
+	Trial      Trial
+	Arch       Arch
+	ResultID   int64
+	Cached     bool // the result was computed by another trial and taken from the cache
+	Result     evaluator.Result
+}
+
+// Errors returned by Store methods; test for them with errors.Is.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrExists    = errors.New("already exists")
+	ErrNoTrial   = errors.New("no trial to claim")
+	ErrLeaseLost = errors.New("lease lost: another worker holds or finished the trial")
+	ErrReadOnly  = errors.New("store opened read-only")
+)
