@@ -13,7 +13,7 @@ import (
 
 // maxBytes bounds what one file may claim to hold, so that a corrupt header is reported instead of
 // attempting an absurd allocation.
-const maxBytes = 1 << 34
+const maxBytes = 1 << 32
 
 // openMaybeGzip opens path and, when its content is gzip-compressed, decompresses it. Closing the
 // returned reader closes the file.
@@ -113,10 +113,11 @@ func decodeIDX(r io.Reader) (dims []int, data []byte, err error) {
 	total := int64(1)
 	for i := range dims {
 		dims[i] = int(binary.BigEndian.Uint32(raw[4*i:]))
-		total *= int64(dims[i])
-		if total > maxBytes {
+		// Checked before multiplying: 2^32 × 2^32 would overflow int64.
+		if dims[i] > 0 && total > maxBytes/int64(dims[i]) {
 			return nil, nil, fmt.Errorf("IDX sizes %v announce more than %d bytes", dims[:i+1], int64(maxBytes))
 		}
+		total *= int64(dims[i])
 	}
 	data, err = readExactly(r, total, fmt.Sprintf("%v", dims))
 	return dims, data, err

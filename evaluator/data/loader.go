@@ -133,15 +133,18 @@ func (l *Loader) Epoch(epoch int) iter.Seq[*Batch] {
 	}
 }
 
-// receive waits for the next batch, recording the context's error if it ends first.
+// receive waits for the next batch, recording the context's error if it ends first. A batch that
+// is ready when the context is already done is not handed out, so that iteration stops at once.
 func (l *Loader) receive() (*Batch, bool) {
 	select {
 	case b := <-l.ready:
-		return b, true
+		if l.ctx.Err() == nil {
+			return b, true
+		}
 	case <-l.ctx.Done():
-		l.err = l.ctx.Err()
-		return nil, false
 	}
+	l.err = l.ctx.Err()
+	return nil, false
 }
 
 // abandon returns b and tells the worker to end the epoch, then takes back every batch it still
