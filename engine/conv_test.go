@@ -277,3 +277,72 @@ func TestConv2DRejectsInvalidSpecs(t *testing.T) {
 		})
 	}
 }
+
+// TestBackwardAccumulates runs each op's backward twice, once on zeroed gradients and once on
+// gradients already holding 0.5, and expects the second to be the first plus 0.5: ops add to
+// their inputs' and parameters' gradients, never overwrite them.
+func TestBackwardAccumulates(t *testing.T) {
+	pool := PoolSpec{KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1}
+	for _, c := range []struct {
+		name  string
+		build func(g *Graph, x *Node) *Node // one op on x
+	}{
+		{"conv", func(g *Graph, x *Node) *Node {
+			return g.Conv2D(x, ConvSpec{Filters: 4, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Bias: true})
+		}},
+		{"grouped conv", func(g *Graph, x *Node) *Node {
+			return g.Conv2D(x, ConvSpec{Filters: 4, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2, Bias: true})
+		}},
+		{"direct 1x1 conv", func(g *Graph, x *Node) *Node { return g.Conv2D(x, ConvSpec{Filters: 3, KH: 1, KW: 1, Stride: 1}) }},
+		{"linear", func(g *Graph, x *Node) *Node { return g.Linear(x, 3, true) }},
+		{"max pool", func(g *Graph, x *Node) *Node { return g.MaxPool(x, pool) }},
+		{"avg pool", func(g *Graph, x *Node) *Node { return g.AvgPool(x, pool) }},
+		{"global avg pool", func(g *Graph, x *Node) *Node { return g.GlobalAvgPool(x) }},
+		{"flatten", func(g *Graph, x *Node) *Node { return g.Flatten(x) }},
+		{"zero-pad shortcut", func(g *Graph, x *Node) *Node { return g.ZeroPadShortcut(x, 6, 2) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 1})
+			defer g.Pool().Close()
+			x := g.Input("x", Shape{5, 5, 4})
+			fillNormal(x.Value, 1)
+			x.Grad = make([]float32, len(x.Value))
+			y := c.build(g, x)
+			g.Build()
+			g.Forward(true)
+			grads := [][]float32{}
+			for _, n := range g.Nodes() {
+				if n != y {
+					grads = append(grads, n.Grad)
+				}
+			}
+			for _, p := range g.Params() {
+				grads = append(grads, p.Grad)
+			}
+			backward := func(start float32) [][]float32 {
+				for _, gr := range grads {
+					for i := range gr {
+						gr[i] = start
+					}
+				}
+				fillNormal(y.Grad, 2)
+				for i := len(g.Nodes()) - 1; i > x.id; i-- {
+					g.Nodes()[i].op.backward(g)
+				}
+				var out [][]float32
+				for _, gr := range grads {
+					out = append(out, append([]float32(nil), gr...))
+				}
+				return out
+			}
+			zero, half := backward(0), backward(0.5)
+			for i := range zero {
+				for j := range zero[i] {
+					if d := half[i][j] - zero[i][j]; math.Abs(float64(d)-0.5) > 1e-5*(1+math.Abs(float64(zero[i][j]))) {
+						t.Fatalf("gradient %d element %d: %v from 0, %v from 0.5", i, j, zero[i][j], half[i][j])
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,251 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+)
+
+// PoolSpec describes a 2-D max or average pooling window with PyTorch's semantics. Stride applies to
+// both axes; PadH and PadW are implicit padding on each side, at most half the window. Ceil selects
+// ceil_mode: the output size is rounded up, but a window must start inside the input or its left
+// padding. CountIncludePad (average pooling only) divides by the window's size clipped to the padded
+// input, instead of by the number of input elements it covers.
+type PoolSpec struct {
+	KH, KW, Stride, PadH, PadW int
+	Ceil                       bool
+	CountIncludePad            bool
+}
+
+// poolGeom is the geometry shared by max and average pooling.
+type poolGeom struct {
+	s       PoolSpec
+	in, out Shape
+}
+
+func newPoolGeom(name string, in Shape, s PoolSpec) poolGeom {
+	if s.KH < 1 || s.KW < 1 || s.Stride < 1 {
+		panic(fmt.Sprintf("engine: %s: window %dx%d and stride %d must be positive", name, s.KH, s.KW, s.Stride))
+	}
+	if s.PadH < 0 || s.PadW < 0 || 2*s.PadH > s.KH || 2*s.PadW > s.KW {
+		panic(fmt.Sprintf("engine: %s: padding %d,%d must be in [0, half the window %dx%d]", name, s.PadH, s.PadW, s.KH, s.KW))
+	}
+	out := Shape{
+		H: pooledSize(name, in.H, s.KH, s.Stride, s.PadH, s.Ceil),
+		W: pooledSize(name, in.W, s.KW, s.Stride, s.PadW, s.Ceil),
+		C: in.C,
+	}
+	return poolGeom{s: s, in: in, out: out}
+}
+
+// pooledSize is PyTorch's pooling_output_shape without dilation.
+func pooledSize(name string, in, k, stride, pad int, ceil bool) int {
+	span := in + 2*pad - k
+	if span < 0 {
+		panic(fmt.Sprintf("engine: %s: window %d larger than padded input %d", name, k, in+2*pad))
+	}
+	if !ceil {
+		return span/stride + 1
+	}
+	out := (span+stride-1)/stride + 1
+	if (out-1)*stride >= in+pad {
+		out-- // the last window would start in the right padding
+	}
+	return out
+}
+
+// poolWindow returns the input rows (or columns) [lo, hi) that output position o covers along one
+// axis, and the size of the window clipped to the padded input, PyTorch's count_include_pad
+// divisor along that axis.
+func poolWindow(o, k, stride, pad, in int) (lo, hi, padded int) {
+	lo = o*stride - pad
+	end := min(lo+k, in+pad)
+	padded = end - lo
+	return max(lo, 0), min(end, in), padded
+}
+
+type maxPoolOp struct {
+	poolGeom
+	x, y *Node
+	// argmax holds, per output element, the offset within its sample of the input element chosen.
+	argmax   []int32
+	fwd, bwd func(w, i int)
+}
+
+// MaxPool adds max pooling with PyTorch's semantics (MaxPool2d with dilation 1), including
+// ceil_mode; padding counts as -∞. Among equal maxima the first in row-major window order wins,
+// and a NaN in a window is the result.
+func (g *Graph) MaxPool(x *Node, s PoolSpec) *Node {
+	name := x.Name + ".maxpool"
+	o := &maxPoolOp{poolGeom: newPoolGeom(name, x.Shape, s), x: x}
+	o.y = g.addNode(name, o.out, o, x)
+	o.argmax = make([]int32, len(o.y.Value))
+	o.fwd = o.forwardSample
+	o.bwd = o.backwardSample
+	return o.y
+}
+
+func (o *maxPoolOp) forwardSample(_, n int) {
+	in, out, s := o.in, o.out, o.s
+	c := in.C
+	x := o.x.Value[n*in.Size() : (n+1)*in.Size()]
+	y := o.y.Value[n*out.Size() : (n+1)*out.Size()]
+	arg := o.argmax[n*out.Size() : (n+1)*out.Size()]
+	for oh := range out.H {
+		h0, h1, _ := poolWindow(oh, s.KH, s.Stride, s.PadH, in.H)
+		for ow := range out.W {
+			w0, w1, _ := poolWindow(ow, s.KW, s.Stride, s.PadW, in.W)
+			ys := y[(oh*out.W+ow)*c:][:c]
+			as := arg[(oh*out.W+ow)*c:][:c]
+			first := int32((h0*in.W + w0) * c)
+			for ch := range ys {
+				ys[ch] = float32(math.Inf(-1))
+				as[ch] = first + int32(ch)
+			}
+			for ih := h0; ih < h1; ih++ {
+				for iw := w0; iw < w1; iw++ {
+					base := (ih*in.W + iw) * c
+					for ch, v := range x[base : base+c] {
+						if v > ys[ch] || v != v {
+							ys[ch] = v
+							as[ch] = int32(base + ch)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func (o *maxPoolOp) backwardSample(_, n int) {
+	dx := o.x.Grad[n*o.in.Size() : (n+1)*o.in.Size()]
+	dy := o.y.Grad[n*o.out.Size() : (n+1)*o.out.Size()]
+	for j, a := range o.argmax[n*o.out.Size() : (n+1)*o.out.Size()] {
+		dx[a] += dy[j]
+	}
+}
+
+func (o *maxPoolOp) forward(g *Graph) { g.pool.For(g.n, o.fwd) }
+
+func (o *maxPoolOp) backward(g *Graph) {
+	if o.x.Grad != nil {
+		g.pool.For(g.n, o.bwd)
+	}
+}
+
+type avgPoolOp struct {
+	poolGeom
+	x, y     *Node
+	fwd, bwd func(w, i int)
+}
+
+// AvgPool adds average pooling with PyTorch's semantics (AvgPool2d without divisor_override),
+// including ceil_mode and count_include_pad.
+func (g *Graph) AvgPool(x *Node, s PoolSpec) *Node {
+	name := x.Name + ".avgpool"
+	o := &avgPoolOp{poolGeom: newPoolGeom(name, x.Shape, s), x: x}
+	o.y = g.addNode(name, o.out, o, x)
+	o.fwd = func(_, n int) { o.eachWindow(n, false) }
+	o.bwd = func(_, n int) { o.eachWindow(n, true) }
+	return o.y
+}
+
+// eachWindow computes the averages of sample n, or with backward set adds their gradient to the
+// input's.
+func (o *avgPoolOp) eachWindow(n int, backward bool) {
+	in, out, s := o.in, o.out, o.s
+	c := in.C
+	var x, y []float32
+	if backward {
+		x, y = o.x.Grad, o.y.Grad
+	} else {
+		x, y = o.x.Value, o.y.Value
+	}
+	x = x[n*in.Size() : (n+1)*in.Size()]
+	y = y[n*out.Size() : (n+1)*out.Size()]
+	for oh := range out.H {
+		h0, h1, ph := poolWindow(oh, s.KH, s.Stride, s.PadH, in.H)
+		for ow := range out.W {
+			w0, w1, pw := poolWindow(ow, s.KW, s.Stride, s.PadW, in.W)
+			count := (h1 - h0) * (w1 - w0)
+			if s.CountIncludePad {
+				count = ph * pw
+			}
+			scale := 1 / float32(count)
+			ys := y[(oh*out.W+ow)*c:][:c]
+			if !backward {
+				clear(ys)
+			}
+			for ih := h0; ih < h1; ih++ {
+				for iw := w0; iw < w1; iw++ {
+					xs := x[(ih*in.W+iw)*c:][:c]
+					if backward {
+						for ch, d := range ys {
+							xs[ch] += d * scale
+						}
+					} else {
+						for ch, v := range xs {
+							ys[ch] += v
+						}
+					}
+				}
+			}
+			if !backward {
+				for ch := range ys {
+					ys[ch] *= scale
+				}
+			}
+		}
+	}
+}
+
+func (o *avgPoolOp) forward(g *Graph) { g.pool.For(g.n, o.fwd) }
+
+func (o *avgPoolOp) backward(g *Graph) {
+	if o.x.Grad != nil {
+		g.pool.For(g.n, o.bwd)
+	}
+}
+
+type globalAvgPoolOp struct {
+	x, y     *Node
+	fwd, bwd func(w, i int)
+}
+
+// GlobalAvgPool adds the mean over all positions of each channel: H×W×C becomes 1×1×C.
+func (g *Graph) GlobalAvgPool(x *Node) *Node {
+	o := &globalAvgPoolOp{x: x}
+	c := x.Shape.C
+	o.y = g.addNode(x.Name+".gap", Shape{1, 1, c}, o, x)
+	positions := x.Shape.H * x.Shape.W
+	scale := 1 / float32(positions)
+	o.fwd = func(_, n int) {
+		y := o.y.Value[n*c : (n+1)*c]
+		clear(y)
+		for p := range positions {
+			for ch, v := range x.Value[(n*positions+p)*c:][:c] {
+				y[ch] += v
+			}
+		}
+		for ch := range y {
+			y[ch] *= scale
+		}
+	}
+	o.bwd = func(_, n int) {
+		dy := o.y.Grad[n*c : (n+1)*c]
+		for p := range positions {
+			dx := x.Grad[(n*positions+p)*c:][:c]
+			for ch, d := range dy {
+				dx[ch] += d * scale
+			}
+		}
+	}
+	return o.y
+}
+
+func (o *globalAvgPoolOp) forward(g *Graph) { g.pool.For(g.n, o.fwd) }
+
+func (o *globalAvgPoolOp) backward(g *Graph) {
+	if o.x.Grad != nil {
+		g.pool.For(g.n, o.bwd)
+	}
+}
