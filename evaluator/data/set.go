@@ -56,6 +56,10 @@ func (s *Set) validate() error {
 	return nil
 }
 
+// DefaultValidation is the share of the training set that a search holds out for validation
+// unless a recipe says otherwise.
+const DefaultValidation = 0.1
+
 // Split divides s into a training part and a validation part holding round(frac*Len()) images,
 // chosen by seed and stratified: every class gives the validation part its share of that class's
 // images, to within one image. frac 0 gives an empty validation part. The images are copied, and
