@@ -195,9 +195,45 @@ func inspect(ctx context.Context, path string, write bool) (exists bool, err err
 			Detail: fmt.Sprintf("is not a SQLite database (it begins with %q)", head[:min(n, 16)])}
 	}
 
-	db, err := sql.Open("sqlite3", dsn(path, "mode=ro"))
+	// A database that nobody has open and that left no journal is read as immutable, so that
+	// SQLite creates no -wal and -shm files beside a file it may refuse. If that assumption broke
+	// during the check (another process opened and wrote it), check again the ordinary way.
+	quiet, before := quiescent(path)
+	err = checkFile(ctx, path, write, quiet)
+	if quiet {
+		if still, after := quiescent(path); !still || !after.ModTime().Equal(before.ModTime()) || after.Size() != before.Size() {
+			err = checkFile(ctx, path, write, false)
+		}
+	}
+	return true, err
+}
+
+// quiescent reports whether the database at path has neither a WAL nor a rollback journal beside
+// it, which means that no connection has it open and its file alone holds all of it. It also
+// returns the file's current state, to notice a change later.
+func quiescent(path string) (bool, fs.FileInfo) {
+	fi, err := os.Stat(path)
 	if err != nil {
-		return true, err
+		return false, nil
+	}
+	for _, suffix := range []string{"-wal", "-journal"} {
+		if _, err := os.Lstat(path + suffix); !errors.Is(err, fs.ErrNotExist) {
+			return false, fi
+		}
+	}
+	return true, fi
+}
+
+// checkFile opens the SQLite file at path read-only and checks its header and pages; immutable
+// tells SQLite to take no locks and create no files.
+func checkFile(ctx context.Context, path string, write, immutable bool) error {
+	params := []string{"mode=ro"}
+	if immutable {
+		params = append(params, "immutable=1")
+	}
+	db, err := sql.Open("sqlite3", dsn(path, params...))
+	if err != nil {
+		return err
 	}
 	defer db.Close()
 	err = retryBusy(ctx, func() error {
@@ -217,13 +253,13 @@ func inspect(ctx context.Context, path string, write bool) (exists bool, err err
 	})
 	var se sqlite3.Error
 	if errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB) {
-		return true, corrupt(path, se.Error())
+		return corrupt(path, se.Error())
 	}
 	var fe *FileError
 	if err != nil && !errors.As(err, &fe) {
 		err = fmt.Errorf("%s: %w", path, err)
 	}
-	return true, err
+	return err
 }
 
 // quickCheck runs PRAGMA quick_check, which reads every page, and turns its complaints into an
@@ -236,7 +272,16 @@ func quickCheck(ctx context.Context, tx *sql.Tx, path string) error {
 	if len(problems) == 1 && problems[0] == "ok" {
 		return nil
 	}
-	return corrupt(path, strings.Join(problems, "; "))
+	var said []string
+	for _, p := range problems {
+		if p = strings.TrimSpace(strings.ReplaceAll(p, "*** in database main ***", "")); p != "" {
+			said = append(said, strings.ReplaceAll(p, "\n", " "))
+		}
+	}
+	if len(said) > 3 {
+		said = append(said[:3], fmt.Sprintf("and %d more", len(said)-3))
+	}
+	return corrupt(path, strings.Join(said, "; "))
 }
 
 func corrupt(path, detail string) *FileError {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gonas/nas/evaluator"
+	"github.com/mattn/go-sqlite3"
 )
 
 // openTemp opens a new database in a temporary directory and closes it when the test ends.
@@ -613,5 +614,33 @@ func TestCPUModel(t *testing.T) {
 	}
 	if m := ThisMachine(""); m.CPUModel == "" || m.Cores < 1 || m.GoVersion == "" || m.NASVersion == "" {
 		t.Errorf("ThisMachine = %+v, want every field filled", m)
+	}
+}
+
+func TestRetryBusyWaitsOutLocks(t *testing.T) {
+	calls := 0
+	err := retryBusy(context.Background(), func() error {
+		calls++
+		switch calls {
+		case 1:
+			return sqlite3.Error{Code: sqlite3.ErrBusy}
+		case 2:
+			return fmt.Errorf("commit: %w", sqlite3.Error{Code: sqlite3.ErrLocked})
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("retryBusy = %v after %d calls, want nil after 3", err, calls)
+	}
+	other := errors.New("other")
+	calls = 0
+	if err := retryBusy(context.Background(), func() error { calls++; return other }); err != other || calls != 1 {
+		t.Errorf("retryBusy with a non-busy error = %v after %d calls, want it returned at once", err, calls)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err = retryBusy(ctx, func() error { return sqlite3.Error{Code: sqlite3.ErrBusy} })
+	if !errors.Is(err, context.DeadlineExceeded) || isBusy(err) {
+		t.Errorf("retryBusy past its context = %v, want the context's error and no busy error", err)
 	}
 }
