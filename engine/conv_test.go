@@ -346,3 +346,25 @@ func TestBackwardAccumulates(t *testing.T) {
 		})
 	}
 }
+
+func TestStepAllocatesNothing(t *testing.T) {
+	g := New(Config{Batch: 4, Pool: parallel.NewPool(2), Seed: 1})
+	defer g.Pool().Close()
+	x := g.Input("x", Shape{8, 8, 4})
+	fillNormal(x.Value, 1)
+	x.Grad = make([]float32, len(x.Value))
+	y := convStack(g, x)
+	y = g.MaxPool(y, PoolSpec{KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Ceil: true})
+	y = g.AvgPool(y, PoolSpec{KH: 2, KW: 2, Stride: 1, CountIncludePad: true})
+	y = g.ZeroPadShortcut(y, 8, 1)
+	y = g.Linear(g.Flatten(g.GlobalAvgPool(y)), 5, true)
+	g.Build()
+	dy := make([]float32, len(y.Value))
+	fillNormal(dy, 2)
+	if a := testing.AllocsPerRun(5, func() {
+		g.Forward(true)
+		g.BackwardFrom(y, dy)
+	}); a != 0 {
+		t.Errorf("a training step allocates %v times", a)
+	}
+}
