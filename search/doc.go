@@ -1,4 +1,13 @@
-// Package search drives evolutionary architecture search on github.com/MaxHalford/eaopt: genomes
-// from space, evaluation through the evaluator with the store as a cache, several strategies,
-// constraints, multi-fidelity, parallel evaluation and resume.
+// Package search drives evolutionary architecture search on github.com/MaxHalford/eaopt: it
+// proposes genomes of a Space, has them evaluated by an Evaluator with a Cache in front, and keeps
+// the trials. Four strategies share one driver: random search (the control), an elitist genetic
+// algorithm, NSGA-II and regularized evolution, with constraints checked before any evaluation,
+// optional successive halving over fidelity levels, K evaluations at once, and resume by replay.
+//
+// A search is a deterministic function of the seed, the space, the strategy's parameters and the
+// evaluations' outcomes: every random draw comes from generators seeded by Config.Seed, candidates
+// are proposed in batches (a generation, or a batch of children), and outcomes are consumed in
+// proposal order whichever evaluation finishes first. Resuming is therefore replaying: run the
+// same search again over the same cache, evaluations already done come back from the cache at
+// once, and the search ends with exactly the trials of a run that was never interrupted.
 package search
