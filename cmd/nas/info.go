@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/gonas/nas/space"
+)
+
+func init() { register(&infoCommand{}) }
+
+type infoCommand struct{}
+
+func (*infoCommand) Name() string { return "info" }
+
+func (*infoCommand) Synopsis() string {
+	return "show an architecture's layers, parameters, MACs and memory estimate"
+}
+
+// infoLayer is one layer in nas info's JSON.
+type infoLayer struct {
+	Name   string      `json:"name"`
+	Type   string      `json:"type"`
+	Inputs []int       `json:"inputs"`
+	Output space.Shape `json:"output"`
+	Params int64       `json:"params"`
+	MACs   int64       `json:"macs"`
+}
+
+// infoReport is nas info's JSON.
+type infoReport struct {
+	Name        string      `json:"name"`
+	Hash        string      `json:"hash"`
+	Input       space.Shape `json:"input"`
+	Classes     int         `json:"classes"`
+	Params      int64       `json:"params"`
+	MACs        int64       `json:"macs"`
+	Activations int64       `json:"activations"`
+	Batch       int         `json:"batch"`
+	TrainMemory int64       `json:"train_memory_bytes"`
+	Layers      []infoLayer `json:"layers"`
+}
+
+func (c *infoCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(c, "ARCH.yaml [flags]", stderr)
+	input := fs.String("input", "", "override the input shape with `C,H,W`, e.g. 1,28,28")
+	classes := fs.Int("classes", 0, "override the number of classes")
+	batch := fs.Int("batch", 128, "batch size of the training memory estimate")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return badInputf("want one architecture file, got %d arguments", len(pos))
+	}
+	if *batch < 1 {
+		return badInputf("--batch must be at least 1 (got %d)", *batch)
+	}
+	arch, err := space.Load(pos[0])
+	if err != nil {
+		return badInput(err)
+	}
+	if *input != "" {
+		if arch.Input, err = parseShape(*input); err != nil {
+			return badInput(err)
+		}
+	}
+	if *classes != 0 {
+		arch.Classes = *classes
+	}
+	net, err := arch.Expand()
+	if err != nil {
+		return badInputf("%s with the overrides: %w", pos[0], err)
+	}
+	hash, err := arch.Hash()
+	if err != nil {
+		return err
+	}
+	counts := net.Counts()
+	rep := infoReport{Name: arch.Name, Hash: hash, Input: arch.Input, Classes: arch.Classes,
+		Params: counts.Params, MACs: counts.MACs, Activations: counts.Activations,
+		Batch: *batch, TrainMemory: counts.TrainMemory(*batch)}
+	for _, l := range net.Layers {
+		rep.Layers = append(rep.Layers, infoLayer{Name: l.Name, Type: layerType(l), Inputs: l.Inputs,
+			Output: l.Shape, Params: l.Params, MACs: l.MACs})
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printInfo(stdout, rep, net)
+}
+
+// parseShape reads C,H,W.
+func parseShape(s string) (space.Shape, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 3 {
+		return space.Shape{}, fmt.Errorf("--input must be C,H,W, e.g. 1,28,28 (got %q)", s)
+	}
+	var v [3]int
+	for i, p := range parts {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return space.Shape{}, fmt.Errorf("--input must be three positive integers C,H,W (got %q)", s)
+		}
+		v[i] = n
+	}
+	return space.Shape{C: v[0], H: v[1], W: v[2]}, nil
+}
+
+// layerType describes a layer's op and geometry, e.g. "conv 3x3 s2 g8".
+func layerType(l space.Layer) string {
+	t := string(l.Op)
+	switch l.Op {
+	case space.OpConv, space.OpMaxPool, space.OpAvgPool:
+		t += fmt.Sprintf(" %dx%d", l.KH, l.KW)
+		if l.Stride != 1 {
+			t += fmt.Sprintf(" s%d", l.Stride)
+		}
+		if l.Groups > 1 {
+			t += fmt.Sprintf(" g%d", l.Groups)
+		}
+	case space.OpZeroPad:
+		t += fmt.Sprintf(" s%d", l.Stride)
+	case space.OpAdd:
+		if l.Scale != 1 {
+			t += fmt.Sprintf(" ×%g", l.Scale)
+		}
+	case space.OpDropout, space.OpDropPath:
+		t += fmt.Sprintf(" p=%.3g", l.P)
+	}
+	return t
+}
+
+// printInfo writes the per-layer table and the totals.
+func printInfo(w io.Writer, rep infoReport, net *space.Net) error {
+	fmt.Fprintf(w, "%s  input %v  classes %d  hash %s\n", rep.Name, rep.Input, rep.Classes, rep.Hash[:12])
+	table := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: []tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight}}),
+	)
+	table.Header("layer", "type", "output", "params", "MACs")
+	for _, l := range rep.Layers {
+		if err := table.Append(l.Name, l.Type, l.Output.String(), thousands(l.Params), thousands(l.MACs)); err != nil {
+			return err
+		}
+	}
+	if err := table.Render(); err != nil {
+		return err
+	}
+	aux := ""
+	if len(net.Outputs) > 1 {
+		aux = " (auxiliary classifiers excluded)"
+	}
+	fmt.Fprintf(w, "params:      %s\n", thousands(rep.Params))
+	fmt.Fprintf(w, "MACs:        %s (%s)%s\n", thousands(rep.MACs), metric(rep.MACs), aux)
+	fmt.Fprintf(w, "activations: %s per sample\n", thousands(rep.Activations))
+	_, err := fmt.Fprintf(w, "training memory at batch %d: %.1f MiB (estimate: activations·batch·4 B·2 + params·4 B·3)\n",
+		rep.Batch, float64(rep.TrainMemory)/(1<<20))
+	return err
+}
+
+// metric formats n with an M or G suffix and four significant digits.
+func metric(n int64) string {
+	if n >= 1e9 {
+		return fmt.Sprintf("%.4g G", float64(n)/1e9)
+	}
+	return fmt.Sprintf("%.4g M", float64(n)/1e6)
+}
+
+// thousands formats n with commas between groups of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
