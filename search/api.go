@@ -38,9 +38,11 @@ type Request[G any] struct {
 	Operator string
 	Parents  []string
 	// Worker is which of the Config.Workers evaluation slots runs the request, in
-	// [0, Workers), so that an evaluator can keep one engine pool per slot. No outcome may
-	// depend on it.
+	// [0, Workers), so that an evaluator can keep one engine pool per slot.
 	Worker int
+	// Threads is how many engine threads the evaluation may use (Config.Threads). No outcome
+	// may depend on Worker or Threads.
+	Threads int
 }
 
 // Outcome is the result of one evaluation.

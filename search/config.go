@@ -3,6 +3,7 @@ package search
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -164,16 +165,20 @@ type Config struct {
 	// Objectives is how many objectives every successful Outcome carries, >= 1.
 	Objectives int
 	// Budget is the number of trials (evaluations, each at one fidelity, duplicates included).
-	// The search ends with exactly Budget trials unless MaxTime or the context stops it first;
-	// it must cover the initial population.
+	// It must cover the initial population. The last batch is cut to what the budget covers, so
+	// the search ends with Budget trials, or up to len(Fidelities)-1 fewer when one more
+	// candidate's successive halving would not fit, unless MaxTime or the context stops it first.
 	Budget int
 	// MaxTime, if positive, stops the search at the first batch boundary after it has elapsed.
 	// The trials up to that point are still those of an unlimited search.
 	MaxTime time.Duration
-	// Workers is how many evaluations run at once (K trainings of T engine threads each, with
-	// K·T at most the number of cores; T is the evaluator's business). 0 means DefaultWorkers.
-	// The trials do not depend on it.
+	// Workers is how many evaluations run at once (K). 0 means DefaultWorkers. The trials do
+	// not depend on it.
 	Workers int
+	// Threads is how many engine threads each evaluation may use (T), passed on in
+	// Request.Threads; Workers·Threads must not exceed the usable cores (GOMAXPROCS). 0 means
+	// the cores divided among the workers, at least 1.
+	Threads int
 	// MaxTries bounds how many proposals are drawn for one slot before the search gives up
 	// with a ConstraintError. 0 means DefaultMaxTries.
 	MaxTries int
@@ -216,10 +221,18 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("search: Objectives is %d; it must be at least 1", c.Objectives)
 	case c.Workers < 1:
 		return c, fmt.Errorf("search: Workers is %d; it must be at least 1", c.Workers)
+	case c.Threads < 0:
+		return c, fmt.Errorf("search: Threads is %d; it must be at least 1, or 0 for a share of the cores", c.Threads)
 	case c.MaxTries < 1:
 		return c, fmt.Errorf("search: MaxTries is %d; it must be at least 1", c.MaxTries)
 	case c.Eta < 2:
 		return c, fmt.Errorf("search: Eta is %d; it must be at least 2", c.Eta)
+	}
+	cores := runtime.GOMAXPROCS(0)
+	if c.Threads == 0 {
+		c.Threads = max(1, cores/c.Workers)
+	} else if c.Workers*c.Threads > cores {
+		return c, fmt.Errorf("search: Workers × Threads is %d × %d = %d; this machine has %d usable cores", c.Workers, c.Threads, c.Workers*c.Threads, cores)
 	}
 	for i, f := range c.Fidelities {
 		if math.IsNaN(f) || math.IsInf(f, 0) || (i > 0 && f <= c.Fidelities[i-1]) {

@@ -56,6 +56,7 @@ type Stats struct {
 	Reused     int // trials found in the Cache from an earlier run
 	Duplicates int // trials whose key was already evaluated at that fidelity in this run
 	Failures   int // failed trials, duplicates not counted
+	Rejected   int // proposals over the space's constraints, redrawn without evaluation
 	// Best holds, for each objective, the least value of any successful trial at the last
 	// fidelity level; nil until there is one.
 	Best []float64
@@ -206,6 +207,7 @@ func (r *run[G]) propose(next func() proposal[G]) (proposal[G], error) {
 		if last = r.sp.Check(p.g); last == nil {
 			return p, nil
 		}
+		r.stats.Rejected++
 	}
 	return proposal[G]{}, &ConstraintError{Tries: r.cfg.MaxTries, Err: last}
 }
@@ -341,7 +343,7 @@ func (r *run[G]) train(trials []Trial[G], jobs []int) error {
 			defer wg.Done()
 			for j := range queue {
 				req := trials[j].Request
-				req.Worker = w
+				req.Worker, req.Threads = w, r.cfg.Threads
 				o, err := r.ev.Evaluate(ctx, req)
 				results <- done{j, o, err}
 			}

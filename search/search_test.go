@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 var allStrategies = []Strategy{
@@ -166,8 +168,9 @@ func TestOverBudgetGenomesAreNeverEvaluated(t *testing.T) {
 		if ev.violation != "" {
 			t.Fatalf("%s: %s", s.Name(), ev.violation)
 		}
-		if ev.total() == 0 || res.Stats.Trials != 120 {
-			t.Fatalf("%s: %d evaluations, %d trials; the test proves nothing", s.Name(), ev.total(), res.Stats.Trials)
+		if ev.total() == 0 || res.Stats.Trials != 120 || res.Stats.Rejected < res.Stats.Trials/2 {
+			t.Fatalf("%s: %d evaluations, %d trials, %d rejected proposals; the test proves nothing",
+				s.Name(), ev.total(), res.Stats.Trials, res.Stats.Rejected)
 		}
 	}
 }
@@ -455,6 +458,7 @@ func TestInvalidConfigsAreRejected(t *testing.T) {
 		{"decreasing fidelities", func(c *Config) { c.Fidelities = []float64{3, 1} }, "levels must be finite and increase"},
 		{"eta of one", func(c *Config) { c.Eta = 1 }, "Eta is 1"},
 		{"negative workers", func(c *Config) { c.Workers = -2 }, "Workers is -2"},
+		{"more threads than cores", func(c *Config) { c.Workers, c.Threads = 2, 1<<20 }, "Workers × Threads is 2 × 1048576"},
 		{"ga population too small", func(c *Config) { c.Strategy = GA{PopSize: 3, Tournament: 3} }, "PopSize is 3; it must exceed Tournament (3)"},
 		{"ga elite too large", func(c *Config) { c.Strategy = GA{PopSize: 5, Tournament: 2, Elite: 5} }, "Elite is 5"},
 		{"nsga2 rate out of range", func(c *Config) { c.Strategy = NSGA2{PopSize: 4, CrossRate: 1.5} }, "CrossRate is 1.5"},
@@ -483,5 +487,45 @@ func TestNewStrategyKnowsEveryName(t *testing.T) {
 	}
 	if _, err := NewStrategy("cmaes"); err == nil || !strings.Contains(err.Error(), "valid: random, ga, nsga2, regevo") {
 		t.Errorf("NewStrategy(\"cmaes\"): err = %v", err)
+	}
+}
+
+func TestMaxTimeStopsAtABatchBoundary(t *testing.T) {
+	p := twoObjectives{f: newNK(10, 2, 4)}
+	cfg := Config{Strategy: RegEvo{Population: 10, Sample: 3, Batch: 2}, Seed: 5, Objectives: 2, Budget: 60}
+	full, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, newRecorder(p.outcome), nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxTime = time.Nanosecond
+	cut, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, newRecorder(p.outcome), nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cut.Trials) != 10 || cut.Stats.Batches != 1 {
+		t.Fatalf("MaxTime of 1ns kept %d trials in %d batches; want the initial 10 in 1", len(cut.Trials), cut.Stats.Batches)
+	}
+	if d := diffTrials(cut.Trials, full.Trials[:10]); d != "" {
+		t.Fatal(d)
+	}
+}
+
+func TestRequestsCarryWorkerAndThreads(t *testing.T) {
+	threads := max(1, runtime.GOMAXPROCS(0)/2) // the default share of 2 workers
+	var bad atomic.Value
+	ev := EvaluatorFunc[string](func(_ context.Context, req Request[string]) (Outcome, error) {
+		if req.Worker < 0 || req.Worker >= 2 || req.Threads != threads {
+			bad.Store(fmt.Sprintf("trial %d: worker %d, threads %d", req.Trial, req.Worker, req.Threads))
+		}
+		return twoObjectives{f: newNK(10, 2, 4)}.outcome(req.Key, req.Fidelity), nil
+	})
+	_, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, ev, nil, Config{
+		Strategy: Random{Batch: 6}, Objectives: 2, Budget: 30, Workers: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := bad.Load(); b != nil {
+		t.Fatalf("want workers in [0, 2) and %d threads: %s", threads, b)
 	}
 }
