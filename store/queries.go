@@ -171,55 +171,53 @@ func scanTrial(sc scanner) (Trial, error) {
 
 // AddTrials queues trials as pending; see Store. It panics if a trial's fidelity is NaN.
 func (s *SQLite) AddTrials(ctx context.Context, experimentID int64, trials []TrialSpec) ([]int64, error) {
-	for i, t := range trials {
-		if math.IsNaN(t.Key.Fidelity) {
-			panic(fmt.Sprintf("store: AddTrials: trial %d has a NaN fidelity", i))
-		}
-	}
 	ids := make([]int64, len(trials))
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM experiments WHERE id = ?", experimentID).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("experiment %d: %w", experimentID, ErrNotFound)
-		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO trials (experiment_id, arch_hash, dataset,
-			recipe_hash, fidelity, seed, generation, parents, operator, status, created_at)
-			SELECT ?, hash, ?, ?, ?, ?, ?, ?, ?, 'pending', ? FROM architectures WHERE hash = ?`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		now := timeArg(time.Now())
+		now := time.Now()
 		for i, t := range trials {
-			parents, err := json.Marshal(t.Parents)
-			if err != nil {
-				return err
-			}
-			if t.Parents == nil {
-				parents = []byte("[]")
-			}
-			res, err := stmt.ExecContext(ctx, experimentID, t.Key.Dataset, t.Key.RecipeHash, t.Key.Fidelity,
-				int64(t.Key.Seed), t.Generation, string(parents), t.Operator, now, t.Key.ArchHash)
-			if err != nil {
-				return err
-			}
-			if err := oneRow(res, fmt.Errorf("trial %d: architecture %q is not stored; PutArch it first: %w",
-				i, t.Key.ArchHash, ErrNotFound)); err != nil {
-				return err
-			}
-			if ids[i], err = res.LastInsertId(); err != nil {
-				return err
+			var err error
+			if ids[i], err = addTrial(ctx, tx, experimentID, t, now); err != nil {
+				return fmt.Errorf("trial %d: %w", i, err)
 			}
 		}
-		return nil
+		_, err := tx.ExecContext(ctx, reuseCached, experimentID, timeArg(now))
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return ids, nil
+}
+
+// addTrial inserts t as a pending trial of experiment experimentID and returns its ID.
+func addTrial(ctx context.Context, tx *sql.Tx, experimentID int64, t TrialSpec, now time.Time) (int64, error) {
+	if math.IsNaN(t.Key.Fidelity) {
+		panic("store: a trial with a NaN fidelity")
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM experiments WHERE id = ?", experimentID).Scan(&n); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("experiment %d: %w", experimentID, ErrNotFound)
+	}
+	parents := []byte("[]")
+	if t.Parents != nil {
+		parents, _ = json.Marshal(t.Parents) // a []string always marshals
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO trials (experiment_id, arch_hash, dataset, recipe_hash,
+		fidelity, seed, generation, parents, operator, status, created_at)
+		SELECT ?, hash, ?, ?, ?, ?, ?, ?, ?, 'pending', ? FROM architectures WHERE hash = ?`,
+		experimentID, t.Key.Dataset, t.Key.RecipeHash, t.Key.Fidelity, int64(t.Key.Seed), t.Generation,
+		string(parents), t.Operator, timeArg(now), t.Key.ArchHash)
+	if err != nil {
+		return 0, err
+	}
+	if err := oneRow(res, fmt.Errorf("architecture %q is not stored; PutArch it first: %w",
+		t.Key.ArchHash, ErrNotFound)); err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // Trials returns every trial of an experiment; see Store.
@@ -317,22 +315,14 @@ func (s *SQLite) Heartbeat(ctx context.Context, trialID int64, owner string, lea
 
 // FinishTrial records the result of a trial; see Store.
 func (s *SQLite) FinishTrial(ctx context.Context, trialID int64, owner string, r evaluator.Result) error {
-	switch r.Status {
-	case evaluator.StatusOK, evaluator.StatusDiverged, evaluator.StatusOverBudget,
-		evaluator.StatusCancelled, evaluator.StatusError:
-	default:
-		return fmt.Errorf("trial %d: unknown result status %q", trialID, r.Status)
+	if err := checkStatus(r.Status); err != nil {
+		return fmt.Errorf("trial %d: %w", trialID, err)
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
 		var status TrialStatus
 		var holder string
-		var key EvalKey
-		var params, macs int64
-		err := tx.QueryRowContext(ctx, `SELECT t.status, t.lease_owner, t.arch_hash, t.dataset,
-			t.recipe_hash, t.fidelity, t.seed, a.params, a.macs
-			FROM trials t JOIN architectures a ON a.hash = t.arch_hash WHERE t.id = ?`, trialID).
-			Scan(&status, orZero[string]{&holder}, &key.ArchHash, &key.Dataset, &key.RecipeHash,
-				&key.Fidelity, uintValue{&key.Seed}, &params, &macs)
+		err := tx.QueryRowContext(ctx, "SELECT status, lease_owner FROM trials WHERE id = ?", trialID).
+			Scan(&status, orZero[string]{&holder})
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("trial %d: %w", trialID, ErrNotFound)
 		}
@@ -342,49 +332,91 @@ func (s *SQLite) FinishTrial(ctx context.Context, trialID int64, owner string, r
 		if status != TrialRunning || holder != owner {
 			return fmt.Errorf("trial %d: %w", trialID, ErrLeaseLost)
 		}
-		now := timeArg(time.Now())
 		if r.Status == evaluator.StatusCancelled {
 			_, err := tx.ExecContext(ctx, `UPDATE trials SET status = 'pending', lease_owner = NULL,
 				lease_until = NULL WHERE id = ?`, trialID)
 			return err
 		}
-		if err := consistent(r, params, macs, key.Seed); err != nil {
-			return fmt.Errorf("trial %d: %w", trialID, err)
-		}
-
-		testLoss, testAcc := any(nil), any(nil)
-		if r.Tested {
-			testLoss, testAcc = floatArg(r.TestLoss), floatArg(r.TestAcc)
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO results (trial_id, status, message, val_loss,
-			val_acc, test_loss, test_acc, tested, train_seconds, images_per_sec, latency_b1_ms,
-			latency_b128_ms, peak_mem_bytes, threads, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			trialID, r.Status, r.Message, floatArg(r.ValLoss), floatArg(r.ValAcc), testLoss, testAcc,
-			r.Tested, floatArg(r.TrainSeconds), floatArg(r.ImagesPerSec), floatArg(r.LatencyB1Ms),
-			floatArg(r.LatencyB128Ms), r.PeakMemBytes, r.Threads, now)
-		if err != nil {
-			return err
-		}
-		resultID, err := res.LastInsertId()
-		if err != nil {
-			return err
-		}
-		if err := insertEpochs(ctx, tx, resultID, r.Epochs); err != nil {
-			return err
-		}
-		// A transient failure (data missing, disk full) may succeed next time, so it is not cached.
-		if r.Status != evaluator.StatusError {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO eval_cache (arch_hash, dataset,
-				recipe_hash, fidelity, seed, result_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-				key.ArchHash, key.Dataset, key.RecipeHash, key.Fidelity, int64(key.Seed), resultID); err != nil {
-				return err
-			}
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE trials SET status = 'done', result_id = ?, finished_at = ?,
-			lease_owner = NULL, lease_until = NULL WHERE id = ?`, resultID, now, trialID)
-		return err
+		return finish(ctx, tx, trialID, r, time.Now())
 	})
+}
+
+// RecordTrial adds a finished trial with its result; see Store. It panics if the trial's
+// fidelity is NaN.
+func (s *SQLite) RecordTrial(ctx context.Context, experimentID int64, t TrialSpec, r evaluator.Result) (int64, error) {
+	if err := checkStatus(r.Status); err != nil {
+		return 0, err
+	}
+	if r.Status == evaluator.StatusCancelled {
+		return 0, errors.New("a cancelled evaluation is not a result")
+	}
+	var id int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		now := time.Now()
+		var err error
+		if id, err = addTrial(ctx, tx, experimentID, t, now); err != nil {
+			return err
+		}
+		return finish(ctx, tx, id, r, now)
+	})
+	return id, err
+}
+
+func checkStatus(s evaluator.Status) error {
+	switch s {
+	case evaluator.StatusOK, evaluator.StatusDiverged, evaluator.StatusOverBudget,
+		evaluator.StatusCancelled, evaluator.StatusError:
+		return nil
+	}
+	return fmt.Errorf("unknown result status %q", s)
+}
+
+// finish stores r as the result of trial trialID, caches it under the trial's key unless it is
+// a transient failure, and marks the trial done.
+func finish(ctx context.Context, tx *sql.Tx, trialID int64, r evaluator.Result, now time.Time) error {
+	var key EvalKey
+	var params, macs int64
+	err := tx.QueryRowContext(ctx, `SELECT t.arch_hash, t.dataset, t.recipe_hash, t.fidelity, t.seed,
+		a.params, a.macs FROM trials t JOIN architectures a ON a.hash = t.arch_hash WHERE t.id = ?`, trialID).
+		Scan(&key.ArchHash, &key.Dataset, &key.RecipeHash, &key.Fidelity, uintValue{&key.Seed}, &params, &macs)
+	if err != nil {
+		return err
+	}
+	if err := consistent(r, params, macs, key.Seed); err != nil {
+		return fmt.Errorf("trial %d: %w", trialID, err)
+	}
+	testLoss, testAcc := any(nil), any(nil)
+	if r.Tested {
+		testLoss, testAcc = floatArg(r.TestLoss), floatArg(r.TestAcc)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO results (trial_id, status, message, val_loss,
+		val_acc, test_loss, test_acc, tested, train_seconds, images_per_sec, latency_b1_ms,
+		latency_b128_ms, peak_mem_bytes, threads, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		trialID, r.Status, r.Message, floatArg(r.ValLoss), floatArg(r.ValAcc), testLoss, testAcc,
+		r.Tested, floatArg(r.TrainSeconds), floatArg(r.ImagesPerSec), floatArg(r.LatencyB1Ms),
+		floatArg(r.LatencyB128Ms), r.PeakMemBytes, r.Threads, timeArg(now))
+	if err != nil {
+		return err
+	}
+	resultID, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	if err := insertEpochs(ctx, tx, resultID, r.Epochs); err != nil {
+		return err
+	}
+	// A transient failure (data missing, disk full) may succeed next time, so it is not cached.
+	if r.Status != evaluator.StatusError {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO eval_cache (arch_hash, dataset, recipe_hash,
+			fidelity, seed, result_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			key.ArchHash, key.Dataset, key.RecipeHash, key.Fidelity, int64(key.Seed), resultID); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE trials SET status = 'done', result_id = ?, finished_at = ?,
+		lease_owner = NULL, lease_until = NULL WHERE id = ?`, resultID, timeArg(now), trialID)
+	return err
 }
 
 // consistent checks that r does not contradict the architecture and key it is stored under:

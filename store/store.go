@@ -33,8 +33,14 @@ type Store interface {
 	Arch(ctx context.Context, hash string) (Arch, error)
 
 	// AddTrials queues trials as pending trials of experiment experimentID and returns their IDs
-	// in order. Every architecture they name must have been stored with PutArch.
+	// in order. Every architecture they name must have been stored with PutArch. A trial whose
+	// key is in the evaluation cache is done at once, with the cached result.
 	AddTrials(ctx context.Context, experimentID int64, trials []TrialSpec) ([]int64, error)
+	// RecordTrial adds a trial of experiment experimentID that was evaluated outside the queue
+	// (by a search that runs its own workers), finished with result r, and caches r as
+	// FinishTrial does; the trial and its result are stored together or not at all. It returns
+	// the trial's ID.
+	RecordTrial(ctx context.Context, experimentID int64, t TrialSpec, r evaluator.Result) (int64, error)
 	// Trials returns every trial of experiment experimentID in the order they were added.
 	Trials(ctx context.Context, experimentID int64) ([]Trial, error)
 

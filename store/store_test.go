@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,7 +195,7 @@ func TestAddTrialsIsAllOrNothing(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("AddTrials with an unstored architecture: err = %v, want ErrNotFound", err)
 	}
-	if _, err := s.AddTrials(ctx, 42, nil); !errors.Is(err, ErrNotFound) {
+	if _, err := s.AddTrials(ctx, 42, []TrialSpec{{Key: EvalKey{ArchHash: a.Hash}}}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("AddTrials to experiment 42: err = %v, want ErrNotFound", err)
 	}
 	if ts, err := s.Trials(ctx, exp); err != nil || len(ts) != 0 {
@@ -396,6 +398,48 @@ func TestCacheIsSharedAcrossExperiments(t *testing.T) {
 	}
 	if !sameResult(ev2.Result, r) {
 		t.Errorf("reused result %+v, want %+v", ev2.Result, r)
+	}
+}
+
+func TestRecordTrialAndAddTrialsOfACachedKey(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	a := testArch(0)
+	if err := s.PutArch(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	e1, e2 := newExperiment(t, s, "e1"), newExperiment(t, s, "e2")
+	spec := TrialSpec{Key: EvalKey{ArchHash: a.Hash, Dataset: "d", RecipeHash: "r", Fidelity: 3, Seed: 7},
+		Generation: 2, Parents: []string{"x"}, Operator: "mutate"}
+	r := testResult(a, 7, 1)
+	if _, err := s.RecordTrial(ctx, e1, spec, evaluator.Result{Status: evaluator.StatusCancelled}); err == nil {
+		t.Error("RecordTrial of a cancelled evaluation succeeded")
+	}
+	bad := r
+	bad.Params = 1
+	if _, err := s.RecordTrial(ctx, e1, spec, bad); err == nil {
+		t.Error("RecordTrial of a result with the wrong params succeeded")
+	}
+	if ts, _ := s.Trials(ctx, e1); len(ts) != 0 {
+		t.Errorf("failed RecordTrials left trials %+v", ts)
+	}
+	id, err := s.RecordTrial(ctx, e1, spec, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := s.Evaluation(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Cached || ev.Trial.Status != TrialDone || !reflect.DeepEqual(ev.Trial.TrialSpec, spec) || !sameResult(ev.Result, r) {
+		t.Errorf("recorded %+v", ev)
+	}
+	ids, err := s.AddTrials(ctx, e2, []TrialSpec{spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := s.Evaluation(ctx, ids[0]); err != nil || !ev.Cached || ev.ResultID != ev.Trial.ResultID || !sameResult(ev.Result, r) {
+		t.Errorf("a trial added with a cached key: %+v, %v; want it done at once with the cached result", ev, err)
 	}
 }
 
@@ -642,5 +686,55 @@ func TestRetryBusyWaitsOutLocks(t *testing.T) {
 	err = retryBusy(ctx, func() error { return sqlite3.Error{Code: sqlite3.ErrBusy} })
 	if !errors.Is(err, context.DeadlineExceeded) || isBusy(err) {
 		t.Errorf("retryBusy past its context = %v, want the context's error and no busy error", err)
+	}
+}
+
+// TestReadmeQueries runs every SQL block of README.md on a database with successes, failures,
+// a cached trial and a running one, so that the examples cannot drift from the schema.
+func TestReadmeQueries(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, path := openTemp(t)
+	ctx := context.Background()
+	exp := newExperiment(t, s, "e")
+	archs := map[string]Arch{}
+	for i := range 4 {
+		archs[testArch(i).Hash] = testArch(i)
+		addTrials(t, s, exp, i/2, testArch(i))
+	}
+	for i := range 3 {
+		tr := claim(t, s, exp, "w", time.Minute)
+		r := testResult(archs[tr.Key.ArchHash], 7, i)
+		if i == 2 {
+			r = evaluator.Result{Status: evaluator.StatusDiverged, Message: "loss is NaN at step 40", ValLoss: math.NaN()}
+		}
+		if err := s.FinishTrial(ctx, tr.ID, "w", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim(t, s, exp, "w", time.Minute)
+
+	db := rawDB(t, path, "mode=ro")
+	blocks := strings.Split(string(readme), "```sql\n")[1:]
+	if len(blocks) != 5 {
+		t.Fatalf("README.md has %d sql blocks, want 5", len(blocks))
+	}
+	for _, b := range blocks {
+		query, _, _ := strings.Cut(b, "```")
+		rows, err := db.Query(query)
+		if err != nil {
+			t.Errorf("%s\n%v", query, err)
+			continue
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Err(); err != nil || n == 0 {
+			t.Errorf("%s\nreturned %d rows (%v), want some", query, n, err)
+		}
+		rows.Close()
 	}
 }
