@@ -2,7 +2,6 @@ package search
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand"
@@ -100,9 +99,6 @@ func (e *ConstraintError) Error() string {
 // Unwrap returns the last violation.
 func (e *ConstraintError) Unwrap() error { return e.Err }
 
-// errBudget ends eaopt's loop from inside a Model once the budget is spent.
-var errBudget = errors.New("search: budget spent")
-
 // Run searches sp with cfg.Strategy: it proposes candidates, skips those that fail sp.Check,
 // takes the outcomes of keys already evaluated from cache (which may be nil), and evaluates the
 // rest with ev, cfg.Workers at a time. It returns when the budget is spent, MaxTime has elapsed,
@@ -151,14 +147,10 @@ func Run[G any](ctx context.Context, sp Space[G], ev Evaluator[G], cache Cache[G
 			return ordered[next-1].Genome
 		})
 	}
-	res := r.result()
-	switch {
-	case errors.Is(err, errBudget):
-		err = nil
-	case err == nil || ctx.Err() != nil:
+	if ctx.Err() != nil {
 		err = ctx.Err() // a cancelled search reports the cancellation, whatever it broke
 	}
-	return res, err
+	return r.result(), err
 }
 
 // evalKey identifies an evaluation.
@@ -213,7 +205,7 @@ func (r *run[G]) propose(next func() proposal[G]) (proposal[G], error) {
 }
 
 // breed proposes a batch of n candidates drawn by next and evaluates it. It returns fewer than n
-// members if the budget does not cover the whole batch, and errBudget if it covers none.
+// members if the budget does not cover the whole batch.
 func (r *run[G]) breed(n int, next func() proposal[G]) ([]*genome[G], error) {
 	ps := make([]proposal[G], n)
 	for i := range ps {
@@ -234,7 +226,7 @@ func (r *run[G]) evaluate(ps []proposal[G]) ([]*genome[G], error) {
 		n--
 	}
 	if n == 0 {
-		return nil, errBudget
+		panic("search: a batch was proposed after the budget was spent") // run.done prevents it
 	}
 	members := make([]*genome[G], n)
 	for i, p := range ps[:n] {

@@ -529,3 +529,25 @@ func TestRequestsCarryWorkerAndThreads(t *testing.T) {
 		t.Fatalf("want workers in [0, 2) and %d threads: %s", threads, b)
 	}
 }
+
+// BenchmarkOverheadPerTrial measures what the search itself costs per trial, with an evaluator
+// that costs nothing: proposal, constraint check, ranking, caching and bookkeeping.
+func BenchmarkOverheadPerTrial(b *testing.B) {
+	p := twoObjectives{f: newNK(32, 2, 1)}
+	for _, s := range []Strategy{Random{Batch: 20}, GA{PopSize: 20, Tournament: 3, Elite: 2, CrossRate: 0.5, MutRate: 1},
+		NSGA2{PopSize: 20, CrossRate: 0.9, MutRate: 1}, RegEvo{Population: 20, Sample: 5, Batch: 4}} {
+		b.Run(s.Name(), func(b *testing.B) {
+			ev := EvaluatorFunc[string](func(_ context.Context, req Request[string]) (Outcome, error) {
+				return p.outcome(req.Key, req.Fidelity), nil
+			})
+			for b.Loop() {
+				if _, err := Run(context.Background(), bits{n: 32, maxOnes: -1}, ev, newMemoryCache(), Config{
+					Strategy: s, Objectives: 2, Budget: 1000, Workers: 2,
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*1000), "µs/trial")
+		})
+	}
+}
