@@ -9,6 +9,28 @@ var (
 	avx2   = &kernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 120, nc: 1024, fn: kernelAVX2}
 )
 
+// packSliver packs a whole sliver of pack's block with AVX2 when w allows it, and reports whether
+// it did. Transposing works on 8×8 blocks, so the last pn%8 columns are left to packGeneric.
+func packSliver(sliver, x []float32, ld int, oMajor bool, o0, p0, pn, w int) bool {
+	if !cpu.X86.HasAVX2 || w%8 != 0 {
+		return false
+	}
+	if !oMajor {
+		_ = x[(p0+pn-1)*ld+o0+w-1] // the last element read, so that a bad call panics here
+		packCopyAVX2(pn, x[p0*ld+o0:], ld, sliver, w)
+		return true
+	}
+	whole := pn / 8 * 8
+	if whole > 0 {
+		_ = x[(o0+w-1)*ld+p0+whole-1]
+		packTransposeAVX2(whole, x[o0*ld+p0:], ld, sliver, w)
+	}
+	if whole < pn {
+		packGeneric(sliver[whole*w:], x, ld, true, o0, w, p0+whole, pn-whole, w)
+	}
+	return true
+}
+
 // available returns the assembly kernels this CPU supports, widest first, then the generic one.
 func available() []*kernel {
 	var ks []*kernel

@@ -15,43 +15,42 @@ func main() {
 	ConstraintExpr("!purego")
 	microkernel("kernelAVX512", 24, 1, true)
 	microkernel("kernelAVX2", 6, 2, false)
+	packCopy()
+	packTranspose()
 	Generate()
 }
 
 // microkernel emits the kernel contract of package gemm (see its type kernel) for an mr×nr tile of
 // C held in mr·vecs vector registers, nr = vecs·lanes, with lanes = 16 (zmm, AVX-512) when wide is
-// set and 8 (ymm, AVX2+FMA) otherwise. For each k step it loads one row of the packed B panel and
-// multiplies it by each broadcast element of the packed A column, so every lane of an accumulator is
-// one C element summed in increasing k with one FMA per term.
+// set and 8 (ymm, AVX2+FMA) otherwise. Each k step loads one row of the packed B sliver and
+// multiplies it by each broadcast element of a column of A, so every lane of an accumulator is one
+// C element summed in increasing k with one FMA per term. A is addressed through two strides, so the
+// same code reads a packed sliver and a row-major or transposed operand in place.
 func microkernel(name string, mr, vecs int, wide bool) {
-	lanes := 8
-	vec := func(i int) VecPhysical {
-		return []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
-	}
+	lanes, total := 8, 16
 	if wide {
-		lanes = 16
-		vec = func(i int) VecPhysical {
+		lanes, total = 16, 32
+	}
+	vec := func(i int) VecPhysical {
+		if wide {
 			return []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
 				Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
 		}
+		return []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
 	}
 	nr := lanes * vecs
 	const unroll = 4
 
-	TEXT(name, NOSPLIT, "func(k int, a, b, c []float32, ldc int, alpha, beta float32)")
+	TEXT(name, NOSPLIT, "func(k int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s is the %d×%d form of kernelGeneric: for i < %d and j < %d it sets", name, mr, nr, mr, nr),
-		fmt.Sprintf("c[i*ldc+j] = alpha·Σ_{p<k} a[p*%d+i]·b[p*%d+j] + beta·c[i*ldc+j], summing with FMAs in increasing p", mr, nr),
-		"and reading c only when beta != 0. It does not check the slices' lengths.")
+	Doc(fmt.Sprintf("%s is kernelGeneric for a %d×%d tile: for i < %d and j < %d it sets", name, mr, nr, mr, nr),
+		fmt.Sprintf("c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*%d+j] + beta·c[i*ldc+j], summing with FMAs", nr),
+		"in increasing p and reading c only when beta != 0. It does not check the slices' lengths.")
 
 	// Register plan: accumulators first, then (without embedded broadcast) two broadcast
 	// registers, then B registers: two sets where they fit, so that consecutive k steps do not wait
 	// on each other's loads.
 	embedded := wide && vecs == 1
-	total := 16
-	if wide {
-		total = 32
-	}
 	next := mr * vecs
 	var bcast [2]VecPhysical
 	if !embedded {
@@ -72,14 +71,35 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	acc := func(i, v int) VecPhysical { return vec(i*vecs + v) }
 
 	k := Load(Param("k"), GP64())
-	a := Mem{Base: Load(Param("a").Base(), GP64())}
+	rs := Load(Param("rsA"), GP64())
+	SHLQ(U8(2), rs)
+	cs := Load(Param("csA"), GP64())
+	SHLQ(U8(2), cs)
 	b := Mem{Base: Load(Param("b").Base(), GP64())}
+
+	// Row i of A is read at bases[i/3] + rs·(i%3): scaled-index addressing reaches three rows from
+	// each base, so a k step advances one register per three rows.
+	bases := make([]GPVirtual, (mr+2)/3)
+	bases[0] = GP64()
+	Load(Param("a").Base(), bases[0])
+	for t := 1; t < len(bases); t++ {
+		bases[t] = GP64()
+		LEAQ(Mem{Base: bases[t-1], Index: rs, Scale: 2}, bases[t])
+		ADDQ(rs, bases[t])
+	}
+	row := func(i int) Mem {
+		m := Mem{Base: bases[i/3]}
+		if i%3 != 0 {
+			m.Index, m.Scale = rs, uint8(i%3)
+		}
+		return m
+	}
 
 	for i := range mr {
 		for v := range vecs {
 			r := acc(i, v)
 			if wide {
-				VPXORD(r, r, r)
+				VPXORD(r, r, r) // VXORPS on zmm would need AVX512DQ
 			} else {
 				VXORPS(r, r, r)
 			}
@@ -92,16 +112,18 @@ func microkernel(name string, mr, vecs int, wide bool) {
 			VMOVUPS(b.Offset((u*nr+v*lanes)*4), bs[v])
 		}
 		for i := range mr {
-			ai := a.Offset((u*mr + i) * 4)
 			if embedded {
-				VFMADD231PS_BCST(ai, bs[0], acc(i, 0))
+				VFMADD231PS_BCST(row(i), bs[0], acc(i, 0))
 				continue
 			}
 			bc := bcast[i%2]
-			VBROADCASTSS(ai, bc)
+			VBROADCASTSS(row(i), bc)
 			for v := range vecs {
 				VFMADD231PS(bs[v], bc, acc(i, v))
 			}
+		}
+		for _, base := range bases {
+			ADDQ(cs, base)
 		}
 	}
 
@@ -113,7 +135,6 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	for u := range unroll {
 		step(u)
 	}
-	ADDQ(U32(unroll*mr*4), a.Base)
 	ADDQ(U32(unroll*nr*4), b.Base)
 	DECQ(n)
 	JNZ(LabelRef("loop"))
@@ -123,17 +144,16 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	JZ(LabelRef("update"))
 	Label("tailloop")
 	step(0)
-	ADDQ(U32(mr*4), a.Base)
 	ADDQ(U32(nr*4), b.Base)
 	DECQ(k)
 	JNZ(LabelRef("tailloop"))
 
-	// C = alpha·acc, then C += beta·C_old fused, skipping the read of C when beta is ±0.
+	// C = alpha·acc, then C += beta·C_old fused, skipping the read of C when beta is ±0. Every
+	// vector register but the accumulators is free now.
 	Label("update")
 	c := Mem{Base: Load(Param("c").Base(), GP64())}
 	ldc := Load(Param("ldc"), GP64())
 	SHLQ(U8(2), ldc)
-	// Every register but the accumulators is free now; the epilogue needs two.
 	valpha, vbeta := vec(mr*vecs), vec(mr*vecs+1)
 	VBROADCASTSS(param("alpha"), valpha)
 	for i := range mr {
