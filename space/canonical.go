@@ -18,8 +18,8 @@ func (a *Arch) Canonical() (*Arch, error) {
 		return nil, err
 	}
 	c := &Arch{Name: a.Name, Input: a.Input, Classes: a.Classes, RoR: a.RoR, StochasticDepth: a.StochasticDepth}
-	c.Stem, _ = normalizeSpecs(a.Stem, "stem", false)
-	c.Head, _ = normalizeSpecs(a.headOrDefault(), "head", true)
+	c.Stem, _, _ = normalizeSpecs(a.Stem, "stem", false)
+	c.Head, _, _ = normalizeSpecs(a.headOrDefault(), "head", true)
 	for si, st := range a.Stages {
 		placed, _ := a.stageBlocks(si)
 		blocks := make([]Block, len(placed))
@@ -33,7 +33,7 @@ func (a *Arch) Canonical() (*Arch, error) {
 			cs.List = blocks
 		}
 		cs.Pool, _ = normalizePool(st.Pool, "")
-		cs.AuxHead, _ = normalizeSpecs(st.AuxHead, "", true)
+		cs.AuxHead, _, _ = normalizeSpecs(st.AuxHead, "", true)
 		c.Stages = append(c.Stages, cs)
 	}
 	// Copy through JSON so that the result shares no slice or pointer with a.

@@ -27,18 +27,17 @@ func (a *Arch) Expand() (*Net, error) {
 	if err := a.checkTop(); err != nil {
 		return nil, err
 	}
-	stem, err := normalizeSpecs(a.Stem, "stem", false)
+	stem, stemPaths, err := normalizeSpecs(a.Stem, "stem", false)
 	if err != nil {
 		return nil, err
 	}
-	head, err := normalizeSpecs(a.headOrDefault(), "head", true)
+	head, headPaths, err := normalizeSpecs(a.headOrDefault(), "head", true)
 	if err != nil {
 		return nil, err
 	}
 	g := &graph{net: Net{Name: a.Name}}
 	x := g.add(Layer{Name: "input", Op: OpInput, Shape: a.Input})
-	g.field = "stem"
-	x = g.specs(newScope("stem"), x, stem, a.Classes)
+	x = g.specs(newScope("stem"), x, stem, stemPaths, a.Classes)
 
 	stages := make([][]placed, len(a.Stages))
 	residual := 0
@@ -64,7 +63,7 @@ func (a *Arch) Expand() (*Net, error) {
 		if err != nil {
 			return nil, err
 		}
-		auxSpecs, err := normalizeSpecs(st.AuxHead, fmt.Sprintf("stages[%d].aux_head", si), true)
+		auxSpecs, auxPaths, err := normalizeSpecs(st.AuxHead, fmt.Sprintf("stages[%d].aux_head", si), true)
 		if err != nil {
 			return nil, err
 		}
@@ -108,12 +107,10 @@ func (a *Arch) Expand() (*Net, error) {
 			x = g.pool(s.name(string(op)), op, x, pool.Kernel, pool.Stride, pool.Padding, pool.Ceil, true)
 		}
 		if len(auxSpecs) > 0 {
-			g.field = fmt.Sprintf("stages[%d].aux_head", si)
-			aux = append(aux, g.specs(newScope(fmt.Sprintf("aux%d", len(aux)+1)), x, auxSpecs, a.Classes))
+			aux = append(aux, g.specs(newScope(fmt.Sprintf("aux%d", len(aux)+1)), x, auxSpecs, auxPaths, a.Classes))
 		}
 	}
-	g.field = "head"
-	x = g.specs(newScope("head"), x, head, a.Classes)
+	x = g.specs(newScope("head"), x, head, headPaths, a.Classes)
 	if g.err != nil {
 		return nil, g.err
 	}
@@ -177,10 +174,11 @@ func lastResidualStage(stages [][]placed) int {
 	return last
 }
 
-// specs builds canonical layer specs on x. The last linear layer of a classifier has classes
-// outputs.
-func (g *graph) specs(s *scope, x int, specs []LayerSpec, classes int) int {
-	for _, sp := range specs {
+// specs builds canonical layer specs, written at paths, on x. The last linear layer of a
+// classifier has classes outputs.
+func (g *graph) specs(s *scope, x int, specs []LayerSpec, paths []string, classes int) int {
+	for i, sp := range specs {
+		g.field = paths[i]
 		switch sp.Op {
 		case "conv":
 			x = g.conv(s.name("conv"), x, sp.Filters, sp.Kernel, sp.Kernel, sp.Stride, sp.Padding, sp.Padding, sp.Groups, *sp.Bias)

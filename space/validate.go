@@ -351,9 +351,9 @@ var specOps = map[string][]string{
 // normalizeSpecs checks the layer specs at path (stem, head or an aux head) and returns them in
 // canonical form: defaults filled, and a conv's or linear's bn and relu flags turned into layers
 // of their own. In a classifier (a head), the last layer must be a linear layer with classes
-// outputs, and out must be left unset on it.
-func normalizeSpecs(specs []LayerSpec, path string, classifier bool) ([]LayerSpec, error) {
-	var out []LayerSpec
+// outputs, and out must be left unset on it. paths gives the YAML path each returned spec came
+// from.
+func normalizeSpecs(specs []LayerSpec, path string, classifier bool) (out []LayerSpec, paths []string, err error) {
 	ops := make([]string, 0, len(specOps))
 	for op := range specOps {
 		ops = append(ops, op)
@@ -364,13 +364,13 @@ func normalizeSpecs(specs []LayerSpec, path string, classifier bool) ([]LayerSpe
 		keys, ok := specOps[s.Op]
 		if !ok {
 			if s.Op == "" {
-				return nil, fieldError(p+".op", "missing; valid ops: %s", strings.Join(ops, ", "))
+				return nil, nil, fieldError(p+".op", "missing; valid ops: %s", strings.Join(ops, ", "))
 			}
-			return nil, fieldError(p+".op", "unknown op %q; valid ops: %s", s.Op, strings.Join(ops, ", "))
+			return nil, nil, fieldError(p+".op", "unknown op %q; valid ops: %s", s.Op, strings.Join(ops, ", "))
 		}
 		for _, k := range setSpecKeys(&s) {
 			if k != "op" && !slices.Contains(keys, k) {
-				return nil, fieldError(p+"."+k, "not an option of op %s (its options: %s)", s.Op, strings.Join(keys, ", "))
+				return nil, nil, fieldError(p+"."+k, "not an option of op %s (its options: %s)", s.Op, strings.Join(keys, ", "))
 			}
 		}
 		last := i == len(specs)-1
@@ -379,10 +379,10 @@ func normalizeSpecs(specs []LayerSpec, path string, classifier bool) ([]LayerSpe
 		switch s.Op {
 		case "conv":
 			if err := intIn(p+".filters", s.Filters, 1, maxWidth); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if err := intIn(p+".kernel", s.Kernel, 1, maxSize); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if s.Stride == 0 {
 				s.Stride = 1
@@ -394,21 +394,21 @@ func normalizeSpecs(specs []LayerSpec, path string, classifier bool) ([]LayerSpe
 				s.Bias = new(bool)
 			}
 			if err := intIn(p+".groups", s.Groups, 1, maxWidth); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		case "maxpool", "avgpool":
 			if err := intIn(p+".kernel", s.Kernel, 1, maxSize); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if s.Stride == 0 {
 				s.Stride = s.Kernel
 			}
 		case "dropout":
 			if err := probability(p+".p", s.P); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if s.P == 0 {
-				return nil, fieldError(p+".p", "missing: dropout needs its drop probability")
+				return nil, nil, fieldError(p+".p", "missing: dropout needs its drop probability")
 			}
 		case "linear":
 			if s.Bias == nil {
@@ -416,32 +416,32 @@ func normalizeSpecs(specs []LayerSpec, path string, classifier bool) ([]LayerSpe
 			}
 			if classifier && last {
 				if s.Out != 0 {
-					return nil, fieldError(p+".out", "must be left unset: the classifier's output is the number of classes")
+					return nil, nil, fieldError(p+".out", "must be left unset: the classifier's output is the number of classes")
 				}
 			} else if err := intIn(p+".out", s.Out, 1, maxWidth*64); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		if s.Stride != 0 {
 			if err := intIn(p+".stride", s.Stride, 1, maxSize); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		if err := intIn(p+".padding", s.Padding, 0, maxSize); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = append(out, s)
+		out, paths = append(out, s), append(paths, p)
 		if bn {
-			out = append(out, LayerSpec{Op: "batchnorm"})
+			out, paths = append(out, LayerSpec{Op: "batchnorm"}), append(paths, p)
 		}
 		if relu {
-			out = append(out, LayerSpec{Op: "relu"})
+			out, paths = append(out, LayerSpec{Op: "relu"}), append(paths, p)
 		}
 		if classifier && last && (bn || relu || s.Op != "linear") {
-			return nil, fieldError(p, "a classifier must end with a linear layer (op: linear) without relu")
+			return nil, nil, fieldError(p, "a classifier must end with a linear layer (op: linear) without relu")
 		}
 	}
-	return out, nil
+	return out, paths, nil
 }
 
 // setSpecKeys returns the YAML keys of the fields of s that are set.

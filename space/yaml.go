@@ -152,11 +152,20 @@ type positions struct {
 
 func indexPositions(data []byte) positions {
 	p := positions{at: map[string]*token.Position{}, field: map[[2]int]string{}}
-	f, err := parser.ParseBytes(data, 0)
+	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
 	if err != nil || len(f.Docs) == 0 {
 		return p
 	}
-	p.walk(f.Docs[0].Body, "")
+	body := f.Docs[0].Body
+	if body == nil {
+		return p
+	}
+	// A field missing at the top is reported at the first key.
+	p.at[""] = body.GetToken().Position
+	if m, ok := body.(*ast.MappingNode); ok && len(m.Values) > 0 {
+		p.at[""] = m.Values[0].Key.GetToken().Position
+	}
+	p.walk(body, "")
 	return p
 }
 
@@ -205,7 +214,11 @@ func (p positions) walk(n ast.Node, path string) {
 	}
 }
 
-var lastPathElem = regexp.MustCompile(`(\.[^.\[]*|\[\d+\])$`)
+var lastPathElem = regexp.MustCompile(`(^|\.)[^.\[]*$|\[\d+\]$`)
+
+// parentPath returns the path of the mapping or list that holds path: "stages[1]" for
+// "stages[1].stride", "stages" for "stages[1]", "" for "stages".
+func parentPath(path string) string { return lastPathElem.ReplaceAllString(path, "") }
 
 // locate completes a *ConfigError from Parse with the file name, the position of its field, or
 // the field at its position, and for an unknown key the keys that are valid there.
@@ -222,18 +235,18 @@ func locate(err error, data []byte, filename string) error {
 	}
 	if e.Line == 0 {
 		// A missing field is reported where its parent is written.
-		for path := e.Field; ; path = lastPathElem.ReplaceAllString(path, "") {
-			if at, ok := pos.at[path]; ok {
+		for path := e.Field; ; path = parentPath(path) {
+			if at, ok := pos.at[path]; ok && at != nil {
 				e.Line, e.Col = at.Line, at.Column
 				break
 			}
-			if path == "" || !lastPathElem.MatchString(path) {
+			if path == "" {
 				break
 			}
 		}
 	}
 	if strings.HasPrefix(e.Msg, "unknown field") && e.Field != "" {
-		if keys := keysAt(lastPathElem.ReplaceAllString(e.Field, "")); keys != nil {
+		if keys := keysAt(parentPath(e.Field)); keys != nil {
 			e.Msg = fmt.Sprintf("%s; valid fields here: %s", e.Msg, strings.Join(keys, ", "))
 		}
 	}
