@@ -179,9 +179,11 @@ func (s *SQLite) AddTrials(ctx context.Context, experimentID int64, trials []Tri
 			if ids[i], err = addTrial(ctx, tx, experimentID, t, now); err != nil {
 				return fmt.Errorf("trial %d: %w", i, err)
 			}
+			if _, err := tx.ExecContext(ctx, reuseCached, ids[i], timeArg(now)); err != nil {
+				return err
+			}
 		}
-		_, err := tx.ExecContext(ctx, reuseCached, experimentID, timeArg(now))
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -233,9 +235,10 @@ func (s *SQLite) Trials(ctx context.Context, experimentID int64) ([]Trial, error
 }
 
 // claimable is the SQL condition for a row of trials that a worker may take: a trial of
-// experiment ?1 that is pending, or running under a lease that expired before ?2.
-const claimable = `trials.experiment_id = ?1 AND (trials.status = 'pending'
-	OR (trials.status = 'running' AND trials.lease_until < ?2))`
+// experiment ?1 that is pending, or running under a lease that expired before ?2. Its first
+// terms match the partial index trials_open, so that finished trials are never scanned.
+const claimable = `trials.experiment_id = ?1 AND trials.status <> 'done'
+	AND (trials.status = 'pending' OR trials.lease_until < ?2)`
 
 // sameKey is the SQL condition that row x has the evaluation key of the row of trials.
 func sameKey(x string) string {
@@ -245,15 +248,15 @@ func sameKey(x string) string {
 }
 
 var (
-	// reuseCached finishes every claimable trial whose key is in the cache with the cached result.
-	reuseCached = `UPDATE trials SET status = 'done', result_id = c.result_id, finished_at = ?2,
-		lease_owner = NULL, lease_until = NULL
-		FROM eval_cache c WHERE ` + claimable + ` AND ` + sameKey("c")
 	// nextClaimable selects the first claimable trial whose key no other trial runs under a live lease.
 	nextClaimable = `SELECT trials.id FROM trials WHERE ` + claimable + ` AND NOT EXISTS (
 		SELECT 1 FROM trials u WHERE ` + sameKey("u") + ` AND u.id <> trials.id
 		AND u.status = 'running' AND u.lease_until >= ?2)
 		ORDER BY trials.generation, trials.id LIMIT 1`
+	// reuseCached finishes trial ?1 with the cached result of its key, if there is one, at time ?2.
+	reuseCached = `UPDATE trials SET status = 'done', result_id = c.result_id, finished_at = ?2,
+		lease_owner = NULL, lease_until = NULL
+		FROM eval_cache c WHERE trials.id = ?1 AND ` + sameKey("c")
 )
 
 // ClaimTrial leases the next trial that needs work; see Store. It panics if owner is empty or
@@ -264,24 +267,30 @@ func (s *SQLite) ClaimTrial(ctx context.Context, experimentID int64, owner strin
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		t = Trial{}
 		now := time.Now()
-		if _, err := tx.ExecContext(ctx, reuseCached, experimentID, timeArg(now)); err != nil {
+		for {
+			var id int64
+			err := tx.QueryRowContext(ctx, nextClaimable, experimentID, timeArg(now)).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil // commit the trials finished from the cache all the same
+			}
+			if err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, reuseCached, id, timeArg(now))
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n > 0 {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE trials SET status = 'running', lease_owner = ?,
+				lease_until = ?, started_at = ?, attempts = attempts + 1 WHERE id = ?`,
+				owner, timeArg(now.Add(lease)), timeArg(now), id); err != nil {
+				return err
+			}
+			t, err = scanTrial(tx.QueryRowContext(ctx, "SELECT "+columns("t", trialColumns...)+" FROM trials t WHERE id = ?", id))
 			return err
 		}
-		var id int64
-		err := tx.QueryRowContext(ctx, nextClaimable, experimentID, timeArg(now)).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // commit the reuse of cached results all the same
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE trials SET status = 'running', lease_owner = ?,
-			lease_until = ?, started_at = ?, attempts = attempts + 1 WHERE id = ?`,
-			owner, timeArg(now.Add(lease)), timeArg(now), id); err != nil {
-			return err
-		}
-		t, err = scanTrial(tx.QueryRowContext(ctx, "SELECT "+columns("t", trialColumns...)+" FROM trials t WHERE id = ?", id))
-		return err
 	})
 	if err == nil && t.ID == 0 {
 		err = ErrNoTrial

@@ -59,7 +59,8 @@ CREATE TABLE trials (
 	started_at    TEXT,
 	finished_at   TEXT
 );
-CREATE INDEX trials_queue ON trials (experiment_id, status, generation, id);
+CREATE INDEX trials_experiment ON trials (experiment_id, id);
+CREATE INDEX trials_open ON trials (experiment_id, generation, id) WHERE status <> 'done';
 CREATE INDEX trials_key ON trials (arch_hash, dataset, recipe_hash, fidelity, seed);
 
 CREATE TABLE results (

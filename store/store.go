@@ -46,8 +46,8 @@ type Store interface {
 
 	// ClaimTrial leases the next trial of experiment experimentID that needs work to owner until
 	// now+lease, and returns it. Trials are taken in order of generation, then ID; a trial
-	// whose lease expired counts as pending again. Before choosing, every claimable trial whose
-	// key is in the evaluation cache is finished with the cached result, and a trial whose key
+	// whose lease expired counts as pending again. A trial whose key is in the evaluation cache
+	// is finished with the cached result instead of being returned, and a trial whose key
 	// another worker holds under a live lease is passed over, so the same evaluation is never
 	// run twice at once. It returns ErrNoTrial if nothing is claimable now (which does not mean
 	// that every trial is done: some may be leased to other workers).

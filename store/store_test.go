@@ -738,3 +738,16 @@ func TestReadmeQueries(t *testing.T) {
 		rows.Close()
 	}
 }
+
+// FuzzCPUModel checks that any /proc/cpuinfo text gives a trimmed one-line model taken from it.
+func FuzzCPUModel(f *testing.F) {
+	f.Add([]byte("processor\t: 0\nmodel name\t: AMD EPYC 9V74 80-Core Processor\n"))
+	f.Add([]byte("Hardware\t: BCM2835\n"))
+	f.Add([]byte(":::\n\n model name :\t x \r\n"))
+	f.Fuzz(func(t *testing.T, cpuinfo []byte) {
+		m := cpuModel(cpuinfo)
+		if m != strings.TrimSpace(m) || strings.ContainsAny(m, "\n") || !strings.Contains(string(cpuinfo), m) {
+			t.Errorf("cpuModel(%q) = %q", cpuinfo, m)
+		}
+	})
+}
