@@ -31,9 +31,14 @@ const (
 	bnMomentum = 0.1
 )
 
-// bnChunk is about how many float32s one chunk of a BatchNorm kernel covers. A chunk is a whole
-// number of pixel rows of C channels, so that it can keep one partial sum per channel.
-const bnChunk = 1 << 13
+// bnChunk is about how many float32s one chunk of a BatchNorm kernel covers, and bnMaxRows the
+// most pixel rows it may have. A chunk is a whole number of rows of C channels, so that it can
+// keep one partial sum per channel; it sums in float32, so its rows are few enough for float32 to
+// stay accurate, and the chunks' sums are added in float64.
+const (
+	bnChunk   = 1 << 13
+	bnMaxRows = 512
+)
 
 type batchNormOp struct {
 	g           *Graph
@@ -52,13 +57,12 @@ type batchNormOp struct {
 	batchStats bool
 	mean       []float64
 	invStd     []float64
-	// The forward computes y = x·scale + shift; the backward dx += a·dy − b − k·(x − mean).
-	scale, shift []float32
-	a, b, k, m32 []float32
-	statsFn      func(w, i int)
-	normFn       func(w, i int)
-	gradSumsFn   func(w, i int)
-	dxFn         func(w, i int)
+	// statShift is the value each channel's statistics are summed relative to; the forward
+	// computes y = x·scale + shift; the backward dx += a·dy − b − k·(x − m).
+	statShift, scale, shift []float32
+	a, b, k, m              []float32
+	statsFn, gradSumsFn     func(w, i int)
+	normFn, dxFn            func(w, i int)
 }
 
 // BatchNorm adds per-channel batch normalisation, y = γ·(x − μ)/√(σ² + ε) + β with ε = 1e-5, like
@@ -72,94 +76,64 @@ type batchNormOp struct {
 // x.Name + ".bn".
 func (g *Graph) BatchNorm(x *Node) *Node {
 	c := x.Shape.C
-	o := &batchNormOp{g: g, x: x, rows: max(1, bnChunk/c)}
+	o := &batchNormOp{g: g, x: x, rows: min(bnMaxRows, max(1, bnChunk/c))}
 	o.y = g.addNode(x.Name+".bn", x.Shape, o, x)
 	name := o.y.Name
-	o.gamma = g.addParam(name+".weight", true, func(v []float32, _ *normalRand) {
+	ones := func(v []float32, _ *normalRand) {
 		for i := range v {
 			v[i] = 1
 		}
-	}, c)
+	}
+	o.gamma = g.addParam(name+".weight", true, ones, c)
 	o.beta = g.addParam(name+".bias", true, func([]float32, *normalRand) {}, c)
 	o.runMean = &Buffer{Name: name + ".running_mean", Value: make([]float32, c)}
 	o.runVar = &Buffer{Name: name + ".running_var", Value: make([]float32, c)}
-	for i := range o.runVar.Value {
-		o.runVar.Value[i] = 1
-	}
+	ones(o.runVar.Value, nil)
 	o.partial = make([]float64, 2*c*parallel.Chunks(g.batch*x.Shape.H*x.Shape.W, o.rows))
 	o.sum1, o.sum2 = make([]float64, c), make([]float64, c)
 	o.mean, o.invStd = make([]float64, c), make([]float64, c)
-	o.scale, o.shift = make([]float32, c), make([]float32, c)
-	o.a, o.b, o.k, o.m32 = make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c)
+	o.statShift, o.scale, o.shift = make([]float32, c), make([]float32, c), make([]float32, c)
+	o.a, o.b, o.k, o.m = make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c)
 
-	o.statsFn = o.chunkSums(func(s1, s2 []float64, xs, _ []float32) {
-		for r := 0; r < len(xs); r += c {
-			row := xs[r : r+c]
-			s1, s2 := s1[:len(row)], s2[:len(row)]
-			for j, v := range row {
-				f := float64(v)
-				s1[j] += f
-				s2[j] += f * f
-			}
-		}
-	})
-	o.gradSumsFn = o.chunkSums(func(s1, s2 []float64, xs, dys []float32) {
-		for r := 0; r < len(xs); r += c {
-			row := xs[r : r+c]
-			dy, s1, s2, mean := dys[r:r+len(row)], s1[:len(row)], s2[:len(row)], o.mean[:len(row)]
-			for j, v := range row {
-				d := float64(dy[j])
-				s1[j] += d
-				s2[j] += d * (float64(v) - mean[j])
-			}
-		}
-	})
+	o.statsFn = func(_, i int) {
+		xs, _, _, s1, s2 := o.chunk(i)
+		bnStats(xs, c, o.statShift, s1, s2)
+	}
+	o.gradSumsFn = func(_, i int) {
+		xs, dys, _, s1, s2 := o.chunk(i)
+		bnGradSums(xs, dys, c, o.m, s1, s2)
+	}
 	o.normFn = func(_, i int) {
 		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
-		xs, ys := x.Value[lo*c:hi*c], o.y.Value[lo*c:hi*c]
-		for r := 0; r < len(xs); r += c {
-			row, out := xs[r:r+c], ys[r:r+c]
-			out, scale, shift := out[:len(row)], o.scale[:len(row)], o.shift[:len(row)]
-			for j, v := range row {
-				out[j] = v*scale[j] + shift[j]
-			}
-		}
+		bnNormalize(x.Value[lo*c:hi*c], o.y.Value[lo*c:hi*c], c, o.scale, o.shift)
 	}
 	o.dxFn = func(_, i int) {
-		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
-		xs, dys, dxs := x.Value[lo*c:hi*c], o.y.Grad[lo*c:hi*c], x.Grad[lo*c:hi*c]
-		for r := 0; r < len(xs); r += c {
-			row, dy, dx := xs[r:r+c], dys[r:r+c], dxs[r:r+c]
-			dy, dx = dy[:len(row)], dx[:len(row)]
-			a, b, k, m := o.a[:len(row)], o.b[:len(row)], o.k[:len(row)], o.m32[:len(row)]
-			for j, v := range row {
-				dx[j] += a[j]*dy[j] - b[j] - k[j]*(v-m[j])
-			}
-		}
+		xs, dys, dxs, _, _ := o.chunk(i)
+		bnInputGrad(xs, dys, dxs, c, o.a, o.b, o.k, o.m)
 	}
 	return o.y
+}
+
+// chunk returns chunk i's rows of x, of the output's and the input's gradients (nil when the node
+// has none) and its two slices of partial sums.
+func (o *batchNormOp) chunk(i int) (xs, dys, dxs []float32, s1, s2 []float64) {
+	c := o.x.Shape.C
+	lo, hi := parallel.Span(i, o.totalRows(), o.rows)
+	xs = o.x.Value[lo*c : hi*c]
+	if o.y.Grad != nil {
+		dys = o.y.Grad[lo*c : hi*c]
+	}
+	if o.x.Grad != nil {
+		dxs = o.x.Grad[lo*c : hi*c]
+	}
+	p := o.partial[2*c*i : 2*c*(i+1)]
+	return xs, dys, dxs, p[:c], p[c:]
 }
 
 // totalRows is the number of pixel rows of the active batch.
 func (o *batchNormOp) totalRows() int { return o.g.n * o.x.Shape.H * o.x.Shape.W }
 
-// chunkSums returns a chunk function that clears the chunk's two per-channel partial sums and
-// lets kernel add the chunk's rows of x and of the output gradient into them.
-func (o *batchNormOp) chunkSums(kernel func(s1, s2 []float64, xs, dys []float32)) func(w, i int) {
-	c := o.x.Shape.C
-	return func(_, i int) {
-		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
-		p := o.partial[2*c*i : 2*c*(i+1)]
-		clear(p)
-		var dys []float32
-		if o.y.Grad != nil {
-			dys = o.y.Grad[lo*c : hi*c]
-		}
-		kernel(p[:c], p[c:], o.x.Value[lo*c:hi*c], dys)
-	}
-}
-
-// reduce runs a chunkSums function over the active batch and adds the chunks' partial sums, in
+// reduce runs a summing chunk function over the active batch and adds the chunks' partial sums, in
 // chunk order, into sum1 and sum2.
 func (o *batchNormOp) reduce(fn func(w, i int)) {
 	n := parallel.Chunks(o.totalRows(), o.rows)
@@ -180,6 +154,9 @@ func (o *batchNormOp) forward(g *Graph) {
 	o.batchStats = g.train
 	rm, rv := o.runMean.Value, o.runVar.Value
 	if g.train {
+		// Summing relative to a value of the batch, which is at most a few standard deviations
+		// from the mean, keeps Σ(x−k)² − (Σ(x−k))²/M from cancellation.
+		copy(o.statShift, o.x.Value)
 		o.reduce(o.statsFn)
 		m := float64(o.totalRows())
 		unbias := 1.0
@@ -187,8 +164,9 @@ func (o *batchNormOp) forward(g *Graph) {
 			unbias = m / (m - 1)
 		}
 		for j := range o.mean {
-			mean := o.sum1[j] / m
-			v := max(o.sum2[j]/m-mean*mean, 0)
+			d := o.sum1[j] / m
+			v := max(o.sum2[j]/m-d*d, 0)
+			mean := float64(o.statShift[j]) + d
 			o.mean[j] = mean
 			o.invStd[j] = 1 / math.Sqrt(v+bnEps)
 			rm[j] = float32((1-bnMomentum)*float64(rm[j]) + bnMomentum*mean)
@@ -204,13 +182,14 @@ func (o *batchNormOp) forward(g *Graph) {
 		s := float64(o.gamma.Value[j]) * o.invStd[j]
 		o.scale[j] = float32(s)
 		o.shift[j] = float32(float64(o.beta.Value[j]) - o.mean[j]*s)
+		o.m[j] = float32(o.mean[j])
 	}
 	g.pool.For(parallel.Chunks(o.totalRows(), o.rows), o.normFn)
 }
 
 func (o *batchNormOp) backward(g *Graph) {
 	o.reduce(o.gradSumsFn)
-	// sum1 = Σ dy, sum2·invStd = Σ dy·x̂.
+	// sum1 = Σ dy and sum2 = Σ dy·(x − μ), so Σ dy·x̂ = sum2·invStd.
 	m := float64(o.totalRows())
 	for j := range o.mean {
 		dyXhat := o.sum2[j] * o.invStd[j]
@@ -218,7 +197,6 @@ func (o *batchNormOp) backward(g *Graph) {
 		o.beta.Grad[j] += float32(o.sum1[j])
 		a := float64(o.gamma.Value[j]) * o.invStd[j]
 		o.a[j] = float32(a)
-		o.m32[j] = float32(o.mean[j])
 		if o.batchStats {
 			// dx = a·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ = (x − μ)·invStd.
 			o.b[j] = float32(a * o.sum1[j] / m)
@@ -230,5 +208,104 @@ func (o *batchNormOp) backward(g *Graph) {
 	}
 	if o.x.Grad != nil {
 		g.pool.For(parallel.Chunks(o.totalRows(), o.rows), o.dxFn)
+	}
+}
+
+// The kernels below work on the rows of one chunk, c channels each. They take the channels four
+// at a time, keeping those channels' sums and constants in registers as they walk down the rows,
+// then one at a time.
+
+// bnStats sets s1[j] and s2[j] to Σ (x − k) and Σ (x − k)² over the rows of xs for channel j,
+// where k = shift[j].
+func bnStats(xs []float32, c int, shift []float32, s1, s2 []float64) {
+	j := 0
+	for ; j+4 <= c; j += 4 {
+		k0, k1, k2, k3 := shift[j], shift[j+1], shift[j+2], shift[j+3]
+		var a0, a1, a2, a3, q0, q1, q2, q3 float32
+		for r := j; r < len(xs); r += c {
+			v := xs[r : r+4 : r+4]
+			d0, d1, d2, d3 := v[0]-k0, v[1]-k1, v[2]-k2, v[3]-k3
+			a0, a1, a2, a3 = a0+d0, a1+d1, a2+d2, a3+d3
+			q0, q1, q2, q3 = q0+d0*d0, q1+d1*d1, q2+d2*d2, q3+d3*d3
+		}
+		s1[j], s1[j+1], s1[j+2], s1[j+3] = float64(a0), float64(a1), float64(a2), float64(a3)
+		s2[j], s2[j+1], s2[j+2], s2[j+3] = float64(q0), float64(q1), float64(q2), float64(q3)
+	}
+	for ; j < c; j++ {
+		k := shift[j]
+		var a, q float32
+		for r := j; r < len(xs); r += c {
+			d := xs[r] - k
+			a, q = a+d, q+d*d
+		}
+		s1[j], s2[j] = float64(a), float64(q)
+	}
+}
+
+// bnGradSums sets s1[j] and s2[j] to Σ dy and Σ dy·(x − m[j]) over the rows for channel j.
+func bnGradSums(xs, dys []float32, c int, m []float32, s1, s2 []float64) {
+	j := 0
+	for ; j+4 <= c; j += 4 {
+		m0, m1, m2, m3 := m[j], m[j+1], m[j+2], m[j+3]
+		var a0, a1, a2, a3, q0, q1, q2, q3 float32
+		for r := j; r < len(xs); r += c {
+			v, dy := xs[r:r+4:r+4], dys[r:r+4:r+4]
+			a0, a1, a2, a3 = a0+dy[0], a1+dy[1], a2+dy[2], a3+dy[3]
+			q0, q1 = q0+dy[0]*(v[0]-m0), q1+dy[1]*(v[1]-m1)
+			q2, q3 = q2+dy[2]*(v[2]-m2), q3+dy[3]*(v[3]-m3)
+		}
+		s1[j], s1[j+1], s1[j+2], s1[j+3] = float64(a0), float64(a1), float64(a2), float64(a3)
+		s2[j], s2[j+1], s2[j+2], s2[j+3] = float64(q0), float64(q1), float64(q2), float64(q3)
+	}
+	for ; j < c; j++ {
+		mj := m[j]
+		var a, q float32
+		for r := j; r < len(xs); r += c {
+			a, q = a+dys[r], q+dys[r]*(xs[r]-mj)
+		}
+		s1[j], s2[j] = float64(a), float64(q)
+	}
+}
+
+// bnNormalize sets y = x·scale[j] + shift[j] over the rows for channel j.
+func bnNormalize(xs, ys []float32, c int, scale, shift []float32) {
+	j := 0
+	for ; j+4 <= c; j += 4 {
+		s0, s1, s2, s3 := scale[j], scale[j+1], scale[j+2], scale[j+3]
+		h0, h1, h2, h3 := shift[j], shift[j+1], shift[j+2], shift[j+3]
+		for r := j; r < len(xs); r += c {
+			v, y := xs[r:r+4:r+4], ys[r:r+4:r+4]
+			y[0], y[1], y[2], y[3] = v[0]*s0+h0, v[1]*s1+h1, v[2]*s2+h2, v[3]*s3+h3
+		}
+	}
+	for ; j < c; j++ {
+		sj, hj := scale[j], shift[j]
+		for r := j; r < len(xs); r += c {
+			ys[r] = xs[r]*sj + hj
+		}
+	}
+}
+
+// bnInputGrad adds a[j]·dy − b[j] − k[j]·(x − m[j]) to dx over the rows for channel j.
+func bnInputGrad(xs, dys, dxs []float32, c int, a, b, k, m []float32) {
+	j := 0
+	for ; j+4 <= c; j += 4 {
+		a0, a1, a2, a3 := a[j], a[j+1], a[j+2], a[j+3]
+		b0, b1, b2, b3 := b[j], b[j+1], b[j+2], b[j+3]
+		k0, k1, k2, k3 := k[j], k[j+1], k[j+2], k[j+3]
+		m0, m1, m2, m3 := m[j], m[j+1], m[j+2], m[j+3]
+		for r := j; r < len(xs); r += c {
+			v, dy, dx := xs[r:r+4:r+4], dys[r:r+4:r+4], dxs[r:r+4:r+4]
+			dx[0] += a0*dy[0] - b0 - k0*(v[0]-m0)
+			dx[1] += a1*dy[1] - b1 - k1*(v[1]-m1)
+			dx[2] += a2*dy[2] - b2 - k2*(v[2]-m2)
+			dx[3] += a3*dy[3] - b3 - k3*(v[3]-m3)
+		}
+	}
+	for ; j < c; j++ {
+		aj, bj, kj, mj := a[j], b[j], k[j], m[j]
+		for r := j; r < len(xs); r += c {
+			dxs[r] += aj*dys[r] - bj - kj*(xs[r]-mj)
+		}
 	}
 }

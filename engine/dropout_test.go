@@ -162,3 +162,18 @@ func TestDropProbabilityOutOfRangePanics(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDropoutTrain measures one training forward and backward of Dropout on 128×16×16×32.
+func BenchmarkDropoutTrain(b *testing.B) {
+	g, x, y := dropGraph(128, Shape{16, 16, 32}, func(g *Graph, x *Node) *Node { return g.Dropout(x, 0.3) })
+	defer g.Pool().Close()
+	g.Build()
+	x.Grad = make([]float32, len(x.Value))
+	dy := make([]float32, len(y.Value))
+	b.ReportAllocs()
+	b.SetBytes(int64(4 * len(x.Value)))
+	for b.Loop() {
+		g.Forward(true)
+		g.BackwardFrom(y, dy)
+	}
+}
