@@ -350,9 +350,8 @@ var specOps = map[string][]string{
 
 // normalizeSpecs checks the layer specs at path (stem, head or an aux head) and returns them in
 // canonical form: defaults filled, and a conv's or linear's bn and relu flags turned into layers
-// of their own. In a classifier (a head), the last layer must be a linear layer with classes
-// outputs, and out must be left unset on it. paths gives the YAML path each returned spec came
-// from.
+// of their own. In a classifier (a head), a last linear layer has classes outputs, so out must be
+// left unset on it. paths gives the YAML path each returned spec came from.
 func normalizeSpecs(specs []LayerSpec, path string, classifier bool) (out []LayerSpec, paths []string, err error) {
 	ops := make([]string, 0, len(specOps))
 	for op := range specOps {
@@ -436,9 +435,6 @@ func normalizeSpecs(specs []LayerSpec, path string, classifier bool) (out []Laye
 		}
 		if relu {
 			out, paths = append(out, LayerSpec{Op: "relu"}), append(paths, p)
-		}
-		if classifier && last && (bn || relu || s.Op != "linear") {
-			return nil, nil, fieldError(p, "a classifier must end with a linear layer (op: linear) without relu")
 		}
 	}
 	return out, paths, nil
