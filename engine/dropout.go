@@ -12,36 +12,51 @@ func checkDropProbability(op string, p float32) {
 type dropoutOp struct {
 	x, y *Node
 	p    float32
-	// keep is the mask of the last training forward, one flag per value of the batch.
-	keep []bool
+	// keep is the mask of the last training forward, 1 for each kept value of the batch, else 0.
+	keep []uint8
 	// active records whether the last forward dropped (training with p > 0) or copied.
 	active   bool
 	fwd, bwd *elementwise
 }
+
+// dropBlock is how many consecutive values of a Dropout mask come from one draw of g.randBits:
+// a draw is four chained mixes, so a block takes one draw as the key of a SplitMix64 sequence,
+// one cheap mix per two values. It divides elemChunk, so chunks start on a block.
+const dropBlock = 64
 
 // Dropout adds inverted dropout: in training, each value is zeroed with probability p and the
 // others are multiplied by 1/(1−p); in eval, and when p = 0, y = x. The mask of value i is
 // drawn from (seed, step, node, i) alone. p must be in [0, 1).
 func (g *Graph) Dropout(x *Node, p float32) *Node {
 	checkDropProbability("Dropout", p)
-	o := &dropoutOp{x: x, p: p, keep: make([]bool, len(x.Value))}
+	o := &dropoutOp{x: x, p: p, keep: make([]uint8, len(x.Value))}
 	o.y = g.addNode(x.Name+".dropout", x.Shape, o, x)
 	stream := uint64(o.y.id)
 	inv := 1 / (1 - p)
+	// A value is dropped when its 32 random bits are below p·2³².
+	threshold := uint32(float64(p) * (1 << 32))
+	// factor[keep] is the multiplier of a value; indexing instead of branching on a random
+	// mask avoids a mispredicted branch for every dropped value.
+	factor := [2]float32{0, inv}
 	o.fwd = newElementwise(g, o.y, func(lo, hi int) {
-		xs, ys, keep := x.Value[lo:hi], o.y.Value[lo:hi], o.keep[lo:hi]
 		if !o.active {
-			copy(ys, xs)
+			copy(o.y.Value[lo:hi], x.Value[lo:hi])
 			return
 		}
-		ys, keep = ys[:len(xs)], keep[:len(xs)]
-		for i, v := range xs {
-			k := g.rand(stream, uint64(lo+i)) >= p
-			keep[i] = k
-			if k {
-				ys[i] = v * inv
-			} else {
-				ys[i] = 0
+		for b := lo; b < hi; b += dropBlock {
+			state := g.randBits(stream, uint64(b/dropBlock))
+			xs, ys, keep := x.Value[b:min(b+dropBlock, hi)], o.y.Value[b:], o.keep[b:]
+			ys, keep = ys[:len(xs)], keep[:len(xs)]
+			for i := 0; i < len(xs); i += 2 {
+				bits := splitmix(state)
+				state += splitmixGamma
+				keep[i] = above(uint32(bits), threshold)
+				if i+1 < len(xs) {
+					keep[i+1] = above(uint32(bits>>32), threshold)
+				}
+			}
+			for i, v := range xs {
+				ys[i] = v * factor[keep[i]&1]
 			}
 		}
 	})
@@ -56,12 +71,18 @@ func (g *Graph) Dropout(x *Node, p float32) *Node {
 		}
 		keep = keep[:len(dy)]
 		for i, d := range dy {
-			if keep[i] {
-				dx[i] += d * inv
-			}
+			dx[i] += d * factor[keep[i]&1]
 		}
 	})
 	return o.y
+}
+
+// above returns 1 if v >= threshold, else 0.
+func above(v, threshold uint32) uint8 {
+	if v >= threshold {
+		return 1
+	}
+	return 0
 }
 
 func (o *dropoutOp) forward(g *Graph) {

@@ -245,12 +245,20 @@ func (g *Graph) BackwardFrom(out *Node, grad []float32) {
 // rand returns a uniform number in [0, 1) drawn from (seed, step, stream, index) alone, so random
 // masks do not depend on which thread draws them.
 func (g *Graph) rand(stream, index uint64) float32 {
-	x := splitmix(g.seed ^ splitmix(g.step^splitmix(stream^splitmix(index))))
-	return float32(x>>40) / (1 << 24)
+	return float32(g.randBits(stream, index)>>40) / (1 << 24)
 }
 
+// randBits returns 64 random bits drawn from (seed, step, stream, index) alone.
+func (g *Graph) randBits(stream, index uint64) uint64 {
+	return splitmix(g.seed ^ splitmix(g.step^splitmix(stream^splitmix(index))))
+}
+
+// splitmixGamma is SplitMix64's increment: splitmix(s), splitmix(s+γ), splitmix(s+2γ), ... is
+// the SplitMix64 sequence seeded with s.
+const splitmixGamma = 0x9e3779b97f4a7c15
+
 func splitmix(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
+	x += splitmixGamma
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
 	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
 	return x ^ (x >> 31)
