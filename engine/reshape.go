@@ -36,12 +36,13 @@ type zeroPadShortcutOp struct {
 }
 
 // ZeroPadShortcut adds the parameter-free shortcut of CIFAR ResNets ("option A"): it subsamples x
-// with the given stride and appends zero channels up to outC,
+// with the given stride and pads zero channels on both sides up to outC, with the input's
+// channels at offset p = (outC−C)/2,
 //
-//	y[n, i, j, c] = x[n, i·stride, j·stride, c] for c < C, and 0 for C ≤ c < outC,
+//	y[n, i, j, p+c] = x[n, i·stride, j·stride, c] for c < C, and 0 elsewhere,
 //
-// so the output is ⌈H/stride⌉×⌈W/stride⌉×outC, as PyTorch's F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0,
-// 0, outC-C)).
+// so the output is ⌈H/stride⌉×⌈W/stride⌉×outC, as the widely used PyTorch implementation's
+// F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, p, outC−C−p)). space's zeropad layer means the same.
 func (g *Graph) ZeroPadShortcut(x *Node, outC, stride int) *Node {
 	name := x.Name + ".zeropad"
 	in := x.Shape
@@ -59,6 +60,7 @@ func (g *Graph) ZeroPadShortcut(x *Node, outC, stride int) *Node {
 // eachPixel fills sample n of the output, or with backward set adds its gradient to the input's.
 func (o *zeroPadShortcutOp) eachPixel(n int, backward bool) {
 	in, out := o.x.Shape, o.y.Shape
+	off := (out.C - in.C) / 2
 	x, y := o.x.Value, o.y.Value
 	if backward {
 		x, y = o.x.Grad, o.y.Grad
@@ -70,13 +72,14 @@ func (o *zeroPadShortcutOp) eachPixel(n int, backward bool) {
 			xs := x[(i*o.stride*in.W+j*o.stride)*in.C:][:in.C]
 			ys := y[(i*out.W+j)*out.C:][:out.C]
 			if backward {
-				for c, d := range ys[:in.C] {
+				for c, d := range ys[off : off+in.C] {
 					xs[c] += d
 				}
 				continue
 			}
-			copy(ys, xs)
-			clear(ys[in.C:])
+			clear(ys[:off])
+			copy(ys[off:], xs)
+			clear(ys[off+in.C:])
 		}
 	}
 }

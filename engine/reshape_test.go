@@ -44,11 +44,12 @@ func TestZeroPadShortcut(t *testing.T) {
 			t.Fatalf("%s: shape %v, want %v", c.name, y.Shape, out)
 		}
 		want := make([]float64, batch*out.Size())
+		off := (c.outC - c.in.C) / 2
 		for n := range batch {
 			for i := range out.H {
 				for j := range out.W {
 					for ch := range c.in.C {
-						want[((n*out.H+i)*out.W+j)*out.C+ch] = float64(x.Value[((n*c.in.H+i*c.stride)*c.in.W+j*c.stride)*c.in.C+ch])
+						want[((n*out.H+i)*out.W+j)*out.C+off+ch] = float64(x.Value[((n*c.in.H+i*c.stride)*c.in.W+j*c.stride)*c.in.C+ch])
 					}
 				}
 			}
