@@ -5,9 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"time"
 
+	"github.com/gonas/nas/engine"
 	"github.com/gonas/nas/evaluator/data"
+	"github.com/gonas/nas/space"
 )
 
 // Recipe says how a candidate is trained. Every field has a default (DefaultRecipe); a recipe
@@ -91,13 +94,31 @@ func DefaultRecipe() Recipe {
 	}
 }
 
-// Validate checks every field's range. The error names the field and what is valid.
+// LoadRecipe reads a recipe YAML file; the fields it leaves out keep DefaultRecipe's values.
+func LoadRecipe(path string) (Recipe, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Recipe{}, err
+	}
+	return ParseRecipe(b, path)
+}
+
+// ParseRecipe decodes a recipe from YAML over DefaultRecipe and validates it. Mistakes are
+// *space.ConfigError values naming the file, line and field.
+func ParseRecipe(b []byte, filename string) (Recipe, error) {
+	r := DefaultRecipe()
+	err := space.DecodeYAML(b, filename, &r, r.Validate)
+	return r, err
+}
+
+// Validate checks every field's range. The error is a *space.ConfigError naming the field and
+// what is valid.
 func (r *Recipe) Validate() error {
 	check := func(ok bool, field, valid string, got any) error {
 		if ok {
 			return nil
 		}
-		return &FieldError{Field: field, Msg: fmt.Sprintf("must be %s (got %v)", valid, got)}
+		return &space.ConfigError{Field: field, Msg: fmt.Sprintf("must be %s (got %v)", valid, got)}
 	}
 	for _, err := range []error{
 		check(r.Epochs >= 1, "epochs", "at least 1", r.Epochs),
@@ -125,19 +146,11 @@ func (r *Recipe) Validate() error {
 	}
 	for i, e := range r.StepEpochs {
 		if e < 1 || e > r.Epochs || (i > 0 && e <= r.StepEpochs[i-1]) {
-			return &FieldError{Field: fmt.Sprintf("step_epochs[%d]", i), Msg: fmt.Sprintf("must be increasing epochs in [1, %d] (got %d)", r.Epochs, e)}
+			return &space.ConfigError{Field: fmt.Sprintf("step_epochs[%d]", i), Msg: fmt.Sprintf("must be increasing epochs in [1, %d] (got %d)", r.Epochs, e)}
 		}
 	}
 	return nil
 }
-
-// FieldError is a recipe field with a value out of range.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return fmt.Sprintf("field %q: %s", e.Field, e.Msg) }
 
 // Augment is the recipe's augmentation in the data package's terms.
 func (r *Recipe) Augment() data.Augment {
@@ -154,4 +167,34 @@ func (r Recipe) Hash() string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// newSchedule returns the recipe's per-step learning rate for an epoch of stepsPerEpoch steps.
+func newSchedule(r Recipe, stepsPerEpoch int) engine.Schedule {
+	total := r.Epochs * stepsPerEpoch
+	var s engine.Schedule
+	switch r.Schedule {
+	case "cosine":
+		s = engine.CosineLR{Base: r.LR, Total: total}
+	case "step":
+		ms := make([]int, len(r.StepEpochs))
+		for i, e := range r.StepEpochs {
+			ms[i] = e * stepsPerEpoch
+		}
+		s = engine.MultiStepLR{Base: r.LR, Gamma: r.StepGamma, Milestones: ms}
+	default:
+		s = engine.ConstantLR{Base: r.LR}
+	}
+	if w := int(r.WarmupEpochs * float64(stepsPerEpoch)); w > 0 {
+		s = engine.WarmupLR{Steps: w, Then: s}
+	}
+	return s
+}
+
+// newOptimizer returns the recipe's optimizer over g's parameters.
+func newOptimizer(g *engine.Graph, r Recipe) engine.Optimizer {
+	if r.Optimizer == "adamw" {
+		return engine.NewAdamW(g, engine.AdamWConfig{Beta1: r.Beta1, Beta2: r.Beta2, WeightDecay: r.WeightDecay, ExemptNoDecay: r.NoDecayNorm})
+	}
+	return engine.NewSGD(g, engine.SGDConfig{Momentum: r.Momentum, Nesterov: r.Nesterov, WeightDecay: r.WeightDecay, ExemptNoDecay: r.NoDecayNorm})
 }

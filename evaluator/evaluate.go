@@ -1,0 +1,238 @@
+package evaluator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/gonas/nas/engine"
+	"github.com/gonas/nas/engine/parallel"
+	"github.com/gonas/nas/evaluator/data"
+	"github.com/gonas/nas/space"
+)
+
+// Options are the parts of an evaluation that are not the recipe.
+type Options struct {
+	// Seed fixes initialisation, the validation split, data order and augmentation.
+	Seed uint64
+	// Test evaluates the test split at the end (final training and reports only).
+	Test bool
+	// Pool runs the engine; nil means a pool of Recipe.Threads threads (all cores if 0).
+	Pool *parallel.Pool
+	// Progress, when set, is called after every training step and every validation pass.
+	Progress func(Progress)
+	// SkipLatency leaves out the latency measurements (a search's low-fidelity rungs).
+	SkipLatency bool
+}
+
+// Progress is a training's state after a step.
+type Progress struct {
+	Epoch, Epochs int
+	Step, Steps   int // within the epoch, from 1
+	Loss, Acc     float64
+	ImagesPerSec  float64
+	Elapsed       time.Duration
+	// Done marks the call made after an epoch's validation; EpochResult holds that epoch.
+	Done        bool
+	EpochResult Epoch
+}
+
+// Evaluate trains arch on ds under r and measures it. Failures are data: a network that does not
+// expand, a loss that becomes NaN, a time limit or a cancelled ctx end in a Result with that
+// Status and a Message; the error return is only for what makes the evaluation meaningless
+// (a data set that does not fit the architecture).
+func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe, opt Options) (Result, error) {
+	res := Result{Seed: opt.Seed, Status: StatusOK}
+	if err := r.Validate(); err != nil {
+		return res, err
+	}
+	net, err := arch.Expand()
+	if err != nil {
+		res.Status, res.Message = StatusError, err.Error()
+		return res, nil
+	}
+	counts := net.Counts()
+	res.Params, res.MACs = counts.Params, counts.MACs
+	in := net.Layers[0].Shape
+	if in.C != ds.Train.C || in.H != ds.Train.H || in.W != ds.Train.W {
+		return res, fmt.Errorf("architecture %q takes %v images, data set %s has %d×%d×%d", arch.Name, in, ds.Name, ds.Train.C, ds.Train.H, ds.Train.W)
+	}
+	if classes := net.Layers[net.Outputs[0]].Shape.C; classes != ds.Train.Classes {
+		return res, fmt.Errorf("architecture %q has %d classes, data set %s has %d", arch.Name, classes, ds.Name, ds.Train.Classes)
+	}
+
+	pool := opt.Pool
+	if pool == nil {
+		pool = parallel.NewPool(r.Threads)
+		defer pool.Close()
+	}
+	res.Threads = pool.Threads()
+	model, err := Build(net, r.Batch, pool, opt.Seed, r.LabelSmoothing)
+	if err != nil {
+		res.Status, res.Message = StatusError, err.Error()
+		return res, nil
+	}
+	res.PeakMemBytes = model.Bytes(r.Optimizer)
+
+	trainSet, valSet := ds.Train.Split(r.ValFraction, opt.Seed)
+	if r.DataFraction < 1 {
+		trainSet = trainSet.Subset(r.DataFraction, opt.Seed)
+	}
+	norm := trainSet.Norm()
+	loader := data.NewLoader(ctx, trainSet, data.LoaderOptions{Batch: r.Batch, Shuffle: true, Seed: opt.Seed, Norm: norm, Augment: r.Augment()})
+	defer loader.Close()
+
+	steps := loader.Steps()
+	sched := newSchedule(r, steps)
+	optim := newOptimizer(model.Graph, r)
+
+	start := time.Now()
+	var images int
+	step := 0
+	for epoch := 1; epoch <= r.Epochs && res.Status == StatusOK; epoch++ {
+		t0 := time.Now()
+		var lossSum float64
+		var correct, seen int
+		for b := range loader.Epoch(epoch - 1) {
+			lr := sched.LR(step)
+			loss := model.trainStep(b, uint64(step), optim, lr)
+			step++
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				res.Status, res.Message = StatusDiverged, fmt.Sprintf("loss is %v at epoch %d step %d (lr %.4g)", loss, epoch, b.Step+1, lr)
+				break
+			}
+			lossSum += loss * float64(b.N)
+			correct += model.Loss.Correct()
+			seen += b.N
+			images += b.N
+			elapsed := time.Since(start)
+			if opt.Progress != nil {
+				opt.Progress(Progress{Epoch: epoch, Epochs: r.Epochs, Step: b.Step + 1, Steps: steps,
+					Loss: lossSum / float64(seen), Acc: float64(correct) / float64(seen),
+					ImagesPerSec: float64(images) / elapsed.Seconds(), Elapsed: elapsed})
+			}
+			if r.TimeLimit > 0 && elapsed > time.Duration(r.TimeLimit) {
+				res.Status, res.Message = StatusOverBudget, fmt.Sprintf("time limit %v reached at epoch %d step %d", time.Duration(r.TimeLimit), epoch, b.Step+1)
+				break
+			}
+		}
+		if err := loader.Err(); err != nil && res.Status == StatusOK {
+			res.Status, res.Message = StatusCancelled, err.Error()
+		}
+		if seen == 0 {
+			break
+		}
+		ep := Epoch{Epoch: epoch, TrainLoss: lossSum / float64(seen), TrainAcc: float64(correct) / float64(seen), LR: sched.LR(step - 1)}
+		if valSet.Len() > 0 && res.Status == StatusOK {
+			ep.ValLoss, ep.ValAcc, err = model.evaluate(ctx, valSet, norm)
+			if err != nil {
+				res.Status, res.Message = StatusCancelled, err.Error()
+			}
+		}
+		ep.Seconds = time.Since(t0).Seconds()
+		res.Epochs = append(res.Epochs, ep)
+		if opt.Progress != nil {
+			opt.Progress(Progress{Epoch: epoch, Epochs: r.Epochs, Step: steps, Steps: steps, Done: true,
+				Loss: ep.TrainLoss, Acc: ep.TrainAcc, Elapsed: time.Since(start), EpochResult: ep})
+		}
+	}
+	res.TrainSeconds = time.Since(start).Seconds()
+	if res.TrainSeconds > 0 {
+		res.ImagesPerSec = float64(images) / res.TrainSeconds
+	}
+	if n := len(res.Epochs); n > 0 {
+		res.ValLoss, res.ValAcc = res.Epochs[n-1].ValLoss, res.Epochs[n-1].ValAcc
+	}
+	if res.Status != StatusOK {
+		return res, nil
+	}
+	if opt.Test && ds.Test != nil && ds.Test.Len() > 0 {
+		res.TestLoss, res.TestAcc, err = model.evaluate(ctx, ds.Test, norm)
+		if err != nil {
+			res.Status, res.Message = StatusCancelled, err.Error()
+			return res, nil
+		}
+		res.Tested = true
+	}
+	if !opt.SkipLatency {
+		res.LatencyB1Ms = model.latency(1)
+		res.LatencyB128Ms = model.latency(min(128, r.Batch))
+	}
+	return res, nil
+}
+
+// trainStep runs forward, backward and the optimizer on one batch and returns the batch's loss.
+func (m *Model) trainStep(b *data.Batch, step uint64, opt engine.Optimizer, lr float64) float64 {
+	g := m.Graph
+	copy(m.Input.Value, b.X)
+	copy(m.Loss.Labels, b.Y)
+	g.SetActiveBatch(b.N)
+	g.SetStep(step)
+	g.Forward(true)
+	loss := m.Loss.Value()
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss
+	}
+	g.Backward()
+	opt.Step(lr)
+	return loss
+}
+
+// evaluate returns the mean loss and the accuracy of the model in inference mode on s.
+func (m *Model) evaluate(ctx context.Context, s *data.Set, norm data.Norm) (loss, acc float64, err error) {
+	l := data.NewLoader(ctx, s, data.LoaderOptions{Batch: m.Graph.Batch(), Norm: norm})
+	defer l.Close()
+	var sum float64
+	var correct, n int
+	for b := range l.Epoch(0) {
+		copy(m.Input.Value, b.X)
+		copy(m.Loss.Labels, b.Y)
+		m.Graph.SetActiveBatch(b.N)
+		m.Graph.Forward(false)
+		sum += m.Loss.Value() * float64(b.N)
+		correct += m.Loss.Correct()
+		n += b.N
+	}
+	if err := l.Err(); err != nil {
+		return 0, 0, err
+	}
+	if n == 0 {
+		return 0, 0, errors.New("empty evaluation set")
+	}
+	return sum / float64(n), float64(correct) / float64(n), nil
+}
+
+// latency is the median time in milliseconds of an inference forward pass on a batch of n.
+func (m *Model) latency(n int) float64 {
+	g := m.Graph
+	g.SetActiveBatch(n)
+	g.Forward(false) // warm-up
+	var times []float64
+	for range 5 {
+		t := time.Now()
+		g.Forward(false)
+		times = append(times, float64(time.Since(t).Microseconds())/1000)
+	}
+	slices.Sort(times)
+	return times[len(times)/2]
+}
+
+// Bytes is the memory the model's buffers take in training: every activation and gradient, and
+// each parameter with its gradient and the optimizer's state (one buffer for SGD, two for AdamW).
+func (m *Model) Bytes(optimizer string) int64 {
+	var floats int64
+	for _, n := range m.Graph.Nodes() {
+		floats += int64(len(n.Value) + len(n.Grad))
+	}
+	state := int64(1)
+	if optimizer == "adamw" {
+		state = 2
+	}
+	for _, p := range m.Graph.Params() {
+		floats += int64(len(p.Value)+len(p.Grad)) + state*int64(len(p.Value))
+	}
+	return 4 * floats
+}
