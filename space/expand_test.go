@@ -266,3 +266,19 @@ func TestEveryLayerCountMatchesItsDefinition(t *testing.T) {
 		}
 	}
 }
+
+// The search expands and hashes every candidate; this measures the cost on a large network.
+func BenchmarkExpandAndHashInceptionResNetV2(b *testing.B) {
+	a, err := Load(baselines + "imagenet/inception_resnet_v2.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := a.Expand(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := a.Hash(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
