@@ -100,8 +100,8 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 			lr := sched.LR(step)
 			loss := model.trainStep(b, uint64(step), optim, lr)
 			step++
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				res.Status, res.Message = StatusDiverged, fmt.Sprintf("loss is %v at epoch %d step %d (lr %.4g)", loss, epoch, b.Step+1, lr)
+			if diverged(loss, ds.Train.Classes) {
+				res.Status, res.Message = StatusDiverged, fmt.Sprintf("loss is %.4g at epoch %d step %d (lr %.4g)", loss, epoch, b.Step+1, lr)
 				break
 			}
 			lossSum += loss * float64(b.N)
@@ -164,6 +164,16 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	return res, nil
 }
 
+// divergeFactor bounds the training loss: a loss above divergeFactor·ln(classes), a thousand
+// times that of a network that guesses uniformly, means training has diverged even while the
+// numbers are still finite (float64 log-sum-exp keeps the loss finite long after the weights
+// have blown up).
+const divergeFactor = 1000
+
+func diverged(loss float64, classes int) bool {
+	return math.IsNaN(loss) || math.IsInf(loss, 0) || loss > divergeFactor*math.Log(float64(max(classes, 2)))
+}
+
 // trainStep runs forward, backward and the optimizer on one batch and returns the batch's loss.
 func (m *Model) trainStep(b *data.Batch, step uint64, opt engine.Optimizer, lr float64) float64 {
 	g := m.Graph
@@ -174,7 +184,7 @@ func (m *Model) trainStep(b *data.Batch, step uint64, opt engine.Optimizer, lr f
 	g.Forward(true)
 	loss := m.Loss.Value()
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss
+		return loss // no update from a non-finite loss
 	}
 	g.Backward()
 	opt.Step(lr)
