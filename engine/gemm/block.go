@@ -10,12 +10,13 @@ type scratch struct {
 var scratches = freeList[scratch]{alloc: func() *scratch { return new(scratch) }}
 
 // gemm computes rows [i0, i1) and columns [j0, j1) of C with microkernel kr, looping in the
-// Goto/BLIS order: column blocks of nc, then k blocks of kc (op(B) packed once per block), then
-// row blocks of mc, then microtiles. The k blocks depend only on k and kr, so the result for any C
-// element does not depend on the rectangle it was computed in.
-func (s *scratch) gemm(kr *kernel, g *operands, i0, i1, j0, j1 int) {
+// Goto/BLIS order: column blocks of nc, then k blocks of kc, then row blocks of mc, then
+// microtiles. The k blocks depend only on k and kr, so the result for any C element does not
+// depend on the rectangle it was computed in. If packedB is not nil it holds all of op(B) as
+// packB lays it out; otherwise op(B) is read in place or packed here, block by block.
+func (s *scratch) gemm(kr *kernel, g *operands, i0, i1, j0, j1 int, packedB []float32) {
 	mr, nr := kr.mr, kr.nr
-	kc := evenSplit(g.k, kr.kc, 1)
+	kc := kBlock(kr, g.k)
 	s.a = grow(s.a, min(kr.mc, roundUp(i1-i0, mr))*kc)
 	s.b = grow(s.b, min(kr.nc, roundUp(j1-j0, nr))*kc)
 	s.tile = grow(s.tile, mr*nr)
@@ -23,53 +24,43 @@ func (s *scratch) gemm(kr *kernel, g *operands, i0, i1, j0, j1 int) {
 		nc := min(kr.nc, j1-jc)
 		for pc := 0; pc < g.k; pc += kc {
 			kb := min(kc, g.k-pc)
+			var b slivers
+			if packedB != nil {
+				b = packedSlivers(packedB[pc*roundUp(g.n, nr)+jc*kb:], kb, nr)
+			} else {
+				b = place(s.b, g.b, g.ldb, g.transB, jc, nc, pc, kb, nr, inPlaceB(g, nr))
+			}
 			beta := g.beta
 			if pc > 0 {
 				beta = 1 // later k blocks add to what the first wrote
 			}
-			pack(s.b, g.b, g.ldb, g.transB, jc, nc, pc, kb, nr)
 			for ic := i0; ic < i1; ic += kr.mc {
-				s.macro(kr, g, ic, min(kr.mc, i1-ic), jc, nc, pc, kb, beta)
+				mc := min(kr.mc, i1-ic)
+				a := place(s.a, g.a, g.lda, !g.transA, ic, mc, pc, kb, mr, inPlaceA(g, nc, nr))
+				s.macro(kr, g, &a, &b, ic, mc, jc, nc, kb, beta)
 			}
 		}
 	}
 }
 
-// macro runs the microkernel over the mc×nc block of C at (ic, jc) for the k block [pc, pc+kb),
-// with op(B) packed. op(A) is packed too when enough slivers of B reuse it; otherwise the kernel
-// reads it in place and only a sliver cut short by the block's edge is packed, with zeros below.
+// kBlock returns the length of the k blocks, which cut k into the fewest blocks of at most kr.kc,
+// as equal as they can be.
+func kBlock(kr *kernel, k int) int { return evenSplit(k, kr.kc, 1) }
+
+// macro runs the microkernel over the mc×nc block of C at (ic, jc) for one k block of length kb.
 // Microtiles cut by the block's edge are computed in s.tile and copied, so that every C element
 // goes through exactly the same arithmetic.
-func (s *scratch) macro(kr *kernel, g *operands, ic, mc, jc, nc, pc, kb int, beta float32) {
+func (s *scratch) macro(kr *kernel, g *operands, a, b *slivers, ic, mc, jc, nc, kb int, beta float32) {
 	mr, nr := kr.mr, kr.nr
-	// Sliver ir of op(A) starts at a[ir*step] and has strides rsA, csA; slivers from whole on are
-	// in s.a.
-	var a []float32
-	var step, rsA, csA, whole int
-	switch {
-	case nc > inPlaceSlivers*nr:
-		pack(s.a, g.a, g.lda, !g.transA, ic, mc, pc, kb, mr)
-		a, step, rsA, csA, whole = s.a, kb, 1, mr, mc
-	case g.transA:
-		a, step, rsA, csA, whole = g.a[pc*g.lda+ic:], 1, 1, g.lda, mc/mr*mr
-	default:
-		a, step, rsA, csA, whole = g.a[ic*g.lda+pc:], g.lda, g.lda, 1, mc/mr*mr
-	}
-	if whole < mc {
-		pack(s.a, g.a, g.lda, !g.transA, ic+whole, mc-whole, pc, kb, mr)
-	}
 	for jr := 0; jr < nc; jr += nr {
-		bp := s.b[jr*kb : (jr+nr)*kb]
+		bx, _, rsB := b.at(jr)
 		cols := min(nr, nc-jr)
 		for ir := 0; ir < mc; ir += mr {
-			ap, rs, cs := s.a, 1, mr
-			if ir < whole {
-				ap, rs, cs = a[ir*step:], rsA, csA
-			}
+			ax, rsA, csA := a.at(ir)
 			c := g.c[(ic+ir)*g.ldc+jc+jr:]
 			rows := min(mr, mc-ir)
 			if rows == mr && cols == nr {
-				kr.fn(kb, ap, rs, cs, bp, c, g.ldc, g.alpha, beta)
+				kr.fn(kb, ax, rsA, csA, bx, rsB, c, g.ldc, g.alpha, beta)
 				continue
 			}
 			t := s.tile[:mr*nr]
@@ -78,7 +69,7 @@ func (s *scratch) macro(kr *kernel, g *operands, ic, mc, jc, nc, pc, kb int, bet
 					copy(t[i*nr:i*nr+cols], c[i*g.ldc:])
 				}
 			}
-			kr.fn(kb, ap, rs, cs, bp, t, nr, g.alpha, beta)
+			kr.fn(kb, ax, rsA, csA, bx, rsB, t, nr, g.alpha, beta)
 			for i := range rows {
 				copy(c[i*g.ldc:i*g.ldc+cols], t[i*nr:])
 			}
@@ -86,10 +77,75 @@ func (s *scratch) macro(kr *kernel, g *operands, ic, mc, jc, nc, pc, kb int, bet
 	}
 }
 
+// slivers tells the microkernel where the slivers of one block of op(A) (w = mr rows) or op(B)
+// (w = nr columns) are for one k block of length kb. The sliver whose first line is o (a multiple
+// of w, counted from the block's first line) starts at x[o*step], its w lines are across apart and
+// its k steps along apart, when o < whole; slivers from whole on are packed in edge.
+type slivers struct {
+	x                   []float32
+	step, across, along int
+	whole               int
+	edge                []float32
+	kb, w               int
+}
+
+// at returns the start and strides of the sliver whose first line is o.
+func (v *slivers) at(o int) (x []float32, across, along int) {
+	if o < v.whole {
+		return v.x[o*v.step:], v.across, v.along
+	}
+	return v.edge[(o-v.whole)*v.kb:], 1, v.w
+}
+
+// packedSlivers describes slivers that pack laid out in x.
+func packedSlivers(x []float32, kb, w int) slivers {
+	return slivers{edge: x, kb: kb, w: w}
+}
+
+// place returns the slivers of the on×pn block at (o0, p0) of the matrix that pack would read
+// (same arguments). In place, the kernel reads whole slivers where they lie and only a sliver cut
+// short by the block's edge is packed into buf, with zeros beyond the edge; otherwise the whole
+// block is packed into buf.
+func place(buf, x []float32, ld int, oMajor bool, o0, on, p0, pn, w int, inPlace bool) slivers {
+	if !inPlace {
+		pack(buf, x, ld, oMajor, o0, on, p0, pn, w)
+		return packedSlivers(buf, pn, w)
+	}
+	v := slivers{whole: on / w * w, edge: buf, kb: pn, w: w}
+	if oMajor {
+		v.x, v.step, v.across, v.along = x[o0*ld+p0:], ld, ld, 1
+	} else {
+		v.x, v.step, v.across, v.along = x[p0*ld+o0:], 1, 1, ld
+	}
+	if v.whole < on {
+		pack(buf, x, ld, oMajor, o0+v.whole, on-v.whole, p0, pn, w)
+	}
+	return v
+}
+
 // inPlaceSlivers is the most slivers of op(B) for which the kernel reads op(A) in place: packing
 // a block of op(A) costs about as much as multiplying it by a few slivers, so it pays only when
-// more slivers reuse it.
-var inPlaceSlivers = 4
+// more slivers reuse it. The same bound on op(B)'s row stride lets the kernel read op(B) in place:
+// its slivers then span no more cache than packed ones would.
+const inPlaceSlivers = 4
+
+// inPlaceA reports whether the microkernel reads op(A) in place for column blocks of nc. Rows of a
+// row-major op(A) whose stride is a multiple of 1 KiB fall on few L1 sets, so such A is packed.
+func inPlaceA(g *operands, nc, nr int) bool {
+	return nc <= inPlaceSlivers*nr && (g.transA || g.lda%256 != 0)
+}
+
+// inPlaceB reports whether the microkernel reads op(B) in place, which needs its rows contiguous.
+func inPlaceB(g *operands, nr int) bool {
+	return !g.transB && g.ldb <= inPlaceSlivers*nr
+}
+
+// packB packs all of op(B) for Parallel, k block after k block: the block starting at pc takes
+// roundUp(n, nr)·kb elements from x[pc*roundUp(n, nr)] and is laid out as pack lays it out.
+func packB(x []float32, kr *kernel, g *operands, pc int) {
+	kb := min(kBlock(kr, g.k), g.k-pc)
+	pack(x[pc*roundUp(g.n, kr.nr):], g.b, g.ldb, g.transB, 0, g.n, pc, kb, kr.nr)
+}
 
 // pack copies the on×pn block at (o0, p0) of a matrix into slivers of w rows for the microkernel:
 // element (o, p) goes to dst[(o/w)*w*pn + p*w + o%w], and the last sliver is padded with zeros.

@@ -35,7 +35,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 	s := scratches.get()
-	s.gemm(active, &g, 0, m, 0, n)
+	s.gemm(active, &g, 0, m, 0, n, nil)
 	scratches.put(s)
 }
 
@@ -51,26 +51,32 @@ func Parallel(p *parallel.Pool, transA, transB bool, m, n, k int, alpha float32,
 	kr := active
 	tm, tn := tileShape(kr, m, n, k)
 	tilesM, tilesN := parallel.Chunks(m, tm), parallel.Chunks(n, tn)
+	s := scratches.get()
+	defer scratches.put(s)
 	if tilesM*tilesN == 1 {
-		s := scratches.get()
-		s.gemm(kr, &g, 0, m, 0, n)
-		scratches.put(s)
+		s.gemm(kr, &g, 0, m, 0, n, nil)
 		return
 	}
 	j := jobs.get()
-	j.g, j.kr, j.tm, j.tn, j.tilesN = g, kr, tm, tn, tilesN
-	p.For(tilesM*tilesN, j.fn)
-	j.g = operands{} // drop the caller's slices so the free list does not keep them alive
-	jobs.put(j)
+	defer jobs.put(j)
+	j.g, j.kr, j.tm, j.tn, j.tilesN, j.packedB = g, kr, tm, tn, tilesN, nil
+	if !inPlaceB(&g, kr.nr) {
+		// Every tile would pack the same op(B); pack it once, k block by k block.
+		s.b = grow(s.b, k*roundUp(n, kr.nr))
+		j.packedB = s.b
+		p.For(parallel.Chunks(k, kBlock(kr, k)), j.packFn)
+	}
+	p.For(tilesM*tilesN, j.tileFn)
+	*j = job{tileFn: j.tileFn, packFn: j.packFn} // keep no reference to the caller's matrices
 }
 
 // Tile sizes for Parallel. A tile is computed by one thread over the whole of k, so it should hold
-// enough work to amortise packing its panels, yet C should split into enough tiles to keep a few
-// threads busy. Both depend only on the shape, never on the thread count.
+// enough work to amortise packing its share of op(A), yet C should split into enough tiles to keep a
+// few threads busy. Both depend only on the shape, never on the thread count.
 const (
-	tileWork = 1 << 24 // target multiply-adds per tile
-	tileNMax = 256     // widest tile; wider rows of C are split
-	tileMMin = 96      // shortest tile, so that long-k products are not packed once per microtile row
+	tileWork = 1 << 22 // target multiply-adds per tile
+	tileNMax = 1024    // widest tile; wider rows of C are split
+	tileMMin = 96      // shortest tile
 )
 
 // tileShape returns the tile height and width Parallel uses for an m×n×k product: multiples of the
@@ -92,18 +98,19 @@ func evenSplit(n, limit, unit int) int {
 
 func roundUp(x, unit int) int { return (x + unit - 1) / unit * unit }
 
-// job is the state of one Parallel call, kept in a free list so that its method value fn is built
-// once and p.For receives it without allocating.
+// job is the state of one Parallel call, kept in a free list so that its method values are built
+// once and p.For receives them without allocating.
 type job struct {
 	g              operands
 	kr             *kernel
 	tm, tn, tilesN int
-	fn             func(worker, i int)
+	packedB        []float32 // all of op(B), packed, or nil to let tiles read or pack it
+	tileFn, packFn func(worker, i int)
 }
 
 func newJob() *job {
 	j := new(job)
-	j.fn = j.tile
+	j.tileFn, j.packFn = j.tile, j.pack
 	return j
 }
 
@@ -112,9 +119,12 @@ func (j *job) tile(_, i int) {
 	i0, i1 := parallel.Span(i/j.tilesN, j.g.m, j.tm)
 	j0, j1 := parallel.Span(i%j.tilesN, j.g.n, j.tn)
 	s := scratches.get()
-	s.gemm(j.kr, &j.g, i0, i1, j0, j1)
+	s.gemm(j.kr, &j.g, i0, i1, j0, j1, j.packedB)
 	scratches.put(s)
 }
+
+// pack packs k block i of op(B) into j.packedB.
+func (j *job) pack(_, i int) { packB(j.packedB, j.kr, &j.g, i*kBlock(j.kr, j.g.k)) }
 
 var jobs = freeList[job]{alloc: newJob}
 

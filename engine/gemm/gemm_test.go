@@ -164,7 +164,7 @@ func conformanceShapes() []shape {
 	shapes := []shape{
 		{1, 1, 1}, {7, 17, 5}, {150, 70, 513}, {2, 3, 1}, {1, 40, 33}, {33, 1, 40}, {40, 33, 1},
 		{0, 5, 3}, {5, 0, 3}, {5, 3, 0}, // empty C, and k = 0 which leaves beta·C
-		{tileMMin + 1, tileNMax + 1, 31}, {600, 300, 200}, {200, 20, 20000}, // Parallel splits these
+		{tileMMin + 1, tileNMax + 1, 31}, {600, 300, 200}, {200, 20, 20000}, {200, 1100, 301}, // Parallel splits these
 	}
 	for _, kr := range kernels {
 		for _, m := range []int{kr.mr - 1, kr.mr, kr.mr + 1, kr.mc - 1, kr.mc + 1} {
@@ -187,24 +187,39 @@ var scalars = [][2]float32{{1, 0}, {1, 1}, {-0.5, 2.5}, {2, -1}, {0, 0.5}, {0.75
 // combination and stride padding, cycling through alpha and beta.
 func TestConformance(t *testing.T) {
 	impls := implementations(t)
-	rng := rand.New(rand.NewPCG(1, 2))
 	use(t, active)
-	var count int
-	for _, s := range conformanceShapes() {
-		for _, trans := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
-			ab := scalars[count%len(scalars)]
-			pr := newProblem(rng, trans[0], trans[1], s.m, s.n, s.k, ab[0], ab[1], count%3)
-			count++
-			want, tol := pr.reference()
-			for _, im := range impls {
-				active = im.kr
-				got := pr.solve(im.run)
-				if err := pr.check(got, want, tol); err != nil {
-					t.Errorf("%s %v: %v", im.name, pr, err)
-				}
+	for _, pr := range conformanceProblems() {
+		want, tol := pr.reference()
+		for _, im := range impls {
+			active = im.kr
+			got := pr.solve(im.run)
+			if err := pr.check(got, want, tol); err != nil {
+				t.Errorf("%s %v: %v", im.name, pr, err)
 			}
 		}
 	}
+}
+
+// conformanceProblems returns each conformance shape with all four transpose combinations, and
+// products that take each way of reading the operands: op(A) whose rows fall on few L1 sets
+// (row stride a multiple of 1 KiB), op(B) read in place with a padded stride, and a Parallel split
+// that shares one packed op(B) between its tiles.
+func conformanceProblems() []*problem {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var prs []*problem
+	for i, s := range conformanceShapes() {
+		for j, trans := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+			n := 4*i + j
+			ab := scalars[n%len(scalars)]
+			prs = append(prs, newProblem(rng, trans[0], trans[1], s.m, s.n, s.k, ab[0], ab[1], n%3))
+		}
+	}
+	return append(prs,
+		newProblem(rng, false, false, 50, 40, 256, 1, 0, 0),
+		newProblem(rng, false, true, 50, 40, 512, 1, 0.5, 0),
+		newProblem(rng, false, false, 50, 40, 30, -1, 1, 5),
+		newProblem(rng, true, true, 700, 300, 90, 1, 0, 1),
+	)
 }
 
 // check compares C as computed with the reference and verifies that C's row padding is untouched.

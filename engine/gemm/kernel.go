@@ -2,21 +2,21 @@ package gemm
 
 // kernel is a register microkernel and the cache blocking tuned for it.
 //
-// fn(k, a, rsA, csA, b, c, ldc, alpha, beta) sets, for i < mr and j < nr,
+// fn(k, a, rsA, csA, b, rsB, c, ldc, alpha, beta) sets, for i < mr and j < nr,
 //
-//	c[i*ldc+j] = alpha·acc(i, j) + beta·c[i*ldc+j],  acc(i, j) = Σ_{p<k} a[i*rsA+p*csA]·b[p*nr+j]
+//	c[i*ldc+j] = alpha·acc(i, j) + beta·c[i*ldc+j],  acc(i, j) = Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j]
 //
-// with acc summed from zero in increasing p, and reads c only when beta != 0. The strides let A be a
-// packed sliver (rsA = 1, csA = mr) or an operand read in place (rsA = lda, csA = 1 for a row-major
-// op(A); rsA = 1, csA = lda for a transposed one); b is a packed sliver of k·nr elements. The
-// assembly kernels rely on their callers for the slices' lengths.
+// with acc summed from zero in increasing p, and reads c only when beta != 0. The strides let the
+// kernel read packed slivers (rsA = 1, csA = mr; rsB = nr) and operands in place (rsA = lda, csA = 1
+// for a row-major op(A), rsA = 1, csA = lda for a transposed one; rsB = ldb). The assembly kernels
+// rely on their callers for the slices' lengths.
 type kernel struct {
 	name   string
 	mr, nr int
 	// Cache blocking: k is cut into blocks of at most kc, op(A) into blocks of mc rows and op(B)
 	// into blocks of nc columns; mc is a multiple of mr and nc of nr.
 	kc, mc, nc int
-	fn         func(k int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32)
+	fn         func(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32)
 }
 
 // generic is the pure-Go kernel, the reference the assembly kernels are checked against.

@@ -5,18 +5,18 @@
 package gemm
 
 // kernelAVX512 is kernelGeneric for a 24×16 tile: for i < 24 and j < 16 it sets
-// c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*16+j] + beta·c[i*ldc+j], summing with FMAs
+// c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
 // in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
 //
 //go:noescape
-func kernelAVX512(k int, a []float32, rsA int, csA int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+func kernelAVX512(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
 
 // kernelAVX2 is kernelGeneric for a 6×16 tile: for i < 6 and j < 16 it sets
-// c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*16+j] + beta·c[i*ldc+j], summing with FMAs
+// c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
 // in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
 //
 //go:noescape
-func kernelAVX2(k int, a []float32, rsA int, csA int, b []float32, c []float32, ldc int, alpha float32, beta float32)
+func kernelAVX2(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
 
 // packCopyAVX2 is the copying case of packGeneric for one sliver: for p < n it sets
 // dst[p*w+o] = src[p*ld+o] for o < w. w must be a positive multiple of 8; it does not check the

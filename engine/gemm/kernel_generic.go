@@ -2,12 +2,11 @@ package gemm
 
 // kernelGeneric is the 4×4 microkernel in plain Go (see kernel for the contract). Its sixteen
 // accumulators are scalars so that the compiler can keep them in registers.
-func kernelGeneric(k int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32) {
+func kernelGeneric(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
 	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 float32
-	b = b[:4*k]
-	for p, ap := 0, 0; p < len(b); p, ap = p+4, ap+csA {
+	for p, ap, bp := 0, 0, 0; p < k; p, ap, bp = p+1, ap+csA, bp+rsB {
 		a0, a1, a2, a3 := a[ap], a[ap+rsA], a[ap+2*rsA], a[ap+3*rsA]
-		bv := b[p : p+4 : p+4]
+		bv := b[bp : bp+4 : bp+4]
 		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
 		c00 += a0 * b0
 		c01 += a0 * b1

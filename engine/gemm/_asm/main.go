@@ -22,10 +22,10 @@ func main() {
 
 // microkernel emits the kernel contract of package gemm (see its type kernel) for an mr×nr tile of
 // C held in mr·vecs vector registers, nr = vecs·lanes, with lanes = 16 (zmm, AVX-512) when wide is
-// set and 8 (ymm, AVX2+FMA) otherwise. Each k step loads one row of the packed B sliver and
-// multiplies it by each broadcast element of a column of A, so every lane of an accumulator is one
-// C element summed in increasing k with one FMA per term. A is addressed through two strides, so the
-// same code reads a packed sliver and a row-major or transposed operand in place.
+// set and 8 (ymm, AVX2+FMA) otherwise. Each k step loads one row of the B sliver and multiplies it
+// by each broadcast element of a column of A, so every lane of an accumulator is one C element
+// summed in increasing k with one FMA per term. A and B are addressed through strides, so the same
+// code reads packed slivers and operands in place.
 func microkernel(name string, mr, vecs int, wide bool) {
 	lanes, total := 8, 16
 	if wide {
@@ -41,10 +41,10 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	nr := lanes * vecs
 	const unroll = 4
 
-	TEXT(name, NOSPLIT, "func(k int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32)")
+	TEXT(name, NOSPLIT, "func(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s is kernelGeneric for a %d×%d tile: for i < %d and j < %d it sets", name, mr, nr, mr, nr),
-		fmt.Sprintf("c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*%d+j] + beta·c[i*ldc+j], summing with FMAs", nr),
+		"c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs",
 		"in increasing p and reading c only when beta != 0. It does not check the slices' lengths.")
 
 	// Register plan: accumulators first, then (without embedded broadcast) two broadcast
@@ -73,24 +73,31 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	k := Load(Param("k"), GP64())
 	rs := Load(Param("rsA"), GP64())
 	SHLQ(U8(2), rs)
+	rs3 := GP64()
+	LEAQ(Mem{Base: rs, Index: rs, Scale: 2}, rs3)
 	cs := Load(Param("csA"), GP64())
 	SHLQ(U8(2), cs)
+	rsB := Load(Param("rsB"), GP64())
+	SHLQ(U8(2), rsB)
 	b := Mem{Base: Load(Param("b").Base(), GP64())}
 
-	// Row i of A is read at bases[i/3] + rs·(i%3): scaled-index addressing reaches three rows from
-	// each base, so a k step advances one register per three rows.
-	bases := make([]GPVirtual, (mr+2)/3)
+	// Row i of A is read at bases[i/5] + (i%5)·rs: scaled-index addressing with rs and 3·rs reaches
+	// five rows from each base, so a k step advances one register per five rows.
+	bases := make([]GPVirtual, (mr+4)/5)
 	bases[0] = GP64()
 	Load(Param("a").Base(), bases[0])
 	for t := 1; t < len(bases); t++ {
 		bases[t] = GP64()
-		LEAQ(Mem{Base: bases[t-1], Index: rs, Scale: 2}, bases[t])
+		LEAQ(Mem{Base: bases[t-1], Index: rs, Scale: 4}, bases[t])
 		ADDQ(rs, bases[t])
 	}
 	row := func(i int) Mem {
-		m := Mem{Base: bases[i/3]}
-		if i%3 != 0 {
-			m.Index, m.Scale = rs, uint8(i%3)
+		m := Mem{Base: bases[i/5]}
+		switch i % 5 {
+		case 1, 2, 4:
+			m.Index, m.Scale = rs, uint8(i%5)
+		case 3:
+			m.Index, m.Scale = rs3, 1
 		}
 		return m
 	}
@@ -109,7 +116,7 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	step := func(u int) {
 		bs := bregs[u%len(bregs)]
 		for v := range vecs {
-			VMOVUPS(b.Offset((u*nr+v*lanes)*4), bs[v])
+			VMOVUPS(b.Offset(v*lanes*4), bs[v])
 		}
 		for i := range mr {
 			if embedded {
@@ -125,6 +132,7 @@ func microkernel(name string, mr, vecs int, wide bool) {
 		for _, base := range bases {
 			ADDQ(cs, base)
 		}
+		ADDQ(rsB, b.Base)
 	}
 
 	n := GP64()
@@ -135,7 +143,6 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	for u := range unroll {
 		step(u)
 	}
-	ADDQ(U32(unroll*nr*4), b.Base)
 	DECQ(n)
 	JNZ(LabelRef("loop"))
 
@@ -144,7 +151,6 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	JZ(LabelRef("update"))
 	Label("tailloop")
 	step(0)
-	ADDQ(U32(nr*4), b.Base)
 	DECQ(k)
 	JNZ(LabelRef("tailloop"))
 
