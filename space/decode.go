@@ -1,19 +1,24 @@
 package space
 
-import "github.com/goccy/go-yaml"
+import (
+	"reflect"
+
+	"github.com/goccy/go-yaml"
+)
 
 // DecodeYAML decodes the YAML document data, read from filename, strictly into v: unknown keys,
 // duplicate keys and values of the wrong type are errors. When validate is not nil it runs after
 // decoding. Every mistake comes back as a *ConfigError with filename, line, column and field; a
-// *ConfigError from validate that names only its field is placed at that field's line. Recipes,
+// *ConfigError from validate that names only its field is placed at that field's line, and an
+// unknown key's error lists the keys valid in its mapping. Recipes,
 // search spaces and experiments are read with it, so all configs report errors alike.
 func DecodeYAML(data []byte, filename string, v any, validate func() error) error {
 	if err := yaml.UnmarshalWithOptions(data, v, yaml.Strict()); err != nil {
-		return locate(fromYAML(err), data, filename)
+		return locateIn(fromYAML(err), data, filename, reflect.TypeOf(v))
 	}
 	if validate != nil {
 		if err := validate(); err != nil {
-			return locate(err, data, filename)
+			return locateIn(err, data, filename, reflect.TypeOf(v))
 		}
 	}
 	return nil

@@ -116,15 +116,31 @@ func yamlKeys(t reflect.Type) []string {
 	var keys []string
 	for i := range t.NumField() {
 		f := t.Field(i)
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
-		if strings.Contains(opts, "inline") {
+		name, opts := yamlName(f)
+		switch {
+		case strings.Contains(opts, "inline"):
 			keys = append(keys, yamlKeys(f.Type)...)
-			continue
+		case name != "":
+			keys = append(keys, name)
 		}
-		keys = append(keys, name)
 	}
 	return keys
+}
+
+// yamlName returns the key of struct field f in YAML, as go-yaml names it ("" for a field it
+// skips), and the options of its tag.
+func yamlName(f reflect.StructField) (name, opts string) {
+	if !f.IsExported() {
+		return "", ""
+	}
+	name, opts, _ = strings.Cut(f.Tag.Get("yaml"), ",")
+	switch name {
+	case "-":
+		return "", ""
+	case "":
+		name = strings.ToLower(f.Name)
+	}
+	return name, opts
 }
 
 // setKeys returns the YAML keys of the fields of block b that are set (non-zero).

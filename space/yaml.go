@@ -29,12 +29,12 @@ func Load(path string) (*Arch, error) {
 // *ConfigError with filename, line, column and field.
 func Parse(data []byte, filename string) (*Arch, error) {
 	var a Arch
-	if err := yaml.UnmarshalWithOptions(data, &a, yaml.Strict()); err != nil {
-		return nil, locate(fromYAML(err), data, filename)
-	}
-	a.dropEmpty()
-	if err := a.Validate(); err != nil {
-		return nil, locate(err, data, filename)
+	err := DecodeYAML(data, filename, &a, func() error {
+		a.dropEmpty()
+		return a.Validate()
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &a, nil
 }
@@ -220,9 +220,15 @@ var lastPathElem = regexp.MustCompile(`(^|\.)[^.\[]*$|\[\d+\]$`)
 // "stages[1].stride", "stages" for "stages[1]", "" for "stages".
 func parentPath(path string) string { return lastPathElem.ReplaceAllString(path, "") }
 
-// locate completes a *ConfigError from Parse with the file name, the position of its field, or
-// the field at its position, and for an unknown key the keys that are valid there.
+// locate completes a *ConfigError with the file name, the position of its field, or the field at
+// its position.
 func locate(err error, data []byte, filename string) error {
+	return locateIn(err, data, filename, nil)
+}
+
+// locateIn is locate that also lists, for an unknown key, the keys valid in its mapping, found
+// from root, the type of the document.
+func locateIn(err error, data []byte, filename string, root reflect.Type) error {
 	var ce *ConfigError
 	if !errors.As(err, &ce) {
 		return err
@@ -246,39 +252,66 @@ func locate(err error, data []byte, filename string) error {
 		}
 	}
 	if strings.HasPrefix(e.Msg, "unknown field") && e.Field != "" {
-		if keys := keysAt(parentPath(e.Field)); keys != nil {
+		if keys := keysAt(root, parentPath(e.Field)); keys != nil {
 			e.Msg = fmt.Sprintf("%s; valid fields here: %s", e.Msg, strings.Join(keys, ", "))
 		}
 	}
 	return &e
 }
 
-var (
-	listEntry = regexp.MustCompile(`(^|\.)(stem|head|aux_head|blocks_list|stages)\[\d+\]$`)
-	nested    = regexp.MustCompile(`(^|\.)(se|pool|stochastic_depth)$`)
-)
+var pathPart = regexp.MustCompile(`[^.\[]+|\[\d+\]`)
 
-// keysAt returns the YAML keys valid in the mapping at path, or nil if it is not known.
-func keysAt(path string) []string {
-	var t reflect.Type
-	if path == "" {
-		t = reflect.TypeFor[Arch]()
-	} else if m := listEntry.FindStringSubmatch(path); m != nil {
-		t = map[string]reflect.Type{
-			"stem": reflect.TypeFor[LayerSpec](), "head": reflect.TypeFor[LayerSpec](),
-			"aux_head": reflect.TypeFor[LayerSpec](), "blocks_list": reflect.TypeFor[Block](),
-			"stages": reflect.TypeFor[Stage](),
-		}[m[2]]
-	} else if m := nested.FindStringSubmatch(path); m != nil {
-		t = map[string]reflect.Type{
-			"se": reflect.TypeFor[SE](), "pool": reflect.TypeFor[Pool](),
-			"stochastic_depth": reflect.TypeFor[StochasticDepth](),
-		}[m[2]]
+// keysAt returns the YAML keys of the mapping at path in a document of type root, sorted, or nil
+// if that is not a struct.
+func keysAt(root reflect.Type, path string) []string {
+	if root == nil {
+		return nil
 	}
-	if t == nil {
+	t := root
+	for _, part := range pathPart.FindAllString(path, -1) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case strings.HasPrefix(part, "["):
+			if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+				return nil
+			}
+			t = t.Elem()
+		case t.Kind() == reflect.Struct:
+			f, ok := fieldTypeOfKey(t, part)
+			if !ok {
+				return nil
+			}
+			t = f
+		default:
+			return nil
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
 		return nil
 	}
 	keys := yamlKeys(t)
 	slices.Sort(keys)
 	return keys
+}
+
+// fieldTypeOfKey returns the type of the field of struct t, inlined structs included, with YAML key
+// key.
+func fieldTypeOfKey(t reflect.Type, key string) (reflect.Type, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts := yamlName(f)
+		if strings.Contains(opts, "inline") {
+			if ft, ok := fieldTypeOfKey(f.Type, key); ok {
+				return ft, true
+			}
+		} else if name == key {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
