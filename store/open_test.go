@@ -97,6 +97,14 @@ func TestOpenRefusesWithoutTouching(t *testing.T) {
 			}
 			db.Close()
 		}, ErrNewerSchema, "nas.db was written by a newer nas (schema 7, this binary knows 1); upgrade nas"},
+		{"NegativeSchemaVersion", func(t *testing.T, path string) {
+			filledDB(t, path)
+			db := rawDB(t, path, "mode=rw")
+			if _, err := db.Exec("PRAGMA user_version = -5"); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+		}, ErrCorrupt, "nas.db is corrupt (its header gives schema version -5)"},
 		{"OtherProgram", func(t *testing.T, path string) {
 			db := rawDB(t, path, "mode=rwc")
 			if _, err := db.Exec("CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT)"); err != nil {

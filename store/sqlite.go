@@ -317,6 +317,9 @@ func (h header) check(path string, write bool) error {
 		return &FileError{Path: path, Err: ErrNotNAS, Detail: fmt.Sprintf(
 			"is a SQLite database of another program (application_id %#x, user_version %d, %d schema objects), not a nas database",
 			uint32(h.appID), h.version, h.objects)}
+	case h.version < 0:
+		return &FileError{Path: path, Err: ErrCorrupt, Detail: fmt.Sprintf(
+			"is corrupt (its header gives schema version %d)", h.version)}
 	case h.version > SchemaVersion:
 		return &FileError{Path: path, Err: ErrNewerSchema, Detail: fmt.Sprintf(
 			"was written by a newer nas (schema %d, this binary knows %d); upgrade nas", h.version, SchemaVersion)}
