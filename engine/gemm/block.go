@@ -57,10 +57,14 @@ func (s *scratch) macro(kr *kernel, g *operands, a, b *slivers, ic, mc, jc, nc, 
 		cols := min(nr, nc-jr)
 		for ir := 0; ir < mc; ir += mr {
 			ax, rsA, csA := a.at(ir)
+			fn := kr.fn
+			if csA == 1 {
+				fn = kr.rows
+			}
 			c := g.c[(ic+ir)*g.ldc+jc+jr:]
 			rows := min(mr, mc-ir)
 			if rows == mr && cols == nr {
-				kr.fn(kb, ax, rsA, csA, bx, rsB, c, g.ldc, g.alpha, beta)
+				fn(kb, ax, rsA, csA, bx, rsB, c, g.ldc, g.alpha, beta)
 				continue
 			}
 			t := s.tile[:mr*nr]
@@ -69,7 +73,7 @@ func (s *scratch) macro(kr *kernel, g *operands, a, b *slivers, ic, mc, jc, nc, 
 					copy(t[i*nr:i*nr+cols], c[i*g.ldc:])
 				}
 			}
-			kr.fn(kb, ax, rsA, csA, bx, rsB, t, nr, g.alpha, beta)
+			fn(kb, ax, rsA, csA, bx, rsB, t, nr, g.alpha, beta)
 			for i := range rows {
 				copy(c[i*g.ldc:i*g.ldc+cols], t[i*nr:])
 			}

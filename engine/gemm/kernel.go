@@ -16,11 +16,17 @@ type kernel struct {
 	// Cache blocking: k is cut into blocks of at most kc, op(A) into blocks of mc rows and op(B)
 	// into blocks of nc columns; mc is a multiple of mr and nc of nr.
 	kc, mc, nc int
-	fn         func(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32)
+	fn         kernelFunc
+	// rows is fn for csA = 1, when the kernel reads the rows of a row-major op(A) in place; it
+	// prefetches them, which fn cannot do for strides it does not know.
+	rows kernelFunc
 }
 
+// kernelFunc is the signature of the microkernels.
+type kernelFunc func(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32)
+
 // generic is the pure-Go kernel, the reference the assembly kernels are checked against.
-var generic = &kernel{name: "generic", mr: 4, nr: 4, kc: 256, mc: 128, nc: 1024, fn: kernelGeneric}
+var generic = &kernel{name: "generic", mr: 4, nr: 4, kc: 256, mc: 128, nc: 1024, fn: kernelGeneric, rows: kernelGeneric}
 
 // kernels lists the kernels this machine can run, preferred first; active is the one Sgemm and
 // Parallel use. Tests set active to each in turn so that every kernel is tested on every machine

@@ -13,8 +13,10 @@ import (
 
 func main() {
 	ConstraintExpr("!purego")
-	microkernel("kernelAVX512", 24, 1, true)
-	microkernel("kernelAVX2", 6, 2, false)
+	for _, rowsA := range []bool{false, true} {
+		microkernel("kernelAVX512", 24, 1, true, rowsA)
+		microkernel("kernelAVX2", 6, 2, false, rowsA)
+	}
 	packCopy()
 	packTranspose()
 	Generate()
@@ -26,7 +28,15 @@ func main() {
 // by each broadcast element of a column of A, so every lane of an accumulator is one C element
 // summed in increasing k with one FMA per term. A and B are addressed through strides, so the same
 // code reads packed slivers and operands in place.
-func microkernel(name string, mr, vecs int, wide bool) {
+//
+// With rowsA set the kernel (named with suffix Rows) requires csA = 1: it reads A's rows where they
+// lie in a row-major matrix and prefetches them prefetchAhead elements ahead. The hardware
+// prefetcher does not follow mr streams read a column at a time, and without this the kernel waits
+// on memory whenever A is not already in cache.
+func microkernel(name string, mr, vecs int, wide, rowsA bool) {
+	if rowsA {
+		name += "Rows"
+	}
 	lanes, total := 8, 16
 	if wide {
 		lanes, total = 16, 32
@@ -43,9 +53,15 @@ func microkernel(name string, mr, vecs int, wide bool) {
 
 	TEXT(name, NOSPLIT, "func(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s is kernelGeneric for a %d×%d tile: for i < %d and j < %d it sets", name, mr, nr, mr, nr),
+	doc := []string{
+		fmt.Sprintf("%s is kernelGeneric for a %d×%d tile: for i < %d and j < %d it sets", name, mr, nr, mr, nr),
 		"c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs",
-		"in increasing p and reading c only when beta != 0. It does not check the slices' lengths.")
+		"in increasing p and reading c only when beta != 0. It does not check the slices' lengths.",
+	}
+	if rowsA {
+		doc = append(doc, "csA must be 1: A is read row by row, with prefetching.")
+	}
+	Doc(doc...)
 
 	// Register plan: accumulators first, then (without embedded broadcast) two broadcast
 	// registers, then B registers: two sets where they fit, so that consecutive k steps do not wait
@@ -75,8 +91,11 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	SHLQ(U8(2), rs)
 	rs3 := GP64()
 	LEAQ(Mem{Base: rs, Index: rs, Scale: 2}, rs3)
-	cs := Load(Param("csA"), GP64())
-	SHLQ(U8(2), cs)
+	var cs Register // csA in bytes; a Rows kernel knows it is 4
+	if !rowsA {
+		cs = Load(Param("csA"), GP64())
+		SHLQ(U8(2), cs)
+	}
 	rsB := Load(Param("rsB"), GP64())
 	SHLQ(U8(2), rsB)
 	b := Mem{Base: Load(Param("b").Base(), GP64())}
@@ -102,6 +121,23 @@ func microkernel(name string, mr, vecs int, wide bool) {
 		return m
 	}
 
+	if rowsA {
+		// The next call usually takes the next mr rows: start fetching their first
+		// prefetchAhead elements, which the loop's prefetches do not reach.
+		next, row0 := GP64(), GP64()
+		IMUL3Q(U32(mr), rs, next)
+		for t, base := range bases {
+			LEAQ(Mem{Base: base, Index: next, Scale: 1}, row0)
+			for i := 5 * t; i < min(mr, 5*t+5); i++ {
+				m := row(i)
+				m.Base = row0
+				for off := 0; off < prefetchAhead; off += 16 {
+					PREFETCHT0(m.Offset(4 * off))
+				}
+			}
+		}
+	}
+
 	for i := range mr {
 		for v := range vecs {
 			r := acc(i, v)
@@ -113,26 +149,45 @@ func microkernel(name string, mr, vecs int, wide bool) {
 		}
 	}
 
+	// step emits k step u of an unrolled group. A row-major A is addressed by displacement within
+	// the group and its bases advance once per group (by advance); otherwise they advance by csA
+	// every step.
 	step := func(u int) {
 		bs := bregs[u%len(bregs)]
 		for v := range vecs {
 			VMOVUPS(b.Offset(v*lanes*4), bs[v])
 		}
 		for i := range mr {
+			ai := row(i)
+			if rowsA {
+				ai = ai.Offset(4 * u)
+				if i%unroll == u {
+					PREFETCHT0(ai.Offset(4 * prefetchAhead))
+				}
+			}
 			if embedded {
-				VFMADD231PS_BCST(row(i), bs[0], acc(i, 0))
+				VFMADD231PS_BCST(ai, bs[0], acc(i, 0))
 				continue
 			}
 			bc := bcast[i%2]
-			VBROADCASTSS(row(i), bc)
+			VBROADCASTSS(ai, bc)
 			for v := range vecs {
 				VFMADD231PS(bs[v], bc, acc(i, v))
 			}
 		}
-		for _, base := range bases {
-			ADDQ(cs, base)
+		if !rowsA {
+			for _, base := range bases {
+				ADDQ(cs, base)
+			}
 		}
 		ADDQ(rsB, b.Base)
+	}
+	advance := func(steps int) {
+		if rowsA {
+			for _, base := range bases {
+				ADDQ(U8(4*steps), base)
+			}
+		}
 	}
 
 	n := GP64()
@@ -143,6 +198,7 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	for u := range unroll {
 		step(u)
 	}
+	advance(unroll)
 	DECQ(n)
 	JNZ(LabelRef("loop"))
 
@@ -151,6 +207,7 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	JZ(LabelRef("update"))
 	Label("tailloop")
 	step(0)
+	advance(1)
 	DECQ(k)
 	JNZ(LabelRef("tailloop"))
 
@@ -191,6 +248,10 @@ func microkernel(name string, mr, vecs int, wide bool) {
 	Label("overwrite")
 	rows(false)
 }
+
+// prefetchAhead is how many elements ahead a Rows kernel prefetches each row of A: 64 k steps
+// take some 1500 cycles, enough to hide a trip to memory.
+const prefetchAhead = 32
 
 // param returns the stack address of a scalar argument.
 func param(name string) Mem {
