@@ -751,3 +751,24 @@ func FuzzCPUModel(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckFindsDanglingReferences(t *testing.T) {
+	s, path := openTemp(t)
+	// Foreign keys are enforced per connection; a connection without them can break the links.
+	db := rawDB(t, path, "mode=rw")
+	if _, err := db.Exec(`INSERT INTO trials (experiment_id, arch_hash, dataset, recipe_hash, fidelity,
+		seed, generation, parents, operator, status, created_at)
+		VALUES (99, 'gone', 'd', 'r', 1, 1, 0, '[]', 'init', 'pending', '2025-01-01T00:00:00.000000Z')`); err != nil {
+		t.Fatal(err)
+	}
+	problems, err := s.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"trials row 1 refers to a missing experiments row", "trials row 1 refers to a missing architectures row"}
+	slices.Sort(problems)
+	slices.Sort(want)
+	if !slices.Equal(problems, want) {
+		t.Errorf("Check = %q, want %q", problems, want)
+	}
+}
