@@ -160,6 +160,9 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		if err := h.check(s.path, true); err != nil {
 			return err
 		}
+		if h.version == SchemaVersion {
+			return nil // the usual case: nothing to write
+		}
 		for _, m := range migrations[h.version:] {
 			if _, err := tx.ExecContext(ctx, m); err != nil {
 				return fmt.Errorf("%s: migrating the schema: %w", s.path, err)
