@@ -261,3 +261,27 @@ func FuzzDecodeGenome(f *testing.F) {
 		expandDecoded(t, s, g)
 	})
 }
+
+// The operators search calls per proposal, on fashion_small.
+func BenchmarkGenome(b *testing.B) {
+	s := loadSpace(b, "../configs/spaces/fashion_small.yaml")
+	s.Budget = Budget{MaxMACs: 10_000_000}
+	rng := rand.New(rand.NewSource(1))
+	g := s.Random(rng)
+	for _, bm := range []struct {
+		name string
+		f    func()
+	}{
+		{"Decode", func() { _, _ = s.Decode(g) }},
+		{"Mutate", func() { s.Mutate(g, rng) }},
+		{"Crossover", func() { s.Crossover(g, g, rng) }},
+		{"Check", func() { _ = s.Check(g) }},
+		{"Key", func() { s.Key(g) }},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			for b.Loop() {
+				bm.f()
+			}
+		})
+	}
+}

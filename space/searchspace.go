@@ -48,15 +48,14 @@ type SearchSpace struct {
 type slot struct {
 	family, depth, width, stride decision
 	options                      map[string]*decision
+	// perFamily holds, for each of its families, the options that apply to it.
+	perFamily map[string]map[string]*decision
 }
 
 // option returns the decision of option key for family fam, or nil if the slot does not choose
 // it for that family.
 func (sl *slot) option(key, fam string) *decision {
-	if d, ok := sl.options[key]; ok && appliesTo(key, fam) {
-		return d
-	}
-	return nil
+	return sl.perFamily[fam][key]
 }
 
 // Budget bounds the size of the networks a search may evaluate. A zero limit is no limit.
@@ -240,6 +239,15 @@ func (sl *slot) build(f *slotFile, i int, families ast.Node, global map[string]d
 		case !ok && applies && o.required:
 			fam := sl.family.text[slices.IndexFunc(sl.family.text, func(fam string) bool { return appliesTo(o.key, fam) })]
 			return fieldError(famPath, "family %s needs the values of %s: set options.%s in the stage or for the whole space", fam, o.key, o.key)
+		}
+	}
+	sl.perFamily = map[string]map[string]*decision{}
+	for _, fam := range sl.family.text {
+		sl.perFamily[fam] = map[string]*decision{}
+		for key, d := range sl.options {
+			if appliesTo(key, fam) {
+				sl.perFamily[fam][key] = d
+			}
 		}
 	}
 	return nil

@@ -158,6 +158,9 @@ func absent(n ast.Node) bool {
 // numbers a range {min, max, step}. Its gene is assigned later.
 func decide(n ast.Node, path, name string, k valueKind) (decision, error) {
 	d := decision{name: name, gene: -1}
+	if absent(unwrap(n)) {
+		return d, fieldError(path, "missing: must be %s, or a list of them", k.desc)
+	}
 	add := func(text string, num float64, p string) error {
 		if slices.Contains(d.text, text) {
 			return fieldError(p, "lists %s twice", text)
@@ -338,6 +341,8 @@ func formatNumber(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64)
 // quoteNode quotes what n holds for an error message.
 func quoteNode(n ast.Node) string {
 	switch unwrap(n).(type) {
+	case nil:
+		return "nothing"
 	case *ast.MappingNode, *ast.MappingValueNode:
 		return "a mapping"
 	case *ast.SequenceNode:
@@ -425,10 +430,17 @@ func fieldOfKey(t reflect.Type, key string) (reflect.Type, bool) {
 }
 
 // unmarshalSpace decodes a search space file strictly.
-func unmarshalSpace(data []byte, filename string) (*spaceFile, error) {
-	var f spaceFile
-	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
+func unmarshalSpace(data []byte, filename string) (f *spaceFile, err error) {
+	// go-yaml v1.19.2 dereferences nil on some malformed documents, e.g. a tag without a value
+	// under an anchor ("stages: &a\n !0"); such a document is an error, not a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, &ConfigError{File: filename, Msg: fmt.Sprintf("the YAML decoder failed on this document (%v); check anchors, aliases and tags", r)}
+		}
+	}()
+	f = new(spaceFile)
+	if err := yaml.UnmarshalWithOptions(data, f, yaml.Strict()); err != nil {
 		return nil, locateSpace(fromYAML(err), data, filename)
 	}
-	return &f, nil
+	return f, nil
 }
