@@ -186,22 +186,20 @@ func readOptions(opts map[string]ast.Node, path string) (map[string]decision, er
 	return out, nil
 }
 
-// build reads slot i from its YAML, with families and global the space-wide families and
+// build reads slot i from its YAML, with spaceFamilies and global the space-wide families and
 // options that it takes unless it sets its own.
-func (sl *slot) build(f *slotFile, i int, families ast.Node, global map[string]decision) error {
+func (sl *slot) build(f *slotFile, i int, spaceFamilies ast.Node, global map[string]decision) error {
 	path := fmt.Sprintf("stages[%d]", i)
 	name := func(key string) string { return path + "." + key }
-	famPath := name("families")
-	if absent(f.Families) {
-		famPath = "families"
-		if absent(families) {
+	famNode, famPath := f.Families, name("families")
+	if absent(famNode) {
+		famNode, famPath = spaceFamilies, "families"
+		if absent(famNode) {
 			return fieldError(name("families"), "missing: the block families the stage may use (here or for the whole space), any of %s", strings.Join(searchFamilies, ", "))
 		}
-	} else {
-		families = f.Families
 	}
 	var err error
-	if sl.family, err = decide(families, famPath, name("family"), familyKind); err != nil {
+	if sl.family, err = decide(famNode, famPath, name("family"), familyKind); err != nil {
 		return err
 	}
 	if sl.depth, err = decideOr(f.Depth, name("depth"), name("depth"), depthKind, fixed(name("depth"), "1", 1)); err != nil {
@@ -223,21 +221,21 @@ func (sl *slot) build(f *slotFile, i int, families ast.Node, global map[string]d
 	}
 	sl.options = map[string]*decision{}
 	for _, o := range searchOptions {
-		d, ok := own[o.key]
-		where := name("options." + o.key)
-		if !ok {
-			d, ok = global[o.key]
-			where = "options." + o.key
+		takes := func(fam string) bool { return appliesTo(o.key, fam) }
+		applies := slices.ContainsFunc(sl.family.text, takes)
+		d, inSlot := own[o.key]
+		inSpace := false
+		if !inSlot {
+			d, inSpace = global[o.key]
 		}
-		applies := slices.ContainsFunc(sl.family.text, func(fam string) bool { return appliesTo(o.key, fam) })
 		switch {
-		case ok && applies:
+		case inSlot && !applies:
+			return fieldError(name("options."+o.key), "applies to none of the stage's families (%s)", strings.Join(sl.family.text, ", "))
+		case (inSlot || inSpace) && applies:
 			d.name = name(o.key)
 			sl.options[o.key] = &d
-		case ok && where != "options."+o.key:
-			return fieldError(where, "applies to none of the stage's families (%s)", strings.Join(sl.family.text, ", "))
-		case !ok && applies && o.required:
-			fam := sl.family.text[slices.IndexFunc(sl.family.text, func(fam string) bool { return appliesTo(o.key, fam) })]
+		case applies && o.required:
+			fam := sl.family.text[slices.IndexFunc(sl.family.text, takes)]
 			return fieldError(famPath, "family %s needs the values of %s: set options.%s in the stage or for the whole space", fam, o.key, o.key)
 		}
 	}
@@ -256,7 +254,6 @@ func (sl *slot) build(f *slotFile, i int, families ast.Node, global map[string]d
 // layOut gives a gene to every decision with more than one value: the network-wide ones first,
 // then slot by slot, and computes the fingerprint that Encode writes.
 func (s *SearchSpace) layOut() {
-	s.genes, s.units = nil, nil
 	assign := func(d *decision) {
 		if len(d.text) > 1 {
 			d.gene = len(s.genes)

@@ -72,7 +72,7 @@ func (s *SearchSpace) decode(g Genome, used []bool) (*Arch, error) {
 		switch fam {
 		case FamilyDense:
 			if down && min(cur.H, cur.W) >= 2 {
-				cur = s.transition(a, r, option("compression"), cur)
+				cur = transition(a, r, option("compression"), cur)
 			}
 			b.GrowthRate = r.int(option("growth_rate"))
 			if d := option("bn_size"); d != nil {
@@ -156,7 +156,7 @@ func convOptions(b *Block, r *reader, option func(string) *decision) {
 
 // transition appends the DenseNet transition that downsamples a dense slot and returns the shape
 // it gives.
-func (s *SearchSpace) transition(a *Arch, r *reader, compression *decision, in Shape) Shape {
+func transition(a *Arch, r *reader, compression *decision, in Shape) Shape {
 	theta := 1.0
 	if compression != nil {
 		theta = r.num(compression)
