@@ -88,3 +88,12 @@ type Cache[G any] interface {
 	// interrupted search loses only the evaluations in flight; its context is never cancelled.
 	Put(ctx context.Context, req Request[G], o Outcome) error
 }
+
+// Recorder is implemented by a Cache that keeps the whole record of a search, such as a
+// database: Run calls Record for every trial of a batch once the batch is complete, in proposal
+// order and whatever its Source (duplicates and reused outcomes included), before the trials
+// count as done. An error stops the search; the batch is then proposed again when it is resumed.
+// Its context is never cancelled.
+type Recorder[G any] interface {
+	Record(ctx context.Context, t Trial[G]) error
+}

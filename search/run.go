@@ -48,20 +48,20 @@ type Trial[G any] struct {
 
 // Stats sums up a search so far.
 type Stats struct {
-	Batches    int // batches done, the initial population included
-	Trials     int // trials done, duplicates included
-	Budget     int // Config.Budget
-	Trained    int // trials evaluated by the Evaluator in this run
-	Reused     int // trials found in the Cache from an earlier run
-	Duplicates int // trials whose key was already evaluated at that fidelity in this run
-	Failures   int // failed trials, duplicates not counted
-	Rejected   int // proposals over the space's constraints, redrawn without evaluation
+	Batches    int `json:"batches"`    // batches done, the initial population included
+	Trials     int `json:"trials"`     // trials done, duplicates included
+	Budget     int `json:"budget"`     // Config.Budget
+	Trained    int `json:"trained"`    // trials evaluated by the Evaluator in this run
+	Reused     int `json:"reused"`     // trials found in the Cache from an earlier run
+	Duplicates int `json:"duplicates"` // trials whose key was already evaluated at that fidelity in this run
+	Failures   int `json:"failures"`   // failed trials, duplicates not counted
+	Rejected   int `json:"rejected"`   // proposals over the space's constraints, redrawn without evaluation
 	// Best holds, for each objective, the least value of any successful trial at the last
 	// fidelity level; nil until there is one.
-	Best []float64
+	Best []float64 `json:"best"`
 	// FrontSize is how many such trials are Pareto-optimal.
-	FrontSize int
-	Elapsed   time.Duration
+	FrontSize int           `json:"front_size"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
 }
 
 // DuplicateRate returns the fraction of trials that were duplicates.
@@ -254,6 +254,13 @@ func (r *run[G]) evaluate(ps []proposal[G]) ([]*genome[G], error) {
 			m.obj = r.objectives(ts[i].Outcome)
 		}
 		trials = append(trials, ts...)
+	}
+	if rec, ok := r.cache.(Recorder[G]); ok {
+		for _, t := range trials {
+			if err := rec.Record(context.WithoutCancel(r.ctx), t); err != nil {
+				return nil, fmt.Errorf("search: recording trial %d (%s at fidelity %v): %w", t.Trial, t.Key, t.Fidelity, err)
+			}
+		}
 	}
 	for _, t := range trials {
 		r.record(t)

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/gonas/nas/evaluator/data"
+	"github.com/gonas/nas/search"
+	"github.com/gonas/nas/space"
+	"github.com/gonas/nas/store"
+)
+
+func init() { register(&searchCommand{}) }
+
+type searchCommand struct{}
+
+func (*searchCommand) Name() string { return "search" }
+
+func (*searchCommand) Synopsis() string {
+	return "run or resume the search experiment of a YAML file, every trial into the store"
+}
+
+func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(c, "EXPERIMENT.yaml [flags]", stderr)
+	dbPath := fs.String("db", store.DefaultPath, "the store's SQLite `FILE`")
+	name := fs.String("name", "", "the experiment's `NAME` in the store (default: the YAML's name)")
+	workers := fs.Int("workers", 0, "`K` trainings at once (default: the YAML's, else the machine's choice)")
+	threads := fs.Int("threads", 0, "`T` engine threads per training; K×T must not exceed the cores")
+	dataDir := fs.String("data-dir", "", "look for the data set in `DIR`/NAME first")
+	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout at the end")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return badInputf("want one experiment file, got %d arguments", len(pos))
+	}
+	if *workers < 0 || *threads < 0 {
+		return badInputf("--workers and --threads must be positive")
+	}
+	e, err := search.LoadExperiment(pos[0])
+	if err != nil {
+		return badInput(err)
+	}
+	k, t, err := e.Parallelism(*workers, *threads)
+	if err != nil {
+		return badInput(err)
+	}
+	st, err := store.Open(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	expName := *name
+	if expName == "" {
+		expName = e.Name
+	}
+	fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, %d workers × %d threads, store %s\n",
+		expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, *dbPath)
+	v := newSearchView(stderr, e)
+	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, Progress: v.batch, Training: v.training}
+	if *dataDir != "" {
+		opt.DataDirs = []string{*dataDir}
+	}
+	sum, err := search.RunExperiment(ctx, st, e, opt)
+	v.close()
+	if sum != nil {
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(sum); jerr != nil && err == nil {
+				err = jerr
+			}
+		} else {
+			printSummary(stdout, sum)
+		}
+	}
+	var (
+		conflict   *search.ConflictError
+		constraint *search.ConstraintError
+		config     *space.ConfigError
+		notFound   *data.NotFoundError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("interrupted; run the same command again to resume %q", expName)
+	case errors.As(err, &conflict):
+		return badInputf("%v (--name NAME starts a new one)", err)
+	case errors.As(err, &constraint), errors.As(err, &config), errors.As(err, &notFound):
+		return badInput(err)
+	}
+	return err
+}
+
+// searchView renders a search's progress: a line per batch and, on a terminal, a bar over the
+// budget that moves with the trainings in flight.
+type searchView struct {
+	w          io.Writer
+	objectives []search.Objective
+	start      time.Time
+
+	mu       sync.Mutex
+	bar      *progressbar.ProgressBar // nil when w is not a terminal
+	stats    search.Stats             // as of the last batch
+	finished int                      // trainings finished since the last batch
+	inFlight map[int]search.Training  // by worker
+}
+
+func newSearchView(w io.Writer, e *search.Experiment) *searchView {
+	v := &searchView{w: w, objectives: e.Objectives, start: time.Now(), inFlight: map[int]search.Training{}}
+	v.stats.Budget = e.Evaluations
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		v.bar = progressbar.NewOptions64(int64(e.Evaluations)*100,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetWidth(24),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionSetPredictTime(false),
+			progressbar.OptionClearOnFinish())
+	}
+	return v
+}
+
+// batch prints the line of a finished batch.
+func (v *searchView) batch(s search.Stats) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.stats, v.finished = s, 0
+	if v.bar != nil {
+		v.bar.Clear()
+	}
+	fmt.Fprintln(v.w, batchLine(s, v.objectives, time.Since(v.start)))
+	v.render()
+}
+
+// batchLine sums up the search after a batch.
+func batchLine(s search.Stats, objs []search.Objective, elapsed time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gen %d: %d/%d evaluations", s.Batches-1, s.Trials, s.Budget)
+	if s.Best != nil {
+		best := make([]string, len(objs))
+		for i, o := range objs {
+			best[i] = string(o) + " " + formatObjective(o, s.Best[i])
+		}
+		fmt.Fprintf(&b, ", best %s, front %d", strings.Join(best, " "), s.FrontSize)
+	}
+	fmt.Fprintf(&b, ", duplicates %d (%.0f%%)", s.Duplicates, 100*s.DuplicateRate())
+	if s.Reused > 0 {
+		fmt.Fprintf(&b, ", reused %d", s.Reused)
+	}
+	if s.Failures > 0 {
+		fmt.Fprintf(&b, ", failed %d", s.Failures)
+	}
+	fmt.Fprintf(&b, ", %s", elapsed.Round(time.Second))
+	if s.Trained > 0 && s.Trials < s.Budget {
+		// Trials still to come take as long as those trained so far; duplicates cost nothing.
+		perTrial := elapsed / time.Duration(s.Trained)
+		left := time.Duration(float64(s.Budget-s.Trials)*(1-s.DuplicateRate())) * perTrial
+		fmt.Fprintf(&b, ", ETA %s", left.Round(time.Second))
+	}
+	return b.String()
+}
+
+// formatObjective writes an objective's best value as the user thinks of it.
+func formatObjective(o search.Objective, v float64) string {
+	switch o {
+	case search.ValAcc:
+		return fmt.Sprintf("%.2f%%", -100*v)
+	case search.Latency:
+		return fmt.Sprintf("%.2fms", v)
+	}
+	return formatCount(int64(v))
+}
+
+func formatCount(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fG", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 1e4:
+		return fmt.Sprintf("%.1fk", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+// training updates the bar with a training's state.
+func (v *searchView) training(t search.Training) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if t.Done {
+		delete(v.inFlight, t.Worker)
+		if t.Trial >= 0 {
+			v.finished++
+		}
+	} else {
+		v.inFlight[t.Worker] = t
+	}
+	v.render()
+}
+
+// render sets the bar to the trials done and the fractions of those in flight.
+func (v *searchView) render() {
+	if v.bar == nil {
+		return
+	}
+	done := 100 * float64(v.stats.Trials+v.finished)
+	var desc []string
+	for w := range len(v.inFlight) + 8 {
+		t, ok := v.inFlight[w]
+		if !ok {
+			continue
+		}
+		p := t.Progress
+		frac := 0.0
+		if p.Epochs > 0 && p.Steps > 0 {
+			frac = (float64(p.Epoch-1) + float64(p.Step)/float64(p.Steps)) / float64(p.Epochs)
+		}
+		if t.Trial >= 0 {
+			done += 100 * frac
+		}
+		desc = append(desc, fmt.Sprintf("%s %.0f%% loss %.3f", t.Name, 100*frac, p.Loss))
+	}
+	v.bar.Describe(strings.Join(desc, " | "))
+	v.bar.Set64(int64(done))
+}
+
+func (v *searchView) close() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.bar != nil {
+		v.bar.Clear()
+		v.bar = nil
+	}
+}
+
+// printSummary prints the front and the baselines as a table.
+func printSummary(w io.Writer, s *search.Summary) {
+	fmt.Fprintf(w, "%s (%s): %d evaluations, %d trained, %d reused, %d duplicates (%.0f%%), %d failed\n",
+		s.Experiment, s.Status, s.Stats.Trials, s.Stats.Trained, s.Stats.Reused, s.Stats.Duplicates, 100*s.DuplicateRate, s.Stats.Failures)
+	if len(s.Front)+len(s.Baselines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Pareto front (%s) and baselines:\n", objectiveList(s.Objectives))
+	table := tablewriter.NewWriter(w)
+	table.Header("trial", "name", "family", "val acc", "params", "MACs", "latency", "gen", "operator")
+	rows := append(append([]search.Entry{}, s.Front...), s.Baselines...)
+	for _, e := range rows {
+		trial, gen := fmt.Sprint(e.Trial), fmt.Sprint(e.Batch)
+		if e.Trial < 0 {
+			trial, gen = "-", "-"
+		}
+		acc := fmt.Sprintf("%.2f%%", 100*e.ValAcc)
+		if e.Status != "ok" {
+			acc = string(e.Status)
+		}
+		latency := "-"
+		if e.LatencyMs > 0 {
+			latency = fmt.Sprintf("%.2f ms", e.LatencyMs)
+		}
+		table.Append(trial, e.Name, e.Family, acc, formatCount(e.Params), formatCount(e.MACs), latency, gen, e.Operator)
+	}
+	table.Render()
+}
+
+func objectiveList(objs []search.Objective) string {
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		if o == search.ValAcc {
+			names[i] = "max " + string(o)
+		} else {
+			names[i] = "min " + string(o)
+		}
+	}
+	return strings.Join(names, ", ")
+}
