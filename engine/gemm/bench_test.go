@@ -44,8 +44,8 @@ func BenchmarkGEMM1024Serial(b *testing.B) {
 	}
 }
 
-// BenchmarkConv times the products a 3×3 convolution of a 128×16×16 (or 28×28) NHWC batch lowers
-// to, with Cin = Cout = c and K = 9·c, on a pool of GOMAXPROCS threads with each kernel:
+// BenchmarkConv times the products a 3×3 convolution with Cin = Cout = c lowers to, for a batch of
+// M = 256·16·16 output pixels (NHWC, K = 9·c), on a pool of GOMAXPROCS threads with each kernel:
 //
 //	forward: Y[M,c] = col[M,K]·W[K,c]
 //	dX:      dcol[M,K] = dY[M,c]·W[K,c]ᵀ
@@ -53,7 +53,7 @@ func BenchmarkGEMM1024Serial(b *testing.B) {
 func BenchmarkConv(b *testing.B) {
 	p := parallel.NewPool(0)
 	defer p.Close()
-	const m = 128 * 16 * 16
+	const m = 256 * 16 * 16
 	for _, kr := range kernels {
 		for _, c := range []int{16, 32, 64} {
 			k := 9 * c

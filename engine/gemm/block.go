@@ -64,6 +64,7 @@ func (s *scratch) macro(kr *kernel, g *operands, a, b *slivers, ic, mc, jc, nc, 
 			c := g.c[(ic+ir)*g.ldc+jc+jr:]
 			rows := min(mr, mc-ir)
 			if rows == mr && cols == nr {
+				_ = c[(mr-1)*g.ldc+nr-1]
 				fn(kb, ax, rsA, csA, bx, rsB, c, g.ldc, g.alpha, beta)
 				continue
 			}
@@ -96,9 +97,12 @@ type slivers struct {
 // at returns the start and strides of the sliver whose first line is o.
 func (v *slivers) at(o int) (x []float32, across, along int) {
 	if o < v.whole {
-		return v.x[o*v.step:], v.across, v.along
+		x, across, along = v.x[o*v.step:], v.across, v.along
+	} else {
+		x, across, along = v.edge[(o-v.whole)*v.kb:], 1, v.w
 	}
-	return v.edge[(o-v.whole)*v.kb:], 1, v.w
+	_ = x[(v.w-1)*across+(v.kb-1)*along] // the kernel's last read: a bad block panics here, not in assembly
+	return x, across, along
 }
 
 // packedSlivers describes slivers that pack laid out in x.

@@ -164,7 +164,7 @@ func conformanceShapes() []shape {
 	shapes := []shape{
 		{1, 1, 1}, {7, 17, 5}, {150, 70, 513}, {2, 3, 1}, {1, 40, 33}, {33, 1, 40}, {40, 33, 1},
 		{0, 5, 3}, {5, 0, 3}, {5, 3, 0}, // empty C, and k = 0 which leaves beta·C
-		{tileMMin + 1, tileNMax + 1, 31}, {600, 300, 200}, {200, 20, 20000}, {200, 1100, 301}, // Parallel splits these
+		{97, tileNMax + 1, 31}, {600, 300, 200}, {200, 20, 20000}, {200, 1100, 301}, // Parallel splits these
 	}
 	for _, kr := range kernels {
 		for _, m := range []int{kr.mr - 1, kr.mr, kr.mr + 1, kr.mc - 1, kr.mc + 1} {
@@ -330,5 +330,34 @@ func TestPanics(t *testing.T) {
 			}()
 			Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, tc.a, tc.lda, tc.b, tc.ldb, 0, tc.c, tc.ldc)
 		})
+	}
+}
+
+// TestPack checks that pack, with whatever faster routine this machine has, lays out slivers as
+// packGeneric does, including sliver widths and lengths that the fast routines do only in part.
+func TestPack(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, w := range []int{4, 6, 8, 16, 24} {
+		for _, oMajor := range []bool{false, true} {
+			for _, pn := range []int{1, 7, 8, 9, 33} {
+				on, o0, p0 := 2*w+3, 2, 1
+				rows, cols := p0+pn, o0+on
+				if oMajor {
+					rows, cols = cols, rows
+				}
+				x, ld := matrix(rng, rows, cols, 3, false)
+				got := make([]float32, roundUp(on, w)*pn)
+				want := make([]float32, len(got))
+				pack(got, x, ld, oMajor, o0, on, p0, pn, w)
+				for q := 0; q < on; q += w {
+					packGeneric(want[q*pn:], x, ld, oMajor, o0+q, min(w, on-q), p0, pn, w)
+				}
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("w=%d oMajor=%t pn=%d: element %d = %g, want %g", w, oMajor, pn, i, got[i], want[i])
+					}
+				}
+			}
+		}
 	}
 }
