@@ -1,6 +1,7 @@
 package space
 
 import (
+	"fmt"
 	"reflect"
 
 	"github.com/goccy/go-yaml"
@@ -13,7 +14,7 @@ import (
 // unknown key's error lists the keys valid in its mapping. Recipes,
 // search spaces and experiments are read with it, so all configs report errors alike.
 func DecodeYAML(data []byte, filename string, v any, validate func() error) error {
-	if err := yaml.UnmarshalWithOptions(data, v, yaml.Strict()); err != nil {
+	if err := unmarshalStrict(data, v); err != nil {
 		return locateIn(fromYAML(err), data, filename, reflect.TypeOf(v))
 	}
 	if validate != nil {
@@ -22,4 +23,16 @@ func DecodeYAML(data []byte, filename string, v any, validate func() error) erro
 		}
 	}
 	return nil
+}
+
+// unmarshalStrict is go-yaml's strict decoding, with the panics that some malformed documents
+// cause inside go-yaml v1.19 (an anchor on a tagged empty node, found by fuzzing) turned into
+// errors: bad input must never crash nas.
+func unmarshalStrict(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &ConfigError{Msg: fmt.Sprintf("malformed YAML the parser cannot read (%v)", r)}
+		}
+	}()
+	return yaml.UnmarshalWithOptions(data, v, yaml.Strict())
 }
