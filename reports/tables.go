@@ -21,7 +21,7 @@ import (
 type Table struct {
 	Title string
 	// Note is a sentence under the title saying how to read the table; it may be empty.
-	Note   string
+	Note string
 	// Header names the columns; a table without one is a list of names and values.
 	Header []string
 	Rows   [][]string
