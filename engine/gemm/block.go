@@ -160,11 +160,12 @@ func packB(x []float32, kr *kernel, g *operands, pc int) {
 // Element (o, p) is x[o*ld+p] when oMajor is set and x[p*ld+o] otherwise; op(A) is packed with
 // o = row, op(B) with o = column, p running along k in both.
 func pack(dst, x []float32, ld int, oMajor bool, o0, on, p0, pn, w int) {
-	for q := 0; q < on; q += w {
-		sliver := dst[q*pn : (q+w)*pn]
-		if n := min(w, on-q); n < w || !packSliver(sliver, x, ld, oMajor, o0+q, p0, pn, w) {
-			packGeneric(sliver, x, ld, oMajor, o0+q, n, p0, pn, w)
-		}
+	q := 0
+	if whole := on / w; whole > 0 && packSlivers(dst, x, ld, oMajor, o0, whole, p0, pn, w) {
+		q = whole * w
+	}
+	for ; q < on; q += w {
+		packGeneric(dst[q*pn:(q+w)*pn], x, ld, oMajor, o0+q, min(w, on-q), p0, pn, w)
 	}
 }
 

@@ -9,24 +9,29 @@ var (
 	avx2   = &kernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 120, nc: 1024, fn: kernelAVX2, rows: kernelAVX2Rows}
 )
 
-// packSliver packs a whole sliver of pack's block with AVX2 when w allows it, and reports whether
-// it did. Transposing works on 8×8 blocks, so the last pn%8 columns are left to packGeneric.
-func packSliver(sliver, x []float32, ld int, oMajor bool, o0, p0, pn, w int) bool {
+// packSlivers packs the whole slivers of pack's block, the first `slivers` of them, with AVX2 when
+// w allows it, and reports whether it did. Transposing works on 8×8 blocks, so the last pn%8
+// columns are left to packGeneric.
+func packSlivers(dst, x []float32, ld int, oMajor bool, o0, slivers, p0, pn, w int) bool {
 	if !cpu.X86.HasAVX2 || w%8 != 0 {
 		return false
 	}
+	on := slivers * w
 	if !oMajor {
-		_ = x[(p0+pn-1)*ld+o0+w-1] // the last element read, so that a bad call panics here
-		packCopyAVX2(pn, x[p0*ld+o0:], ld, sliver, w)
+		_ = x[(p0+pn-1)*ld+o0+on-1] // the last element read, so that a bad call panics here
+		packCopyAVX2(pn, x[p0*ld+o0:], ld, dst, w, slivers)
 		return true
 	}
 	whole := pn / 8 * 8
-	if whole > 0 {
-		_ = x[(o0+w-1)*ld+p0+whole-1]
-		packTransposeAVX2(whole, x[o0*ld+p0:], ld, sliver, w)
-	}
-	if whole < pn {
-		packGeneric(sliver[whole*w:], x, ld, true, o0, w, p0+whole, pn-whole, w)
+	for q := 0; q < on; q += w {
+		sliver := dst[q*pn : (q+w)*pn]
+		if whole > 0 {
+			_ = x[(o0+q+w-1)*ld+p0+whole-1]
+			packTransposeAVX2(whole, x[(o0+q)*ld+p0:], ld, sliver, w)
+		}
+		if whole < pn {
+			packGeneric(sliver[whole*w:], x, ld, true, o0+q, w, p0+whole, pn-whole, w)
+		}
 	}
 	return true
 }

@@ -1298,31 +1298,41 @@ overwrite:
 	VZEROUPPER
 	RET
 
-// func packCopyAVX2(n int, src []float32, ld int, dst []float32, w int)
+// func packCopyAVX2(n int, src []float32, ld int, dst []float32, w int, slivers int)
 // Requires: AVX
-TEXT ·packCopyAVX2(SB), NOSPLIT, $0-72
+TEXT ·packCopyAVX2(SB), NOSPLIT, $0-80
 	MOVQ  n+0(FP), AX
 	MOVQ  src_base+8(FP), CX
 	MOVQ  ld+32(FP), DX
 	SHLQ  $0x02, DX
 	MOVQ  dst_base+40(FP), BX
 	MOVQ  w+64(FP), SI
-	SHRQ  $0x03, SI
+	SHLQ  $0x02, SI
+	MOVQ  SI, DI
+	IMULQ AX, DI
 	TESTQ AX, AX
 	JZ    done
 
 row:
-	MOVQ SI, DI
-	MOVQ CX, R8
+	MOVQ slivers+72(FP), R8
+	MOVQ CX, R9
+	MOVQ BX, R10
+
+sliver:
+	XORQ R11, R11
 
 vec:
-	VMOVUPS (R8), Y0
-	VMOVUPS Y0, (BX)
-	ADDQ    $0x20, R8
-	ADDQ    $0x20, BX
-	DECQ    DI
-	JNZ     vec
+	VMOVUPS (R9)(R11*1), Y0
+	VMOVUPS Y0, (R10)(R11*1)
+	ADDQ    $0x20, R11
+	CMPQ    R11, SI
+	JB      vec
+	ADDQ    SI, R9
+	ADDQ    DI, R10
+	DECQ    R8
+	JNZ     sliver
 	ADDQ    DX, CX
+	ADDQ    SI, BX
 	DECQ    AX
 	JNZ     row
 

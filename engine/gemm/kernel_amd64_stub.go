@@ -34,12 +34,12 @@ func kernelAVX512Rows(k int, a []float32, rsA int, csA int, b []float32, rsB int
 //go:noescape
 func kernelAVX2Rows(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
 
-// packCopyAVX2 is the copying case of packGeneric for one sliver: for p < n it sets
-// dst[p*w+o] = src[p*ld+o] for o < w. w must be a positive multiple of 8; it does not check the
-// slices' lengths.
+// packCopyAVX2 is the copying case of packGeneric for whole slivers: for p < n, q < slivers
+// and o < w it sets dst[q*w*n+p*w+o] = src[p*ld+q*w+o]. w must be a positive multiple of 8 and
+// slivers positive; it does not check the slices' lengths.
 //
 //go:noescape
-func packCopyAVX2(n int, src []float32, ld int, dst []float32, w int)
+func packCopyAVX2(n int, src []float32, ld int, dst []float32, w int, slivers int)
 
 // packTransposeAVX2 is the transposing case of packGeneric for one sliver: for p < n and o < w
 // it sets dst[p*w+o] = src[o*ld+p]. n and w must be positive multiples of 8; it does not check

@@ -6,37 +6,50 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// packCopy emits the copying loop of package gemm's pack (its !oMajor case, for one whole sliver):
-// for p < n it copies w floats from src[p*ld:] to dst[p*w:], w a multiple of 8.
+// packCopy emits the copying loop of package gemm's pack (its !oMajor case) for whole slivers: for
+// p < n and q < slivers it copies w floats from src[p*ld+q*w:] to dst[q*w*n+p*w:], w a multiple of
+// 8. It runs along the rows of src, which the hardware prefetcher follows, rather than down one
+// sliver at a time.
 func packCopy() {
-	TEXT("packCopyAVX2", NOSPLIT, "func(n int, src []float32, ld int, dst []float32, w int)")
+	TEXT("packCopyAVX2", NOSPLIT, "func(n int, src []float32, ld int, dst []float32, w, slivers int)")
 	Pragma("noescape")
-	Doc("packCopyAVX2 is the copying case of packGeneric for one sliver: for p < n it sets",
-		"dst[p*w+o] = src[p*ld+o] for o < w. w must be a positive multiple of 8; it does not check the",
-		"slices' lengths.")
+	Doc("packCopyAVX2 is the copying case of packGeneric for whole slivers: for p < n, q < slivers",
+		"and o < w it sets dst[q*w*n+p*w+o] = src[p*ld+q*w+o]. w must be a positive multiple of 8 and",
+		"slivers positive; it does not check the slices' lengths.")
 	n := Load(Param("n"), GP64())
 	src := Load(Param("src").Base(), GP64())
 	ld := Load(Param("ld"), GP64())
 	SHLQ(U8(2), ld)
 	dst := Load(Param("dst").Base(), GP64())
 	w := Load(Param("w"), GP64())
-	SHRQ(U8(3), w) // vectors per row
+	SHLQ(U8(2), w) // bytes per packed row
+	wn := GP64()   // bytes per sliver
+	MOVQ(w, wn)
+	IMULQ(n, wn)
 	TESTQ(n, n)
 	JZ(LabelRef("done"))
 
 	Label("row")
-	o, s := GP64(), GP64()
-	MOVQ(w, o)
+	q, s, d := GP64(), GP64(), GP64()
+	Load(Param("slivers"), q)
 	MOVQ(src, s)
+	MOVQ(dst, d)
+	Label("sliver")
+	o := GP64()
+	XORQ(o, o)
 	Label("vec")
 	y := YMM()
-	VMOVUPS(Mem{Base: s}, y)
-	VMOVUPS(y, Mem{Base: dst})
-	ADDQ(U8(32), s)
-	ADDQ(U8(32), dst)
-	DECQ(o)
-	JNZ(LabelRef("vec"))
+	VMOVUPS(Mem{Base: s, Index: o, Scale: 1}, y)
+	VMOVUPS(y, Mem{Base: d, Index: o, Scale: 1})
+	ADDQ(U8(32), o)
+	CMPQ(o, w)
+	JB(LabelRef("vec"))
+	ADDQ(w, s)
+	ADDQ(wn, d)
+	DECQ(q)
+	JNZ(LabelRef("sliver"))
 	ADDQ(ld, src)
+	ADDQ(w, dst)
 	DECQ(n)
 	JNZ(LabelRef("row"))
 
