@@ -158,8 +158,8 @@ func (pr *problem) String() string {
 // shape is an m×n×k product size.
 type shape struct{ m, n, k int }
 
-// conformanceShapes returns odd sizes and sizes on each side of every block edge of every kernel
-// and of Parallel's tiles.
+// conformanceShapes returns odd sizes and sizes on each side of every block edge of every kernel,
+// of the choice between packing and reading in place, and of Parallel's tiles.
 func conformanceShapes() []shape {
 	shapes := []shape{
 		{1, 1, 1}, {7, 17, 5}, {150, 70, 513}, {2, 3, 1}, {1, 40, 33}, {33, 1, 40}, {40, 33, 1},
@@ -170,7 +170,8 @@ func conformanceShapes() []shape {
 		for _, m := range []int{kr.mr - 1, kr.mr, kr.mr + 1, kr.mc - 1, kr.mc + 1} {
 			shapes = append(shapes, shape{m, 2*kr.nr + 3, 37})
 		}
-		for _, n := range []int{kr.nr - 1, kr.nr, kr.nr + 1, kr.nc - 1, kr.nc + 1} {
+		wide := inPlaceSlivers * kr.nr // the widest op(B) that the kernel reads in place
+		for _, n := range []int{kr.nr - 1, kr.nr, kr.nr + 1, wide, wide + 1, kr.nc - 1, kr.nc + 1} {
 			shapes = append(shapes, shape{kr.mr + 3, n, 29})
 		}
 		for _, k := range []int{kr.kc - 1, kr.kc, kr.kc + 1, 2*kr.kc + 1} {
