@@ -25,7 +25,7 @@ type kernel struct {
 // kernelFunc is the signature of the microkernels.
 type kernelFunc func(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32)
 
-// generic is the pure-Go kernel, the reference the assembly kernels are checked against.
+// generic is the pure-Go kernel, for machines and builds without assembly.
 var generic = &kernel{name: "generic", mr: 4, nr: 4, kc: 256, mc: 128, nc: 1024, fn: kernelGeneric, rows: kernelGeneric}
 
 // kernels lists the kernels this machine can run, preferred first; active is the one Sgemm and

@@ -9,9 +9,9 @@ var (
 	avx2   = &kernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 120, nc: 1024, fn: kernelAVX2, rows: kernelAVX2Rows}
 )
 
-// packSlivers packs the whole slivers of pack's block, the first `slivers` of them, with AVX2 when
-// w allows it, and reports whether it did. Transposing works on 8×8 blocks, so the last pn%8
-// columns are left to packGeneric.
+// packSlivers packs the first slivers whole slivers of pack's block with AVX2 when w allows it,
+// and reports whether it did. Transposing works on 8×8 blocks, so the last pn%8 columns are left
+// to packGeneric.
 func packSlivers(dst, x []float32, ld int, oMajor bool, o0, slivers, p0, pn, w int) bool {
 	if !cpu.X86.HasAVX2 || w%8 != 0 {
 		return false
