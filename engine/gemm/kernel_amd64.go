@@ -5,8 +5,8 @@ package gemm
 import "golang.org/x/sys/cpu"
 
 var (
-	avx512 = &kernel{name: "avx512", mr: 24, nr: 16, kc: 256, mc: 240, nc: 1024, fn: kernelAVX512, rows: kernelAVX512Rows}
-	avx2   = &kernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 120, nc: 1024, fn: kernelAVX2, rows: kernelAVX2Rows}
+	avx512 = &kernel{name: "avx512", mr: 24, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX512, rows: kernelAVX512Rows}
+	avx2   = &kernel{name: "avx2", mr: 6, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX2, rows: kernelAVX2Rows}
 )
 
 // packSlivers packs the first slivers whole slivers of pack's block with AVX2 when w allows it,
