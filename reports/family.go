@@ -47,19 +47,23 @@ var (
 
 func rgb(r, g, b uint8) color.RGBA { return color.RGBA{r, g, b, 0xff} }
 
-// groupOf returns the group of the family that most of a's blocks belong to; of families with
-// equally many blocks, the one that comes first in the network.
+// groupOf returns the group that most of a's blocks belong to; of groups with equally many
+// blocks, the one that comes first in the network.
 func groupOf(a *space.Arch) blockGroup {
-	count := map[string]int{}
-	var order []string
+	count := map[blockGroup]int{}
+	var order []blockGroup
 	add := func(family string, n int) {
 		if family == space.FamilyTransition {
 			return
 		}
-		if _, seen := count[family]; !seen {
-			order = append(order, family)
+		g, ok := groups[family]
+		if !ok {
+			g = otherGroup
 		}
-		count[family] += n
+		if _, seen := count[g]; !seen {
+			order = append(order, g)
+		}
+		count[g] += n
 	}
 	for _, st := range a.Stages {
 		if len(st.List) == 0 {
@@ -74,16 +78,13 @@ func groupOf(a *space.Arch) blockGroup {
 			add(f, 1)
 		}
 	}
-	best := ""
-	for _, f := range order {
-		if best == "" || count[f] > count[best] {
-			best = f
+	best, most := otherGroup, 0
+	for _, g := range order {
+		if count[g] > most {
+			best, most = g, count[g]
 		}
 	}
-	if g, ok := groups[best]; ok {
-		return g
-	}
-	return otherGroup
+	return best
 }
 
 // groupColour returns the colour of the group called name.

@@ -98,7 +98,19 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run go test -update to accept it):\n%s", path, got)
+		gl, wl := bytes.Split(got, []byte("\n")), bytes.Split(want, []byte("\n"))
+		i := 0
+		for i < min(len(gl), len(wl)) && bytes.Equal(gl[i], wl[i]) {
+			i++
+		}
+		line := func(ls [][]byte) []byte {
+			if i < len(ls) {
+				return ls[i]
+			}
+			return []byte("(end of output)")
+		}
+		t.Errorf("output differs from %s (run go test -update to accept it) at line %d:\ngot:  %s\nwant: %s",
+			path, i+1, line(gl), line(wl))
 	}
 }
 

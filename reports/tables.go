@@ -91,7 +91,7 @@ func (r *Report) Tables() []Table {
 			objectiveList(r.Objectives)), cols, r.candidates(r.Front), false),
 	}
 	for _, f := range r.Fronts {
-		ts = append(ts, r.frontTable(f))
+		ts = append(ts, FrontTable(f.X, f.Y, r.candidates(f.Trials)))
 	}
 	return append(ts, r.baselineTable(), r.progressTable(), r.failureTable())
 }
@@ -157,15 +157,16 @@ func (r *Report) failureSummary() string {
 	return fmt.Sprintf("%d (%s)", n, strings.Join(kinds, ", "))
 }
 
-func (r *Report) frontTable(f Front) Table {
+// FrontTable lists front, the Pareto front in x and y that ParetoFront returns.
+func FrontTable(x, y Objective, front []*Candidate) Table {
 	cols := []column{
 		{"trial", true, func(c *Candidate) string { return strconv.FormatInt(c.Trial, 10) }},
 		{"network", false, (*Candidate).Label},
-		{f.X.Label(), true, f.X.Format},
-		{f.Y.Label(), true, f.Y.Format},
+		{"family", false, func(c *Candidate) string { return c.Family }},
+		{x.Label(), true, x.Format},
+		{y.Label(), true, y.Format},
 	}
-	return candidateTable(fmt.Sprintf("Pareto front: %s against %s", f.Y.Label(), f.X.Label()), "",
-		cols, r.candidates(f.Trials), false)
+	return candidateTable(fmt.Sprintf("Pareto front: %s against %s", y.Label(), x.Label()), "", cols, front, false)
 }
 
 func (r *Report) baselineTable() Table {
@@ -210,7 +211,7 @@ func (r *Report) progressTable() Table {
 	for _, s := range r.Progress {
 		if s.Best != last.Best || s.Hypervolume != last.Hypervolume {
 			t.Rows = append(t.Rows, []string{strconv.Itoa(s.Evaluations), strconv.FormatInt(s.Trial, 10),
-				percent(s.Best), fmt.Sprintf("%.4f", s.Hypervolume)})
+				percent(s.Best), fmt.Sprintf("%.5f", s.Hypervolume)})
 		}
 		last = s
 	}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/gonas/nas/reports"
+	"github.com/gonas/nas/store"
+)
+
+func init() { register(&paretoCommand{}) }
+
+type paretoCommand struct{}
+
+func (*paretoCommand) Name() string { return "pareto" }
+
+func (*paretoCommand) Synopsis() string {
+	return "print an experiment's Pareto front in a cost and an accuracy"
+}
+
+// paretoFormats are the values of nas pareto's --format.
+var paretoFormats = []string{"table", "md", "json"}
+
+func (c *paretoCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(c, "[EXPERIMENT] [flags]", stderr)
+	db := fs.String("db", store.DefaultPath, "database `FILE`")
+	xName := fs.String("x", string(reports.MACs), "cost: "+objectiveNames(reports.Costs))
+	yName := fs.String("y", string(reports.ValAcc), "accuracy: "+objectiveNames(reports.Accuracies))
+	format := fs.String("format", "table", "output format: "+strings.Join(paretoFormats, ", "))
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		fs.Usage()
+		return badInputf("want at most one experiment name, got %d arguments", len(pos))
+	}
+	if !slices.Contains(paretoFormats, *format) {
+		return badInputf("--format %q: valid formats are %s", *format, strings.Join(paretoFormats, ", "))
+	}
+	x, err := reports.ParseObjective(*xName, reports.Costs)
+	if err != nil {
+		return badInputf("--x: %w", err)
+	}
+	y, err := reports.ParseObjective(*yName, reports.Accuracies)
+	if err != nil {
+		return badInputf("--y: %w", err)
+	}
+	r, err := loadReport(ctx, *db, experimentArg(pos), reports.Options{Accuracy: y})
+	if err != nil {
+		return err
+	}
+	front, err := r.ParetoFront(x, y)
+	if err != nil {
+		return badInputf("experiment %s: %w", r.Experiment.Name, err)
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(front)
+	}
+	return reports.WriteTable(stdout, reports.FrontTable(x, y, front), *format == "md")
+}
+
+// objectiveNames joins the names of objs with commas.
+func objectiveNames(objs []reports.Objective) string {
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = string(o)
+	}
+	return strings.Join(names, ", ")
+}
