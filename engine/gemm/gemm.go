@@ -79,17 +79,21 @@ func Parallel(p *parallel.Pool, transA, transB bool, m, n, k int, alpha float32,
 
 // Tile sizes for Parallel. A tile is computed by one thread over the whole of k, so it should hold
 // enough work to amortise the calls that set it up, yet C should split into enough tiles to keep a
-// few threads busy. Both depend only on the shape, never on the thread count.
+// few threads busy. A tile of tm×tn reads (tm+tn)·k elements of op(A) and op(B) for tm·tn·k
+// multiply-adds, so it is made at least min(tn, tileRowsMin) tall: otherwise, when k is long, the
+// threads wait on memory for op(B), which every tile in a column reads whole. All of this depends
+// only on the shape, never on the thread count.
 const (
-	tileWork = 1 << 22 // target multiply-adds per tile
-	tileNMax = 1024    // widest tile; wider rows of C are split
+	tileWork    = 1 << 22 // target multiply-adds per tile
+	tileNMax    = 1024    // widest tile; wider rows of C are split
+	tileRowsMin = 48
 )
 
 // tileShape returns the tile height and width Parallel uses for an m×n×k product: multiples of the
 // microtile, cut as evenly as the multiples allow.
 func tileShape(kr *kernel, m, n, k int) (tm, tn int) {
 	tn = evenSplit(n, tileNMax, kr.nr)
-	rows := max(kr.mr, tileWork/(tn*k))
+	rows := max(kr.mr, tileWork/(tn*k), min(tn, tileRowsMin))
 	tm = evenSplit(m, rows, kr.mr)
 	return tm, tn
 }
