@@ -4,21 +4,21 @@
 
 package gemm
 
-// kernelAVX512 is kernelGeneric for a 24×16 tile: for i < 24 and j < 16 it sets
+// kernelAVX512 is the 24×16 form of kernelGeneric: for i < 24 and j < 16 it sets
 // c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
 // in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
 //
 //go:noescape
 func kernelAVX512(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
 
-// kernelAVX2 is kernelGeneric for a 6×16 tile: for i < 6 and j < 16 it sets
+// kernelAVX2 is the 6×16 form of kernelGeneric: for i < 6 and j < 16 it sets
 // c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
 // in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
 //
 //go:noescape
 func kernelAVX2(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
 
-// kernelAVX512Rows is kernelGeneric for a 24×16 tile: for i < 24 and j < 16 it sets
+// kernelAVX512Rows is the 24×16 form of kernelGeneric: for i < 24 and j < 16 it sets
 // c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
 // in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
 // csA must be 1: A is read row by row, with prefetching.
@@ -26,7 +26,7 @@ func kernelAVX2(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []
 //go:noescape
 func kernelAVX512Rows(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
 
-// kernelAVX2Rows is kernelGeneric for a 6×16 tile: for i < 6 and j < 16 it sets
+// kernelAVX2Rows is the 6×16 form of kernelGeneric: for i < 6 and j < 16 it sets
 // c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
 // in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
 // csA must be 1: A is read row by row, with prefetching.

@@ -54,7 +54,7 @@ func microkernel(name string, mr, vecs int, wide, rowsA bool) {
 	TEXT(name, NOSPLIT, "func(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32)")
 	Pragma("noescape")
 	doc := []string{
-		fmt.Sprintf("%s is kernelGeneric for a %d×%d tile: for i < %d and j < %d it sets", name, mr, nr, mr, nr),
+		fmt.Sprintf("%s is the %d×%d form of kernelGeneric: for i < %d and j < %d it sets", name, mr, nr, mr, nr),
 		"c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs",
 		"in increasing p and reading c only when beta != 0. It does not check the slices' lengths.",
 	}
