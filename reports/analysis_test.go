@@ -113,7 +113,7 @@ func TestComparedAreTheSuccessfulFirstEvaluationsAtTheTopFidelity(t *testing.T) 
 		seen[c.Hash] = true
 	}
 	s := r.Summary
-	if s.Trials != 17 || s.Finished != 17 || s.Cached != 2 || s.Evaluated != 15 || s.Duplicates != 1 ||
+	if s.Trials != 17 || s.Finished != 17 || s.Searched != 12 || s.Cached != 2 || s.Evaluated != 15 || s.Duplicates != 1 ||
 		s.LowFidelity != 1 || s.Compared != 13 || s.Baselines != 5 {
 		t.Errorf("summary %+v", s)
 	}

@@ -76,6 +76,8 @@ type Experiment struct {
 type Summary struct {
 	Trials   int `json:"trials"`   // trials of the experiment, finished or not
 	Finished int `json:"finished"` // trials with a result
+	// Searched counts the trials that are not baselines: those the budget's evaluations count.
+	Searched int `json:"searched"`
 	// Evaluated counts the finished trials whose result was computed for them; Cached those
 	// whose result came from the evaluation cache, computed by another trial.
 	Evaluated int `json:"evaluated"`
@@ -164,7 +166,7 @@ type BaselineComparison struct {
 }
 
 // Reference is the reference point of a hypervolume in error (1 − accuracy) and MACs: 1.1 times
-// the largest error and the most MACs of the compared networks, baselines included.
+// the largest error (at most 1) and the most MACs of the compared networks, baselines included.
 type Reference struct {
 	Error float64 `json:"error"`
 	MACs  float64 `json:"macs"`
@@ -331,6 +333,11 @@ func (r *Report) summarise(d *Data) {
 	s := &r.Summary
 	s.Trials = len(d.Trials)
 	s.Finished = len(r.Candidates)
+	for _, t := range d.Trials {
+		if t.Operator != OperatorBaseline {
+			s.Searched++
+		}
+	}
 	s.Failures = map[evaluator.Status]int{}
 	var last time.Time
 	for _, t := range d.Trials {
@@ -457,7 +464,7 @@ func (r *Report) compareBaselines(compared []*Candidate) {
 func (r *Report) progress(compared []*Candidate) {
 	ref := &r.HypervolumeRef
 	for _, c := range compared {
-		ref.Error = max(ref.Error, 1.1*(1-r.Accuracy.Value(c)))
+		ref.Error = max(ref.Error, min(1, 1.1*(1-r.Accuracy.Value(c))))
 		ref.MACs = max(ref.MACs, 1.1*float64(c.MACs))
 	}
 	var points [][]float64

@@ -120,11 +120,12 @@ func (r *Report) summaryTable() Table {
 	}
 	trials := fmt.Sprintf("%d finished of %d", s.Finished, s.Trials)
 	if e.Budget.Evaluations > 0 {
-		trials += fmt.Sprintf(" (budget %d: %.0f%% used)", e.Budget.Evaluations, 100*float64(s.Trials)/float64(e.Budget.Evaluations))
+		trials += fmt.Sprintf("; %d searched of a budget of %d (%.0f%%)", s.Searched, e.Budget.Evaluations,
+			100*float64(s.Searched)/float64(e.Budget.Evaluations))
 	}
 	wall := seconds(s.WallSeconds)
 	if e.Budget.Time > 0 {
-		wall += fmt.Sprintf(" (budget %v: %.0f%% used)", e.Budget.Time, 100*s.WallSeconds/e.Budget.Time.Seconds())
+		wall += fmt.Sprintf(" of a budget of %v (%.0f%%)", e.Budget.Time, 100*s.WallSeconds/e.Budget.Time.Seconds())
 	}
 	rows = append(rows,
 		[]string{"trials", trials},
