@@ -11,8 +11,10 @@ import (
 // Budget is what an experiment's configuration allows it to spend. Zero fields are limits the
 // configuration does not set (or that reports could not read from it).
 type Budget struct {
-	Evaluations int           `json:"evaluations,omitempty"`
-	Time        time.Duration `json:"time,omitempty"`
+	// Evaluations is the number of trials the search may run, baselines not counted.
+	Evaluations int `json:"evaluations,omitempty"`
+	// Time is the wall time the search may take (nanoseconds in JSON).
+	Time time.Duration `json:"time,omitempty"`
 }
 
 // budgetOf reads the budget from an experiment's configuration YAML: the evaluations and time of

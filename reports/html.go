@@ -108,13 +108,17 @@ func (r *Report) allTable() Table {
 			}
 			return o.Format(c)
 		}
-		note := c.Message
+		var notes []string
 		switch {
 		case c.Duplicate:
-			note = "duplicate"
+			notes = append(notes, "duplicate")
 		case c.Cached:
-			note = "from the cache"
+			notes = append(notes, "from the cache")
 		}
+		if c.Message != "" {
+			notes = append(notes, c.Message)
+		}
+		note := strings.Join(notes, "; ")
 		t.Rows = append(t.Rows, []string{strconv.FormatInt(c.Trial, 10), c.Label(), c.Family, c.Operator,
 			strconv.Itoa(c.Generation), strconv.FormatFloat(c.Fidelity, 'g', -1, 64), string(c.Status),
 			Params.Format(c), MACs.Format(c), measuredOr(ok, ValAcc), measuredOr(ok && c.Tested, TestAcc),

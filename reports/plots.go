@@ -25,7 +25,8 @@ type Figure struct {
 	// Name is the figure's file name without extension, e.g. "bubble".
 	Name string
 	// Title says what the figure shows.
-	Title         string
+	Title string
+	// Width and Height are the figure's size.
 	Width, Height vg.Length
 	draw          func(dc draw.Canvas)
 }
@@ -49,7 +50,7 @@ func (f Figure) WriteSVG(w io.Writer) error {
 	return err
 }
 
-// WritePNG writes f as a PNG image at pngDPI.
+// WritePNG writes f as a PNG image of two pixels per point (144 dots per inch).
 func (f Figure) WritePNG(w io.Writer) error {
 	c := vgimg.NewWith(vgimg.UseWH(f.Width, f.Height), vgimg.UseDPI(pngDPI))
 	f.draw(draw.New(c))

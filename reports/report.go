@@ -152,7 +152,8 @@ func (c *Candidate) Label() string {
 
 // Front is the Pareto front of the compared networks in two objectives.
 type Front struct {
-	X, Y Objective
+	X Objective `json:"x"`
+	Y Objective `json:"y"`
 	// Trials are the members in increasing order of X.
 	Trials []int64 `json:"trials"`
 }
