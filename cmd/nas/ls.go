@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/gonas/nas/reports"
+	"github.com/gonas/nas/store"
+)
+
+func init() { register(&lsCommand{}) }
+
+type lsCommand struct{}
+
+func (*lsCommand) Name() string     { return "ls" }
+func (*lsCommand) Synopsis() string { return "list the experiments in the database" }
+
+func (c *lsCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(c, "[--db FILE]", stderr)
+	path := dbFlag(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		fs.Usage()
+		return badInputf("nas ls takes no arguments, got %q", pos)
+	}
+	st, err := openForReading(*path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	exps, err := st.Experiments(ctx)
+	if err != nil {
+		return err
+	}
+	t := reports.Table{
+		Title:  fmt.Sprintf("Experiments in %s", *path),
+		Header: []string{"experiment", "strategy", "status", "trials", "done", "best val acc", "started", "machine"},
+		Right:  []bool{false, false, false, true, true, true, false, false},
+	}
+	for _, e := range exps {
+		trials, err := st.Trials(ctx, e.ID)
+		if err != nil {
+			return err
+		}
+		evals, err := st.Evaluations(ctx, e.ID)
+		if err != nil {
+			return err
+		}
+		best := -1.0
+		for _, ev := range evals {
+			if ev.Result.Status == "ok" && ev.Result.ValAcc > best {
+				best = ev.Result.ValAcc
+			}
+		}
+		bestText := "-"
+		if best >= 0 {
+			bestText = fmt.Sprintf("%.2f%%", 100*best)
+		}
+		t.Rows = append(t.Rows, []string{e.Name, e.Strategy, string(e.Status), fmt.Sprint(len(trials)), fmt.Sprint(len(evals)),
+			bestText, e.Created.Local().Format(time.DateTime), fmt.Sprintf("%s, %d cores", e.Machine.CPUModel, e.Machine.Cores)})
+	}
+	return reports.WriteTable(stdout, t, false)
+}
+
+// dbFlag adds the --db flag that every command touching the database has.
+func dbFlag(fs interface {
+	String(name, value, usage string) *string
+}) *string {
+	return fs.String("db", store.DefaultPath, "the database `FILE`")
+}
+
+// openForReading opens the database at path read-only; a missing or foreign file is the user's
+// mistake (exit 2).
+func openForReading(path string) (*store.SQLite, error) {
+	st, err := store.OpenReadOnly(path)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	return st, nil
+}
