@@ -25,7 +25,7 @@ func (*paretoCommand) Synopsis() string {
 var paretoFormats = []string{"table", "md", "json"}
 
 func (c *paretoCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(c, "[EXPERIMENT] [flags]", stderr)
+	fs := newFlagSet(c, experimentUsage, stderr)
 	db := fs.String("db", store.DefaultPath, "database `FILE`")
 	xName := fs.String("x", string(reports.MACs), "cost: "+objectiveNames(reports.Costs))
 	yName := fs.String("y", string(reports.ValAcc), "accuracy: "+objectiveNames(reports.Accuracies))

@@ -29,7 +29,7 @@ func (*reportCommand) Synopsis() string {
 var reportFormats = []string{"table", "md", "csv", "json", "html", "svg", "png"}
 
 func (c *reportCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(c, "[EXPERIMENT] [flags]", stderr)
+	fs := newFlagSet(c, experimentUsage, stderr)
 	db := fs.String("db", store.DefaultPath, "database `FILE`")
 	format := fs.String("format", "table", "output format: "+strings.Join(reportFormats, ", ")+
 		" (svg and png write one file per plot)")
@@ -77,6 +77,9 @@ func (c *reportCommand) Run(ctx context.Context, args []string, stdout, stderr i
 		return r.WriteText(w)
 	})
 }
+
+// experimentUsage is the usage line of the commands that show one experiment.
+const experimentUsage = "[EXPERIMENT] [flags]\n\nWithout EXPERIMENT, the most recently created experiment in the database is shown."
 
 // experimentArg is the experiment named by the positional arguments, or "" for the latest.
 func experimentArg(pos []string) string {
