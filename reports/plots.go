@@ -232,7 +232,7 @@ func (r *Report) bubbleChart() Figure {
 	}
 	p.Legend.Add("baseline (outlined)", legendGlyph(draw.GlyphStyle{Color: color.White, Radius: 5,
 		Shape: bubble{outline: color.Black, width: 1.5}}))
-	p.Add(r.baselineNames(cs, radius))
+	p.Add(r.pointNames(cs, baselineLabel, radius))
 	return single("bubble", "The compared networks by MACs and accuracy; bubble area is proportional to parameters.", p)
 }
 
@@ -244,18 +244,27 @@ func (g legendGlyph) Thumbnail(c *draw.Canvas) {
 	c.DrawGlyph(draw.GlyphStyle(g), c.Center())
 }
 
-// baselineNames names the baselines among cs beside their glyphs, of radius given by radius.
-func (r *Report) baselineNames(cs []*Candidate, radius func(*Candidate) vg.Length) *names {
+// pointNames writes label(c) beside the point of each c of cs for which it is not empty, gap(c)
+// to the right of the point.
+func (r *Report) pointNames(cs []*Candidate, label func(*Candidate) string, gap func(*Candidate) vg.Length) *names {
 	n := &names{style: text.Style{Color: color.Black, Font: font.From(sans, 8), YAlign: text.YCenter,
 		Handler: plot.DefaultTextHandler}}
 	for _, c := range cs {
-		if c.Baseline() {
+		if l := label(c); l != "" {
 			n.xys = append(n.xys, r.accuracyPoint(c))
-			n.text = append(n.text, c.Label())
-			n.gaps = append(n.gaps, radius(c)+2)
+			n.text = append(n.text, l)
+			n.gaps = append(n.gaps, gap(c)+2)
 		}
 	}
 	return n
+}
+
+// baselineLabel is the name of a baseline, and empty for a found network.
+func baselineLabel(c *Candidate) string {
+	if c.Baseline() {
+		return c.Label()
+	}
+	return ""
 }
 
 // frontChart plots the Pareto front in accuracy and MACs over every compared network, with the
@@ -305,8 +314,15 @@ func (r *Report) frontChart() Figure {
 		p.Add(s, ring)
 		p.Legend.Add("baseline", s, ring)
 	}
-	p.Add(r.baselineNames(cs, func(*Candidate) vg.Length { return 6 }))
-	return single("front", "The Pareto front in accuracy and MACs over every compared network, baselines included.", p)
+	// Baselines by name, the found networks on the front by trial, for nas export.
+	label := func(c *Candidate) string {
+		if !c.Baseline() && onFront[c.Trial] {
+			return fmt.Sprintf("trial %d", c.Trial)
+		}
+		return baselineLabel(c)
+	}
+	p.Add(r.pointNames(cs, label, func(*Candidate) vg.Length { return 4 }))
+	return single("front", "The Pareto front in accuracy and MACs over every compared network, baselines included; found networks on the front are labelled with their trial.", p)
 }
 
 // progressChart plots the best accuracy of the found networks and the hypervolume of their front
