@@ -131,16 +131,17 @@ func place(buf, x []float32, ld int, oMajor bool, o0, on, p0, pn, w int, inPlace
 	return v
 }
 
-// inPlaceSlivers is the most slivers of op(B) for which the kernel reads op(A) in place: packing
-// a block of op(A) costs about as much as multiplying it by a few slivers, so it pays only when
-// more slivers reuse it. The same bound on op(B)'s row stride lets the kernel read op(B) in place:
-// its slivers then span no more cache than packed ones would.
+// inPlaceSlivers bounds when the kernel reads operands in place. Packing a block of op(A) costs
+// about as much as multiplying it by a few slivers of op(B), so it pays only when more slivers than
+// this reuse it, or when op(A)'s rows are long: with rows of at most this many slivers' width, the
+// slivers of op(A) and op(B) read in place span no more cache than packed ones would.
 const inPlaceSlivers = 4
 
 // inPlaceA reports whether the microkernel reads op(A) in place for column blocks of nc. Rows of a
 // row-major op(A) whose stride is a multiple of 1 KiB fall on few L1 sets, so such A is packed.
 func inPlaceA(g *operands, nc, nr int) bool {
-	return nc <= inPlaceSlivers*nr && (g.transA || g.lda%256 != 0)
+	short := inPlaceSlivers * nr
+	return (nc <= short || g.lda <= short) && (g.transA || g.lda%256 != 0)
 }
 
 // inPlaceB reports whether the microkernel reads op(B) in place, which needs its rows contiguous.
