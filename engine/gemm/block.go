@@ -131,10 +131,11 @@ func place(buf, x []float32, ld int, oMajor bool, o0, on, p0, pn, w int, inPlace
 	return v
 }
 
-// inPlaceSlivers bounds when the kernel reads operands in place. Packing a block of op(A) costs
-// about as much as multiplying it by a few slivers of op(B), so it pays only when more slivers than
-// this reuse it, or when op(A)'s rows are long: with rows of at most this many slivers' width, the
-// slivers of op(A) and op(B) read in place span no more cache than packed ones would.
+// inPlaceSlivers bounds when the microkernel reads an operand where it lies instead of packing it.
+// Packing a block of op(A) costs about as much as multiplying it by a few slivers of op(B), so it
+// pays only when more than inPlaceSlivers slivers reuse the block; and an operand whose rows are at
+// most inPlaceSlivers slivers wide is compact enough that reading it in place takes no more cache
+// than a packed copy would.
 const inPlaceSlivers = 4
 
 // inPlaceA reports whether the microkernel reads op(A) in place for column blocks of nc. Rows of a
