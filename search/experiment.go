@@ -79,6 +79,8 @@ type Baseline struct {
 	File string
 	Arch *space.Arch
 	Hash string // Arch's canonical hash
+
+	data []byte // the file's bytes, until ParseExperiment parses them
 }
 
 // Objective is a quantity a search optimises.
@@ -180,10 +182,11 @@ func ParseExperiment(data []byte, filename string) (*Experiment, error) {
 	}
 	var recipeErr error
 	if yaml.Unmarshal(data, &pre) == nil && pre.RecipeFile != "" {
-		b, err := os.ReadFile(filepath.Join(dir, pre.RecipeFile))
+		path := resolve(dir, pre.RecipeFile)
+		b, err := os.ReadFile(path)
 		if err != nil {
 			recipeErr = err
-		} else if f.Recipe, err = evaluator.ParseRecipe(b, filepath.Join(dir, pre.RecipeFile)); err != nil {
+		} else if f.Recipe, err = evaluator.ParseRecipe(b, path); err != nil {
 			return nil, err
 		}
 	}
@@ -204,15 +207,15 @@ func ParseExperiment(data []byte, filename string) (*Experiment, error) {
 	if e.Space, err = space.ParseSpace(e.spaceData, e.SpaceFile); err != nil {
 		return nil, err
 	}
-	for i, path := range f.Baselines {
-		a, err := space.Load(filepath.Join(dir, path))
-		if err != nil {
+	for i := range e.Baselines {
+		b := &e.Baselines[i]
+		if b.Arch, err = space.Parse(b.data, b.File); err != nil {
 			return nil, err
 		}
-		if e.Baselines[i].Hash, err = a.Hash(); err != nil {
+		if b.Hash, err = b.Arch.Hash(); err != nil {
 			return nil, err
 		}
-		e.Baselines[i].Arch = a
+		b.data = nil
 	}
 	return e, nil
 }
@@ -229,7 +232,7 @@ func (f *experimentFile) check(e *Experiment, dir string) error {
 	if err := need(f.Space != "", "space", "is required: the search space's YAML file, relative to this file (see configs/spaces)"); err != nil {
 		return err
 	}
-	e.SpaceFile = filepath.Join(dir, f.Space)
+	e.SpaceFile = resolve(dir, f.Space)
 	var err error
 	if e.spaceData, err = os.ReadFile(e.SpaceFile); err != nil {
 		return &space.ConfigError{Field: "space", Msg: "cannot be read: " + err.Error()}
@@ -294,12 +297,22 @@ func (f *experimentFile) check(e *Experiment, dir string) error {
 	}
 	e.Baselines = make([]Baseline, len(f.Baselines))
 	for i, path := range f.Baselines {
-		e.Baselines[i].File = filepath.Join(dir, path)
-		if _, err := os.Stat(e.Baselines[i].File); err != nil {
+		b := &e.Baselines[i]
+		b.File = resolve(dir, path)
+		if b.data, err = os.ReadFile(b.File); err != nil {
 			return &space.ConfigError{Field: fmt.Sprintf("baselines[%d]", i), Msg: "cannot be read: " + err.Error()}
 		}
 	}
 	return nil
+}
+
+// resolve returns the path of a file that a file in dir names: path itself if it is absolute,
+// else path relative to dir.
+func resolve(dir, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 // check validates the fidelity levels and sets e.Fidelity.

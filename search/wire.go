@@ -196,28 +196,31 @@ const fingerprintPrefix = "# nas search fingerprint: "
 // with its own, or creates it. The stored configuration is e's YAML followed by a comment line
 // holding the fingerprint.
 func openExperiment(ctx context.Context, st store.Store, e *Experiment, name, version string) (store.Experiment, bool, error) {
-	fp := e.fingerprint()
-	line, err := json.Marshal(fp) // maps marshal with sorted keys
-	if err != nil {
-		panic(err)
-	}
-	config := bytes.TrimRight(e.Config, "\n")
-	config = append(append(append(slices.Clip(config), '\n'), fingerprintPrefix...), line...)
-	config = append(config, '\n')
-
 	exp, err := st.Experiment(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		exp = store.Experiment{Name: name, Config: config, Seed: e.Seed, Strategy: e.Strategy.Name(), Machine: store.ThisMachine(version)}
+		exp = store.Experiment{Name: name, Config: e.storedConfig(), Seed: e.Seed, Strategy: e.Strategy.Name(), Machine: store.ThisMachine(version)}
 		exp.ID, err = st.CreateExperiment(ctx, exp)
 		return exp, false, err
 	case err != nil:
 		return exp, false, err
 	}
-	if parts := fingerprintDiff(exp.Config, fp); len(parts) > 0 {
+	if parts := fingerprintDiff(exp.Config, e.fingerprint()); len(parts) > 0 {
 		return exp, true, &ConflictError{Name: name, Parts: parts}
 	}
 	return exp, true, st.SetExperimentStatus(ctx, exp.ID, store.ExperimentRunning)
+}
+
+// storedConfig returns the configuration the store keeps: the YAML as given, then a comment line
+// holding the fingerprint.
+func (e *Experiment) storedConfig() []byte {
+	line, err := json.Marshal(e.fingerprint()) // a map marshals with sorted keys
+	if err != nil {
+		panic(err) // a map of strings always marshals
+	}
+	config := append(slices.Clip(bytes.TrimRight(e.Config, "\n")), '\n')
+	config = append(append(config, fingerprintPrefix...), line...)
+	return append(config, '\n')
 }
 
 // fingerprintDiff returns the parts of fingerprint fp that differ from those stored in config,

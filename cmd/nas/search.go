@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
@@ -68,7 +69,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	if expName == "" {
 		expName = e.Name
 	}
-	fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, %d workers × %d threads, store %s\n",
+	fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, %d trainings at once × %d threads, store %s\n",
 		expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, *dbPath)
 	v := newSearchView(stderr, e)
 	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, Progress: v.batch, Training: v.training}
@@ -257,7 +258,7 @@ func printSummary(w io.Writer, s *search.Summary) {
 		return
 	}
 	fmt.Fprintf(w, "Pareto front (%s) and baselines:\n", objectiveList(s.Objectives))
-	table := tablewriter.NewWriter(w)
+	table := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
 	table.Header("trial", "name", "family", "val acc", "params", "MACs", "latency", "gen", "operator")
 	rows := append(append([]search.Entry{}, s.Front...), s.Baselines...)
 	for _, e := range rows {

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gonas/nas/evaluator"
+	"github.com/gonas/nas/search"
+	"github.com/gonas/nas/store"
+)
+
+const tinyExperiment = "../../configs/search/tiny.yaml"
+
+// tinyWith writes the tiny experiment with old replaced by new into dir, the paths it names made
+// absolute, and returns its path.
+func tinyWith(t *testing.T, dir, old, new string) string {
+	t.Helper()
+	tiny, err := os.ReadFile(tinyExperiment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, err := filepath.Abs(filepath.Dir(tinyExperiment))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(tiny), "../", abs+"/../")
+	if !strings.Contains(text, old) {
+		t.Fatalf("the tiny experiment has no %q", old)
+	}
+	p := filepath.Join(dir, "changed.yaml")
+	if err := os.WriteFile(p, []byte(strings.Replace(text, old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// trialsOf returns what the finished trials of experiment tiny in the database at path say
+// about the search, sorted, and fails the test unless every trial is finished.
+func trialsOf(t *testing.T, path string) []string {
+	t.Helper()
+	st, err := store.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	exp, err := st.Experiment(ctx, "tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trials, err := st.Trials(ctx, exp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := st.Evaluations(ctx, exp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != len(trials) {
+		t.Fatalf("%d of %d trials finished", len(evs), len(trials))
+	}
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = fmt.Sprintf("gen %d %s %s %v %s val_acc %v", ev.Trial.Generation, ev.Trial.Operator,
+			ev.Trial.Key.ArchHash, ev.Trial.Parents, ev.Result.Status, ev.Result.ValAcc)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestSearchTiny runs the tiny experiment once, never interrupted, and checks against it what
+// nas search does when it resumes, is refused or is killed.
+func TestSearchTiny(t *testing.T) {
+	dir := t.TempDir()
+	ref := filepath.Join(dir, "reference.db")
+	code, out, stderr := runNAS(t, "search", tinyExperiment, "--db", ref, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var sum search.Summary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("--json printed no summary: %v\n%s", err, out)
+	}
+	if sum.Status != store.ExperimentDone || sum.Stats.Trials != 6 || len(sum.Front) == 0 || len(sum.Baselines) != 1 {
+		t.Errorf("summary %+v", sum)
+	}
+	want := trialsOf(t, ref)
+	if len(want) != 7 {
+		t.Fatalf("%d trials stored, want 6 and a baseline:\n%s", len(want), strings.Join(want, "\n"))
+	}
+	copyRef := func(t *testing.T) string {
+		b, err := os.ReadFile(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := filepath.Join(t.TempDir(), "nas.db")
+		if err := os.WriteFile(db, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+
+	t.Run("ResumesAFinishedExperimentFromTheStore", func(t *testing.T) {
+		db := copyRef(t)
+		code, out, stderr := runNAS(t, "search", tinyExperiment, "--db", db)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		for _, want := range []string{"gen 0: 3/6 evaluations", "gen 1: 6/6 evaluations, best val_acc", "reused 6"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("progress lacks %q:\n%s", want, stderr)
+			}
+		}
+		if !strings.Contains(out, "nin_small_mnist") || !strings.Contains(out, "baseline") || !strings.Contains(out, "0 trained, 6 reused") {
+			t.Errorf("the summary lacks the baseline or the reuse:\n%s", out)
+		}
+		if got := trialsOf(t, db); !slices.Equal(got, want) {
+			t.Errorf("resuming a finished experiment changed its trials:\n%s", strings.Join(got, "\n"))
+		}
+	})
+
+	t.Run("RefusesToResumeAChangedExperiment", func(t *testing.T) {
+		db := copyRef(t)
+		changed := tinyWith(t, t.TempDir(), "seed: 1", "seed: 2")
+		code, _, stderr := runNAS(t, "search", changed, "--db", db)
+		if code != 2 || !strings.Contains(stderr, `experiment "tiny"`) || !strings.Contains(stderr, "seed differ") || !strings.Contains(stderr, "--name") {
+			t.Errorf("exit %d, stderr:\n%s\nwant exit 2 naming the seed and suggesting --name", code, stderr)
+		}
+	})
+
+	t.Run("SurvivesKillNine", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "nas.db")
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSearchHelperProcess$")
+		cmd.Env = append(os.Environ(), "NAS_SEARCH_TEST_DB="+db)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Kill it once the baseline and two candidates are stored, in the middle of the search.
+		deadline := time.Now().Add(2 * time.Minute)
+		for stored := 0; stored < 3; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatal("the search stored fewer than 3 trials in 2 minutes")
+			}
+			stored = countTrials(db)
+		}
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		killed := countTrials(db)
+		if killed >= 7 {
+			t.Fatalf("the search had ended (%d trials) before it was killed", killed)
+		}
+		t.Logf("killed after %d trials", killed)
+		code, _, stderr := runNAS(t, "search", tinyExperiment, "--db", db)
+		if code != 0 {
+			t.Fatalf("resuming: exit %d: %s", code, stderr)
+		}
+		if got := trialsOf(t, db); !slices.Equal(got, want) {
+			t.Errorf("killed after %d trials and resumed:\n%s\nnever interrupted:\n%s", killed, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// TestSearchHelperProcess is the nas search that TestSearchTiny/SurvivesKillNine starts and
+// kills.
+func TestSearchHelperProcess(t *testing.T) {
+	db := os.Getenv("NAS_SEARCH_TEST_DB")
+	if db == "" {
+		return
+	}
+	os.Exit(run(context.Background(), []string{"search", tinyExperiment, "--db", db, "--workers", "1", "--threads", "1"}, os.Stdout, os.Stderr))
+}
+
+func TestSearchRefusesBadInputWithExitCode2(t *testing.T) {
+	cases := []struct {
+		name     string
+		old, new string // a change to the tiny experiment, if any
+		args     []string
+		want     string // a regexp over stderr
+	}{
+		{"an unknown key", "seed: 1", "seeds: 1", nil, `changed\.yaml:\d+:\d+: field "seeds": unknown field`},
+		{"a strategy out of range", "pop_size: 3", "pop_size: 2", nil, `changed\.yaml:\d+:\d+: field "strategy\.pop_size": nsga2: pop_size is 2`},
+		{"an over-constrained space", "max_params: 60k", "max_params: 10", nil, `cannot meet its constraints.*over the budget of 10`},
+		{"too many threads", "", "", []string{tinyExperiment, "--workers", "2", "--threads", "100000"}, `usable cores`},
+		{"no file", "", "", []string{"--json"}, `want one experiment file`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			args := append([]string{"search", "--db", filepath.Join(dir, "nas.db")}, c.args...)
+			if c.old != "" {
+				args = append(args, tinyWith(t, dir, c.old, c.new))
+			}
+			code, _, stderr := runNAS(t, args...)
+			if code != 2 || !regexp.MustCompile(c.want).MatchString(stderr) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and %q", code, stderr, c.want)
+			}
+		})
+	}
+}
+
+// countTrials returns how many trials the database at path holds, 0 if it cannot be read yet.
+func countTrials(path string) int {
+	st, err := store.OpenReadOnly(path)
+	if err != nil {
+		return 0
+	}
+	defer st.Close()
+	exps, err := st.Experiments(context.Background())
+	if err != nil || len(exps) == 0 {
+		return 0
+	}
+	trials, _ := st.Trials(context.Background(), exps[0].ID)
+	return len(trials)
+}
+
+func TestSearchSummaryMatchesGolden(t *testing.T) {
+	sum := &search.Summary{
+		Experiment: "quick", Status: store.ExperimentDone, Objectives: []search.Objective{search.ValAcc, search.MACs},
+		Workers: 2, Threads: 1,
+		Stats:         search.Stats{Batches: 3, Trials: 24, Budget: 24, Trained: 21, Duplicates: 3, Best: []float64{-0.763, 468128}, FrontSize: 2},
+		DuplicateRate: 0.125,
+		Front: []search.Entry{
+			{Trial: 10, Name: "quick/t10", Family: "resnext+inception+se+ror", Batch: 1, Operator: "crossover+mutate", Status: evaluator.StatusOK, ValAcc: 0.763, Params: 27654, MACs: 1251912, LatencyMs: 0.34},
+			{Trial: 14, Name: "quick/t14", Family: "resnext+preact_basic+se+ror", Batch: 1, Operator: "mutate", Status: evaluator.StatusOK, ValAcc: 0.666, Params: 7532, MACs: 468128, LatencyMs: 0.25},
+		},
+		Baselines: []search.Entry{
+			{Trial: -1, Name: "resnet20_mnist", Family: "basic", Operator: "baseline", Status: evaluator.StatusOK, ValAcc: 0.7477, Params: 272186, MACs: 31021952, LatencyMs: 1.92},
+			{Trial: -1, Name: "vgg_small_mnist", Family: "plain", Operator: "baseline", Status: evaluator.StatusDiverged},
+		},
+	}
+	var out bytes.Buffer
+	for _, s := range []search.Stats{{Batches: 1, Trials: 8, Budget: 24}, {Batches: 2, Trials: 16, Budget: 24, Trained: 15, Duplicates: 1, Failures: 1, Best: []float64{-0.75, 1.5e6}, FrontSize: 3}, sum.Stats} {
+		fmt.Fprintln(&out, batchLine(s, sum.Objectives, 4*time.Minute))
+	}
+	printSummary(&out, sum)
+	golden := filepath.Join("testdata", "search_summary.golden")
+	if *update {
+		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != string(want) {
+		t.Errorf("search output differs from %s (run go test -update to accept):\n%s", golden, out.String())
+	}
+}

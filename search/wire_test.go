@@ -1,0 +1,320 @@
+package search
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gonas/nas/evaluator"
+	"github.com/gonas/nas/space"
+	"github.com/gonas/nas/store"
+)
+
+// loadTiny returns configs/search/tiny.yaml, the experiment of the end-to-end tests.
+func loadTiny(t *testing.T) *Experiment {
+	t.Helper()
+	e, err := LoadExperiment(filepath.Join(experimentDir, "tiny.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func openStore(t *testing.T) (*store.SQLite, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "nas.db")
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, path
+}
+
+// storedTrial is what a stored trial says about the search, without ids and times.
+type storedTrial struct {
+	Generation int
+	Operator   string
+	Arch       string
+	Fidelity   float64
+	Parents    string
+	Status     evaluator.Status
+	ValAcc     float64
+	Cached     bool
+}
+
+// storedTrials returns the finished trials of experiment name, sorted, and fails the test if
+// any trial is not finished.
+func storedTrials(t *testing.T, st store.Store, name string) []storedTrial {
+	t.Helper()
+	ctx := context.Background()
+	exp, err := st.Experiment(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.Trials(ctx, exp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := st.Evaluations(ctx, exp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != len(all) {
+		t.Fatalf("%d of %d trials are finished", len(evs), len(all))
+	}
+	out := make([]storedTrial, len(evs))
+	for i, ev := range evs {
+		out[i] = storedTrial{ev.Trial.Generation, ev.Trial.Operator, ev.Trial.Key.ArchHash, ev.Trial.Key.Fidelity,
+			strings.Join(ev.Trial.Parents, ","), ev.Result.Status, ev.Result.ValAcc, ev.Cached}
+	}
+	slices.SortFunc(out, func(a, b storedTrial) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+	return out
+}
+
+func TestTinyExperimentStoresEveryTrial(t *testing.T) {
+	e := loadTiny(t)
+	st, path := openStore(t)
+	var mu sync.Mutex
+	steps := map[string]int{}
+	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !tr.Done {
+			steps[tr.Name]++
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Status != store.ExperimentDone || sum.Resumed || sum.Stats.Trials != e.Evaluations {
+		t.Fatalf("summary %+v, want a new experiment done with %d trials", sum, e.Evaluations)
+	}
+	trials := storedTrials(t, st, "tiny")
+	if len(trials) != e.Evaluations+len(e.Baselines) {
+		t.Fatalf("%d trials stored, want %d evaluations and %d baselines", len(trials), e.Evaluations, len(e.Baselines))
+	}
+	baselines := 0
+	for _, tr := range trials {
+		if tr.Operator == baselineOperator {
+			baselines++
+		}
+		if tr.Status != evaluator.StatusOK || tr.Fidelity != 0.05 {
+			t.Errorf("stored trial %+v: want ok at fidelity 1 epoch × 0.05 of the data", tr)
+		}
+	}
+	if baselines != len(e.Baselines) || len(sum.Baselines) != baselines || sum.Baselines[0].ValAcc <= 0 {
+		t.Errorf("%d baseline trials, summary %+v", baselines, sum.Baselines)
+	}
+	if len(steps) != e.Evaluations+len(e.Baselines) {
+		t.Errorf("training progress came from %d networks, want %d", len(steps), e.Evaluations+len(e.Baselines))
+	}
+	if len(sum.Front) == 0 || len(sum.Front) != sum.Stats.FrontSize {
+		t.Errorf("front of %d entries, stats say %d", len(sum.Front), sum.Stats.FrontSize)
+	}
+
+	// Users read the file with SQL: every trial has its row in v_results.
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows, named int
+	err = db.QueryRow(`SELECT count(*), count(name) FROM v_results WHERE experiment = 'tiny' AND status = 'ok'`).Scan(&rows, &named)
+	if err != nil || rows != len(trials) || named != rows {
+		t.Errorf("v_results has %d rows (%d named), want %d: %v", rows, named, len(trials), err)
+	}
+}
+
+// twoNetworks is a search space of two networks, where a search of more than two trials
+// re-proposes networks.
+const twoNetworks = `name: two
+stem:
+  - {op: conv, filters: 4, kernel: 3, padding: 1, bn: true, relu: true}
+families: [basic]
+stages:
+  - depth: 1
+    width: [4, 8]
+    stride: 2
+`
+
+func TestReproposedNetworksAreNeverTrainedAgain(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "two.yaml"), []byte(twoNetworks), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yaml := `space: two.yaml
+dataset: synthetic
+recipe: {epochs: 1, batch: 32, data_fraction: 0.02, val_fraction: 0.02}
+strategy: {name: random, batch: 3}
+objectives: [val_acc, params]
+budget: {evaluations: 9}
+`
+	e, err := ParseExperiment([]byte(yaml), filepath.Join(dir, "dup.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := openStore(t)
+	var mu sync.Mutex
+	trained := map[string]int{}
+	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
+		if tr.Done {
+			mu.Lock()
+			trained[tr.Name]++
+			mu.Unlock()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trained) > 2 || sum.Stats.Trained != len(trained) || sum.Stats.Duplicates != 9-len(trained) {
+		t.Fatalf("%d trainings of a space of two networks; stats %+v", len(trained), sum.Stats)
+	}
+	if want := float64(sum.Stats.Duplicates) / 9; sum.DuplicateRate != want {
+		t.Errorf("duplicate rate %v, want %v", sum.DuplicateRate, want)
+	}
+	trials := storedTrials(t, st, "dup")
+	cached := 0
+	for _, tr := range trials {
+		if tr.Cached {
+			cached++
+		}
+	}
+	if len(trials) != 9 || cached != sum.Stats.Duplicates {
+		t.Errorf("%d trials stored, %d of them from the cache; want 9 and %d duplicates", len(trials), cached, sum.Stats.Duplicates)
+	}
+}
+
+func TestInterruptedExperimentResumesToTheTrialsOfAnUninterruptedOne(t *testing.T) {
+	ctx := context.Background()
+	whole, _ := openStore(t)
+	if _, err := RunExperiment(ctx, whole, loadTiny(t), RunOptions{Workers: 2, Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+
+	st, _ := openStore(t)
+	cut, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	finished := 0
+	// Stop in the second generation, after the baseline and three candidates.
+	sum, err := RunExperiment(cut, st, loadTiny(t), RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
+		mu.Lock()
+		defer mu.Unlock()
+		if tr.Done {
+			if finished++; finished == 5 {
+				cancel()
+			}
+		}
+	}})
+	if !errors.Is(err, context.Canceled) || sum == nil || sum.Status != store.ExperimentInterrupted {
+		t.Fatalf("interrupted run: err = %v, summary %+v", err, sum)
+	}
+	if exp, err := st.Experiment(ctx, "tiny"); err != nil || exp.Status != store.ExperimentInterrupted {
+		t.Fatalf("stored status %q, %v; want interrupted", exp.Status, err)
+	}
+	partial := storedTrials(t, st, "tiny")
+	if n := len(partial); n < 4 || n >= 7 {
+		t.Fatalf("the interrupted run stored %d trials, want the baseline, the first generation and part of the second", n)
+	}
+
+	sum, err = RunExperiment(ctx, st, loadTiny(t), RunOptions{Workers: 2, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Resumed || sum.Status != store.ExperimentDone || sum.Stats.Reused < len(partial)-1 {
+		t.Errorf("resumed run: %+v; want it to reuse the %d stored candidates", sum, len(partial)-1)
+	}
+	got, want := storedTrials(t, st, "tiny"), storedTrials(t, whole, "tiny")
+	if !slices.Equal(got, want) {
+		t.Errorf("interrupted and resumed:\n%v\nnever interrupted:\n%v", got, want)
+	}
+}
+
+func TestAChangedConfigurationIsNotResumed(t *testing.T) {
+	ctx := context.Background()
+	st, _ := openStore(t)
+	e := loadTiny(t)
+	if _, _, err := openExperiment(ctx, st, e, "tiny", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.Evaluations, e.Workers = 60, 2 // the budget and the parallelism may change
+	if _, resumed, err := openExperiment(ctx, st, e, "tiny", ""); err != nil || !resumed {
+		t.Fatalf("resuming with another budget: resumed %v, %v", resumed, err)
+	}
+	e.Seed++
+	e.Objectives = []Objective{ValAcc, Params}
+	_, _, err := openExperiment(ctx, st, e, "tiny", "")
+	var ce *ConflictError
+	if !errors.As(err, &ce) || !slices.Equal(ce.Parts, []string{"objectives", "seed"}) {
+		t.Fatalf("err = %v, want a ConflictError over objectives and seed", err)
+	}
+	if _, _, err := openExperiment(ctx, st, e, "tiny-2", ""); err != nil {
+		t.Errorf("another name starts a new experiment: %v", err)
+	}
+}
+
+func TestAnOverConstrainedSpaceFailsBeforeAnyTraining(t *testing.T) {
+	e := loadTiny(t)
+	e.Constraints.MaxParams = 100
+	st, _ := openStore(t)
+	trained := false
+	_, err := RunExperiment(context.Background(), st, e, RunOptions{Training: func(Training) { trained = true }})
+	var ce *ConstraintError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "over the budget of 100") {
+		t.Fatalf("err = %v, want a ConstraintError naming the params budget", err)
+	}
+	if trained {
+		t.Error("a network was trained")
+	}
+	if exps, err := st.Experiments(context.Background()); err != nil || len(exps) != 0 {
+		t.Errorf("the store holds %d experiments, %v; want none", len(exps), err)
+	}
+}
+
+func TestABaselineForOtherImagesIsAnError(t *testing.T) {
+	e := loadTiny(t)
+	a, err := space.Load(filepath.Join(experimentDir, "../baselines/small/resnet20_cifar.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Baselines = []Baseline{{File: "resnet20_cifar.yaml", Arch: a}}
+	st, _ := openStore(t)
+	_, err = RunExperiment(context.Background(), st, e, RunOptions{})
+	var ce *space.ConfigError
+	if !errors.As(err, &ce) || ce.File != "resnet20_cifar.yaml" || !strings.Contains(ce.Msg, "3×32×32") {
+		t.Fatalf("err = %v, want a ConfigError of the baseline's file naming its input", err)
+	}
+}
+
+func TestFamilySumsUpTheBlocks(t *testing.T) {
+	cases := map[string]string{
+		"resnet20_mnist.yaml":            "basic",
+		"se_resnet20_mnist.yaml":         "basic+se",
+		"ror_resnet20_mnist.yaml":        "basic+ror",
+		"sd_resnet20_mnist.yaml":         "basic+sd",
+		"densenet_bc_k12_mnist.yaml":     "dense",
+		"googlenet_small_mnist.yaml":     "inception",
+		"incres_v2_small_mnist.yaml":     "incres_a+incres_b+incres_c",
+		"resnext20_8x4d_mnist.yaml":      "resnext",
+		"nin_small_mnist.yaml":           "mlpconv",
+		"preact_resnet20_mnist.yaml":     "preact_basic",
+		"resnet29_bottleneck_mnist.yaml": "bottleneck",
+	}
+	for file, want := range cases {
+		a, err := space.Load(filepath.Join(experimentDir, "../baselines/small", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := family(a); got != want {
+			t.Errorf("%s: family %q, want %q", file, got, want)
+		}
+	}
+}
