@@ -22,7 +22,7 @@ func (*dbCommand) Synopsis() string {
 
 func (c *dbCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(c, "check [--db FILE]", stderr)
-	path := fs.String("db", store.DefaultPath, "the database `FILE`")
+	path := dbFlag(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err

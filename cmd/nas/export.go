@@ -26,7 +26,7 @@ func (*exportCommand) Synopsis() string {
 
 func (c *exportCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(c, "TRIAL [flags]", stderr)
-	db := fs.String("db", store.DefaultPath, "database `FILE`")
+	db := dbFlag(fs)
 	out := fs.String("out", "", "write to `FILE` instead of standard output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {

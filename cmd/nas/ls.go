@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gonas/nas/reports"
-	"github.com/gonas/nas/store"
 )
 
 func init() { register(&lsCommand{}) }
@@ -28,7 +27,7 @@ func (c *lsCommand) Run(ctx context.Context, args []string, stdout, stderr io.Wr
 		fs.Usage()
 		return badInputf("nas ls takes no arguments, got %q", pos)
 	}
-	st, err := openForReading(*path)
+	st, err := openStore(*path)
 	if err != nil {
 		return err
 	}
@@ -65,21 +64,4 @@ func (c *lsCommand) Run(ctx context.Context, args []string, stdout, stderr io.Wr
 			bestText, e.Created.Local().Format(time.DateTime), fmt.Sprintf("%s, %d cores", e.Machine.CPUModel, e.Machine.Cores)})
 	}
 	return reports.WriteTable(stdout, t, false)
-}
-
-// dbFlag adds the --db flag that every command touching the database has.
-func dbFlag(fs interface {
-	String(name, value, usage string) *string
-}) *string {
-	return fs.String("db", store.DefaultPath, "the database `FILE`")
-}
-
-// openForReading opens the database at path read-only; a missing or foreign file is the user's
-// mistake (exit 2).
-func openForReading(path string) (*store.SQLite, error) {
-	st, err := store.OpenReadOnly(path)
-	if err != nil {
-		return nil, badInput(err)
-	}
-	return st, nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/gonas/nas/reports"
-	"github.com/gonas/nas/store"
 )
 
 func init() { register(&paretoCommand{}) }
@@ -26,7 +25,7 @@ var paretoFormats = []string{"table", "md", "json"}
 
 func (c *paretoCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(c, experimentUsage, stderr)
-	db := fs.String("db", store.DefaultPath, "database `FILE`")
+	db := dbFlag(fs)
 	xName := fs.String("x", string(reports.MACs), "cost: "+objectiveNames(reports.Costs))
 	yName := fs.String("y", string(reports.ValAcc), "accuracy: "+objectiveNames(reports.Accuracies))
 	format := fs.String("format", "table", "output format: "+strings.Join(paretoFormats, ", "))

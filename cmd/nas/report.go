@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,7 +29,7 @@ var reportFormats = []string{"table", "md", "csv", "json", "html", "svg", "png"}
 
 func (c *reportCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(c, experimentUsage, stderr)
-	db := fs.String("db", store.DefaultPath, "database `FILE`")
+	db := dbFlag(fs)
 	format := fs.String("format", "table", "output format: "+strings.Join(reportFormats, ", ")+
 		" (svg and png write one file per plot)")
 	out := fs.String("out", "", "write to `PATH` instead of standard output; for svg and png, the folder for the plots (default: the current one)")
@@ -87,20 +86,6 @@ func experimentArg(pos []string) string {
 		return ""
 	}
 	return pos[0]
-}
-
-// openStore opens the database at path for reading. A missing or foreign file is the user's
-// mistake.
-func openStore(path string) (*store.SQLite, error) {
-	st, err := store.OpenReadOnly(path)
-	var fe *store.FileError
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, badInputf("no database at %s: run nas search first, or name one with --db", path)
-	case errors.As(err, &fe):
-		return nil, badInput(err)
-	}
-	return st, err
 }
 
 // loadReport reads the experiment called name (the latest when empty) from the database at db

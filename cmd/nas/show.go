@@ -33,7 +33,7 @@ func (c *showCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 		fs.Usage()
 		return badInputf("want one trial number or experiment name, got %d arguments", len(pos))
 	}
-	st, err := openForReading(*path)
+	st, err := openStore(*path)
 	if err != nil {
 		return err
 	}
