@@ -10,4 +10,9 @@
 // proposal order whichever evaluation finishes first. Resuming is therefore replaying: run the
 // same search again over the same cache, evaluations already done come back from the cache at
 // once, and the search ends with exactly the trials of a run that was never interrupted.
+//
+// RunExperiment wires a search to the rest of nas: an Experiment read from YAML
+// (configs/search/README.md describes the file) gives the space, the recipe, the strategy, the
+// objectives, the constraints and the budget; the evaluator trains the candidates; and the store
+// is both the Cache, across experiments, and the record of every trial.
 package search

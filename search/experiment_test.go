@@ -66,6 +66,11 @@ func TestEveryShippedExperimentParses(t *testing.T) {
 		if e.Space == nil || len(e.Objectives) == 0 || e.Evaluations == 0 || e.Objectives[0] != ValAcc {
 			t.Errorf("%s: incomplete experiment %+v", f, e)
 		}
+		if e.Space.Input() == (space.Shape{}) {
+			t.Errorf("%s: the space does not say which images it is for", f)
+		} else if err := e.constrain(); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }
 

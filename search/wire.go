@@ -161,8 +161,8 @@ func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOp
 	return sum, err
 }
 
-// bind binds the space to the data set's images and sets its constraints, checks that the
-// baselines fit the data set, and that the constraints leave some network of the space.
+// bind binds the space to the data set's images, checks that the baselines fit them, and
+// constrains the space.
 func (e *Experiment) bind(ds *data.Dataset) error {
 	in, classes := space.Shape{C: ds.Train.C, H: ds.Train.H, W: ds.Train.W}, ds.Train.Classes
 	if b := e.Space.Input(); b != (space.Shape{}) && (b != in || e.Space.Classes() != classes) {
@@ -176,9 +176,14 @@ func (e *Experiment) bind(ds *data.Dataset) error {
 			return &space.ConfigError{File: b.File, Msg: fmt.Sprintf("%s takes %v images in %d classes; data set %s has %v in %d", b.Arch.Name, b.Arch.Input, b.Arch.Classes, ds.Name, in, classes)}
 		}
 	}
+	return e.constrain()
+}
+
+// constrain sets the constraints of the bound space and checks that some of its networks meet
+// them. The search would find out at its first proposal; finding out now spares the baselines'
+// training.
+func (e *Experiment) constrain() error {
 	e.Space.Budget = e.Constraints
-	// The search would find out at its first proposal; finding out now spares the baselines'
-	// training.
 	rng := rand.New(rand.NewSource(int64(e.Seed)))
 	var last error
 	for range DefaultMaxTries {

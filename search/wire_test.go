@@ -318,3 +318,50 @@ func TestFamilySumsUpTheBlocks(t *testing.T) {
 		}
 	}
 }
+
+func TestSuccessiveHalvingTrainsThePromotedLonger(t *testing.T) {
+	yaml := `space: ../spaces/fashion_small.yaml
+dataset: synthetic
+recipe: {epochs: 2, batch: 32, data_fraction: 0.02, val_fraction: 0.02}
+fidelity: {by: epochs, levels: [1, 2], eta: 3}
+strategy: {name: random, batch: 3}
+objectives: [val_acc, macs]
+constraints: {max_params: 30k, max_macs: 2M}
+budget: {evaluations: 8}
+`
+	e, err := ParseExperiment([]byte(yaml), filepath.Join(experimentDir, "halving.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := openStore(t)
+	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 2, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := st.Experiment(context.Background(), "halving")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := st.Evaluations(context.Background(), exp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each batch of 3 trains all for one epoch and the best one for two: 2 batches, 8 trials.
+	levels := map[float64]int{}
+	for _, ev := range evs {
+		epochs := len(ev.Result.Epochs)
+		levels[ev.Trial.Key.Fidelity]++
+		if ev.Trial.Key.Fidelity != float64(epochs)*0.02 || (ev.Result.LatencyB1Ms > 0) != (epochs == 2) {
+			t.Errorf("trial at fidelity %v trained %d epochs, latency %v ms; want latency measured at the last level only",
+				ev.Trial.Key.Fidelity, epochs, ev.Result.LatencyB1Ms)
+		}
+	}
+	if len(evs) != 8 || levels[0.02] != 6 || levels[0.04] != 2 {
+		t.Errorf("%d trials, by fidelity %v; want 6 at one epoch and 2 at two", len(evs), levels)
+	}
+	for _, f := range sum.Front {
+		if f.LatencyMs == 0 {
+			t.Errorf("front entry %+v is not from the last level", f)
+		}
+	}
+}
