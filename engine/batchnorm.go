@@ -63,6 +63,9 @@ type batchNormOp struct {
 	a, b, k, m              []float32
 	statsFn, gradSumsFn     func(w, i int)
 	normFn, dxFn            func(w, i int)
+	// relu marks a BatchNorm that applies the ReLU consuming it, in place: Build fuses the two
+	// when the ReLU is the only consumer, saving a pass over memory each way and a buffer.
+	relu bool
 }
 
 // BatchNorm adds per-channel batch normalisation, y = γ·(x − μ)/√(σ² + ε) + β with ε = 1e-5, like
@@ -101,11 +104,20 @@ func (g *Graph) BatchNorm(x *Node) *Node {
 	}
 	o.gradSumsFn = func(_, i int) {
 		xs, dys, _, s1, s2 := o.chunk(i)
+		if o.relu {
+			// The ReLU's gradient, in place while the chunk is in cache.
+			lo, hi := parallel.Span(i, o.totalRows(), o.rows)
+			reluGrad(o.y.Value[lo*c:hi*c], dys, dys, false)
+		}
 		bnGradSums(xs, dys, c, o.m, s1, s2)
 	}
 	o.normFn = func(_, i int) {
 		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
-		bnNormalize(x.Value[lo*c:hi*c], o.y.Value[lo*c:hi*c], c, o.scale, o.shift)
+		ys := o.y.Value[lo*c : hi*c]
+		bnNormalize(x.Value[lo*c:hi*c], ys, c, o.scale, o.shift)
+		if o.relu {
+			relu(ys, ys)
+		}
 	}
 	o.dxFn = func(_, i int) {
 		xs, dys, dxs, _, _ := o.chunk(i)

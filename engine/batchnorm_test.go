@@ -49,6 +49,47 @@ func TestGradBatchNormEval(t *testing.T) {
 	})
 }
 
+// TestGradBatchNormReLU checks a BatchNorm followed only by a ReLU, which Build fuses, and one
+// whose output also feeds another op, which it must not fuse.
+func TestGradBatchNormReLU(t *testing.T) {
+	for _, train := range []bool{true, false} {
+		checkGradients(t, gradCase{
+			name: fmt.Sprintf("fused batchnorm relu, train %v", train), batch: 3, inputs: []Shape{{2, 3, 5}}, train: train,
+			build: func(g *Graph, xs []*Node) *Node {
+				y := g.ReLU(g.BatchNorm(xs[0]))
+				randomizeBatchNorm(g)
+				return y
+			},
+		})
+		checkGradients(t, gradCase{
+			name: fmt.Sprintf("shared batchnorm relu, train %v", train), batch: 3, inputs: []Shape{{2, 3, 5}}, train: train,
+			build: func(g *Graph, xs []*Node) *Node {
+				bn := g.BatchNorm(xs[0])
+				randomizeBatchNorm(g)
+				return g.Add(g.ReLU(bn), bn, 0.5)
+			},
+		})
+	}
+}
+
+func TestBuildFusesBatchNormReLU(t *testing.T) {
+	g := New(Config{Batch: 2, Pool: parallel.NewPool(1), Seed: 1})
+	x := g.Input("x", Shape{3, 3, 4})
+	fillNormal(x.Value, 1)
+	bn := g.BatchNorm(x)
+	y := g.ReLU(bn)
+	g.Build()
+	if &bn.Value[0] != &y.Value[0] || &bn.Grad[0] != &y.Grad[0] {
+		t.Fatal("a BatchNorm whose only consumer is a ReLU keeps buffers of its own")
+	}
+	g.Forward(true)
+	_, _, want := bnReference(x.Value, 2, x.Shape, g.Params()[0].Value, g.Params()[1].Value)
+	for i := range want {
+		want[i] = max(want[i], 0)
+	}
+	assertClose(t, "fused output", y.Value, want)
+}
+
 // bnReference computes, in float64, the per-channel mean and biased variance of the first n
 // samples of x and the normalised output γ·(x − μ)/√(σ² + ε) + β.
 func bnReference(x []float32, n int, s Shape, gamma, beta []float32) (mean, variance, y []float64) {

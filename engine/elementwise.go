@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/gonas/nas/engine/parallel"
+import (
+	"math"
+
+	"github.com/gonas/nas/engine/parallel"
+)
 
 // elemChunk is how many float32s one chunk of an elementwise kernel covers.
 const elemChunk = 1 << 14
@@ -29,34 +33,61 @@ func (e *elementwise) run() {
 type reluOp struct {
 	x, y     *Node
 	fwd, bwd *elementwise
+	// fused marks a ReLU that Build folded into the BatchNorm producing x: that op applies it,
+	// in place, and this one does nothing.
+	fused bool
 }
 
 // ReLU adds y = max(x, 0).
 func (g *Graph) ReLU(x *Node) *Node {
 	o := &reluOp{x: x}
 	o.y = g.addNode(x.Name+".relu", x.Shape, o, x)
-	o.fwd = newElementwise(g, o.y, func(lo, hi int) {
-		xs, ys := x.Value[lo:hi], o.y.Value[lo:hi]
-		for i, v := range xs {
-			ys[i] = max(v, 0)
-		}
-	})
+	o.fwd = newElementwise(g, o.y, func(lo, hi int) { relu(x.Value[lo:hi], o.y.Value[lo:hi]) })
 	o.bwd = newElementwise(g, o.y, func(lo, hi int) {
 		// The output, not the input, decides the mask, so ReLU may run in place of its input.
-		ys, dy, dx := o.y.Value[lo:hi], o.y.Grad[lo:hi], x.Grad[lo:hi]
-		for i, v := range ys {
-			if v > 0 {
-				dx[i] += dy[i]
-			}
-		}
+		reluGrad(o.y.Value[lo:hi], o.y.Grad[lo:hi], x.Grad[lo:hi], true)
 	})
 	return o.y
 }
 
-func (o *reluOp) forward(*Graph) { o.fwd.run() }
+func (o *reluOp) forward(*Graph) {
+	if !o.fused {
+		o.fwd.run()
+	}
+}
 
 func (o *reluOp) backward(*Graph) {
-	if o.x.Grad != nil {
+	if o.x.Grad != nil && !o.fused {
 		o.bwd.run()
 	}
+}
+
+// relu sets y = max(x, 0); y may be x.
+func relu(x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = max(v, 0)
+	}
+}
+
+// reluGrad sets dx to dy where y > 0 and to 0 elsewhere, or with accumulate adds that to dx. y is
+// the ReLU's output; dx may be dy, to mask it in place.
+func reluGrad(y, dy, dx []float32, accumulate bool) {
+	dy, dx = dy[:len(y)], dx[:len(y)]
+	if accumulate {
+		for i, v := range y {
+			dx[i] += math.Float32frombits(math.Float32bits(dy[i]) & positive(v))
+		}
+		return
+	}
+	for i, v := range y {
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & positive(v))
+	}
+}
+
+// positive returns all ones when v > 0 or v is a NaN with the sign bit clear (which PyTorch's
+// ReLU backward also lets through), else zero. A mask, unlike a branch, costs the same on the
+// random signs of activations as on predictable ones.
+func positive(v float32) uint32 {
+	return uint32(^((int64(int32(math.Float32bits(v))) - 1) >> 63))
 }

@@ -168,16 +168,34 @@ func (g *Graph) reserveScratch(n int) {
 
 // Build allocates the gradient buffers of every node but the graph's inputs, whose gradients are
 // never needed. After Build no layer can be added. Forward may run without Build (inference).
+//
+// Build also fuses each ReLU whose input is a BatchNorm with no other consumer into that
+// BatchNorm, which then applies the ReLU in place: afterwards the two nodes share their Value and
+// Grad buffers, which hold the ReLU's output and gradient.
 func (g *Graph) Build() {
 	if g.built {
 		return
 	}
 	g.built = true
+	consumers := make([]int, len(g.nodes))
 	for _, n := range g.nodes {
-		if n.op != nil {
-			n.Grad = make([]float32, len(n.Value))
-			g.addZeroSpans(n.Grad)
+		for _, in := range n.inputs {
+			consumers[in.id]++
 		}
+	}
+	for _, n := range g.nodes {
+		if n.op == nil {
+			continue
+		}
+		if r, ok := n.op.(*reluOp); ok {
+			if bn, ok := r.x.op.(*batchNormOp); ok && consumers[r.x.id] == 1 && (g.loss == nil || g.loss.logits != r.x) {
+				bn.relu, r.fused = true, true
+				n.Value, n.Grad = r.x.Value, r.x.Grad
+				continue
+			}
+		}
+		n.Grad = make([]float32, len(n.Value))
+		g.addZeroSpans(n.Grad)
 	}
 	for _, p := range g.params {
 		g.addZeroSpans(p.Grad)
