@@ -263,7 +263,7 @@ func (t *trainer) Evaluate(ctx context.Context, req Request[space.Genome]) (Outc
 	if err != nil {
 		return Outcome{}, err
 	}
-	r, err := t.train(ctx, arch, req.Fidelity, req.Worker, Training{Trial: req.Trial, Name: arch.Name, Worker: req.Worker, Fidelity: req.Fidelity})
+	r, err := t.train(ctx, arch, req.Fidelity, t.pools[req.Worker], Training{Trial: req.Trial, Name: arch.Name, Worker: req.Worker, Fidelity: req.Fidelity})
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -280,12 +280,12 @@ func (t *trainer) candidate(g space.Genome, trial int) (*space.Arch, error) {
 	return a, nil
 }
 
-// train trains arch at fidelity level fid on worker slot w's pool. A cancelled training is an
-// error, never a result: it is redone when the search resumes.
-func (t *trainer) train(ctx context.Context, arch *space.Arch, fid float64, w int, tr Training) (evaluator.Result, error) {
+// train trains arch at fidelity level fid on pool. A cancelled training is an error, never a
+// result: it is redone when the search resumes.
+func (t *trainer) train(ctx context.Context, arch *space.Arch, fid float64, pool *parallel.Pool, tr Training) (evaluator.Result, error) {
 	r := t.e.RecipeAt(fid)
-	r.Threads = t.pools[w].Threads()
-	opt := evaluator.Options{Seed: t.e.Seed, Pool: t.pools[w], SkipLatency: fid != t.last && !t.latency}
+	r.Threads = pool.Threads()
+	opt := evaluator.Options{Seed: t.e.Seed, Pool: pool, SkipLatency: fid != t.last && !t.latency}
 	if t.report != nil {
 		opt.Progress = func(p evaluator.Progress) {
 			tr.Progress = p
@@ -321,8 +321,9 @@ func (t *trainer) outcome(r evaluator.Result) Outcome {
 	return o
 }
 
-// baselines evaluates the baselines at the last fidelity level, K at a time, taking what the
-// store has cached, and records them as trials; it returns their entries.
+// baselines evaluates the baselines at the last fidelity level, taking what the store has
+// cached, and records them as trials; it returns their entries. Up to K train at once, sharing
+// the K·T threads of the search, so that no core idles when there are fewer baselines than K.
 func (t *trainer) baselines(ctx context.Context, c *storeCache) ([]Entry, error) {
 	bs := t.e.Baselines
 	results := make([]evaluator.Result, len(bs))
@@ -348,11 +349,14 @@ func (t *trainer) baselines(ctx context.Context, c *storeCache) ([]Entry, error)
 	errs := make([]error, len(bs))
 	queue := make(chan int)
 	var wg sync.WaitGroup
-	for w := range min(len(t.pools), len(jobs)) {
+	workers := min(len(t.pools), len(jobs))
+	for w := range workers {
+		pool := parallel.NewPool(len(t.pools) * t.pools[0].Threads() / workers)
+		defer pool.Close()
 		wg.Go(func() {
 			for i := range queue {
 				b := bs[i]
-				r, err := t.train(ctx, b.Arch, t.last, w, Training{Trial: -1, Name: b.Arch.Name, Worker: w, Fidelity: t.last})
+				r, err := t.train(ctx, b.Arch, t.last, pool, Training{Trial: -1, Name: b.Arch.Name, Worker: w, Fidelity: t.last})
 				if err == nil {
 					results[i] = r
 					err = c.record(context.WithoutCancel(ctx), specs[i], b.Arch, r)
