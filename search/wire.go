@@ -57,7 +57,9 @@ type Summary struct {
 	Objectives []Objective            `json:"objectives"`
 	Workers    int                    `json:"workers"`
 	Threads    int                    `json:"threads"`
-	Stats      Stats                  `json:"stats"`
+	// Stats are in the search's terms: Best holds each objective's least value to minimise, so
+	// validation accuracy is negated.
+	Stats Stats `json:"stats"`
 	// DuplicateRate is the fraction of the trials that re-proposed a network already evaluated.
 	DuplicateRate float64 `json:"duplicate_rate"`
 	// Front holds the Pareto-optimal candidates at the last fidelity level, best first by the

@@ -235,7 +235,11 @@ func (v *searchView) render() {
 		if t.Trial >= 0 {
 			done += 100 * frac
 		}
-		desc = append(desc, fmt.Sprintf("%s %.0f%% loss %.3f", t.Name, 100*frac, p.Loss))
+		epoch := ""
+		if p.Epochs > 1 {
+			epoch = fmt.Sprintf(" epoch %d/%d", p.Epoch, p.Epochs)
+		}
+		desc = append(desc, fmt.Sprintf("%s%s %.0f%% loss %.3f", t.Name, epoch, 100*frac, p.Loss))
 	}
 	v.bar.Describe(strings.Join(desc, " | "))
 	v.bar.Set64(int64(done))

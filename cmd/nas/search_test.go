@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -138,49 +139,83 @@ func TestSearchTiny(t *testing.T) {
 		}
 	})
 
-	t.Run("SurvivesKillNine", func(t *testing.T) {
-		db := filepath.Join(t.TempDir(), "nas.db")
-		cmd := exec.Command(os.Args[0], "-test.run=^TestSearchHelperProcess$")
-		cmd.Env = append(os.Environ(), "NAS_SEARCH_TEST_DB="+db)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		// Kill it once the baseline and two candidates are stored, in the middle of the search.
-		deadline := time.Now().Add(2 * time.Minute)
-		for stored := 0; stored < 3; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				t.Fatal("the search stored fewer than 3 trials in 2 minutes")
+	// Stop a search once the baseline and two candidates are stored, in the middle of the
+	// search, then resume it.
+	for _, sig := range []os.Signal{os.Kill, os.Interrupt} {
+		t.Run("ResumesAfter"+strings.ToUpper(sig.String()[:1])+sig.String()[1:], func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "nas.db")
+			cmd := exec.Command(os.Args[0], "-test.run=^TestSearchHelperProcess$")
+			cmd.Env = append(os.Environ(), "NAS_SEARCH_TEST_DB="+db)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
 			}
-			stored = countTrials(db)
-		}
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Wait()
-		killed := countTrials(db)
-		if killed >= 7 {
-			t.Fatalf("the search had ended (%d trials) before it was killed", killed)
-		}
-		t.Logf("killed after %d trials", killed)
-		code, _, stderr := runNAS(t, "search", tinyExperiment, "--db", db)
-		if code != 0 {
-			t.Fatalf("resuming: exit %d: %s", code, stderr)
-		}
-		if got := trialsOf(t, db); !slices.Equal(got, want) {
-			t.Errorf("killed after %d trials and resumed:\n%s\nnever interrupted:\n%s", killed, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	})
+			deadline := time.Now().Add(2 * time.Minute)
+			for stored := 0; stored < 3; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatal("the search stored fewer than 3 trials in 2 minutes")
+				}
+				stored = countTrials(db)
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			stopped := countTrials(db)
+			if stopped >= 7 {
+				t.Fatalf("the search had ended (%d trials) before it was stopped", stopped)
+			}
+			t.Logf("stopped after %d trials", stopped)
+			if sig == os.Interrupt {
+				// Ctrl-C: the command stops cleanly, says so, and marks the experiment interrupted.
+				if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "interrupted; run the same command again") {
+					t.Errorf("after Ctrl-C: exit %d (%v), stderr:\n%s", code, err, stderr.String())
+				}
+				if status := experimentStatus(t, db); status != store.ExperimentInterrupted {
+					t.Errorf("after Ctrl-C the experiment is %q, want interrupted", status)
+				}
+			}
+			code, _, errs := runNAS(t, "search", tinyExperiment, "--db", db)
+			if code != 0 {
+				t.Fatalf("resuming: exit %d: %s", code, errs)
+			}
+			if got := trialsOf(t, db); !slices.Equal(got, want) {
+				t.Errorf("stopped after %d trials and resumed:\n%s\nnever interrupted:\n%s", stopped, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			if status := experimentStatus(t, db); status != store.ExperimentDone {
+				t.Errorf("after resuming, the experiment is %q, want done", status)
+			}
+		})
+	}
 }
 
-// TestSearchHelperProcess is the nas search that TestSearchTiny/SurvivesKillNine starts and
-// kills.
+// TestSearchHelperProcess is the nas search that TestSearchTiny starts and stops, with the
+// signal handling of main.
 func TestSearchHelperProcess(t *testing.T) {
 	db := os.Getenv("NAS_SEARCH_TEST_DB")
 	if db == "" {
 		return
 	}
-	os.Exit(run(context.Background(), []string{"search", tinyExperiment, "--db", db, "--workers", "1", "--threads", "1"}, os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, []string{"search", tinyExperiment, "--db", db, "--workers", "1", "--threads", "1"}, os.Stdout, os.Stderr))
+}
+
+// experimentStatus returns the status of experiment tiny in the database at path.
+func experimentStatus(t *testing.T, path string) store.ExperimentStatus {
+	t.Helper()
+	st, err := store.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	exp, err := st.Experiment(context.Background(), "tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exp.Status
 }
 
 func TestSearchRefusesBadInputWithExitCode2(t *testing.T) {
