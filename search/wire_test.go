@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -195,7 +196,7 @@ budget: {evaluations: 9}
 func TestInterruptedExperimentResumesToTheTrialsOfAnUninterruptedOne(t *testing.T) {
 	ctx := context.Background()
 	whole, _ := openStore(t)
-	if _, err := RunExperiment(ctx, whole, loadTiny(t), RunOptions{Workers: 2, Threads: 1}); err != nil {
+	if _, err := RunExperiment(ctx, whole, loadTiny(t), RunOptions{Workers: min(2, runtime.GOMAXPROCS(0)), Threads: 1}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -225,7 +226,8 @@ func TestInterruptedExperimentResumesToTheTrialsOfAnUninterruptedOne(t *testing.
 		t.Fatalf("the interrupted run stored %d trials, want the baseline, the first generation and part of the second", n)
 	}
 
-	sum, err = RunExperiment(ctx, st, loadTiny(t), RunOptions{Workers: 2, Threads: 1})
+	// The uninterrupted run had two workers of one thread; the resumed one has one of two.
+	sum, err = RunExperiment(ctx, st, loadTiny(t), RunOptions{Workers: 1, Threads: min(2, runtime.GOMAXPROCS(0))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +336,7 @@ budget: {evaluations: 8}
 		t.Fatal(err)
 	}
 	st, _ := openStore(t)
-	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 2, Threads: 1})
+	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: min(2, runtime.GOMAXPROCS(0)), Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
