@@ -63,6 +63,8 @@ type batchNormOp struct {
 	a, b, k, m              []float32
 	statsFn, gradSumsFn     func(w, i int)
 	normFn, dxFn            func(w, i int)
+	// set makes backward set x's gradient instead of adding to it (see overwriter).
+	set bool
 	// relu marks a BatchNorm that applies the ReLU consuming it, in place: Build fuses the two
 	// when the ReLU is the only consumer, saving a pass over memory each way and a buffer.
 	relu bool
@@ -121,6 +123,9 @@ func (g *Graph) BatchNorm(x *Node) *Node {
 	}
 	o.dxFn = func(_, i int) {
 		xs, dys, dxs, _, _ := o.chunk(i)
+		if o.set {
+			clear(dxs) // here, while the chunk is in cache, rather than in a pass of its own
+		}
 		bnInputGrad(xs, dys, dxs, c, o.a, o.b, o.k, o.m)
 	}
 	return o.y
@@ -160,6 +165,11 @@ func (o *batchNormOp) reduce(fn func(w, i int)) {
 			o.sum2[j] += p[c+j]
 		}
 	}
+}
+
+func (o *batchNormOp) overwrite(int) bool {
+	o.set = true
+	return true
 }
 
 func (o *batchNormOp) forward(g *Graph) {

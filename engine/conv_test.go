@@ -94,6 +94,11 @@ var convCases = []struct {
 	{"1x1 direct with bias", Shape{4, 4, 6}, ConvSpec{Filters: 5, KH: 1, KW: 1, Stride: 1, Bias: true}},
 	{"1x1 stride 2", Shape{5, 5, 6}, ConvSpec{Filters: 4, KH: 1, KW: 1, Stride: 2}},
 	{"tiles spanning images", Shape{9, 10, 3}, ConvSpec{Filters: 4, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true}},
+	{"8 groups merged into 2 blocks", Shape{4, 5, 16}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 8, Bias: true}},
+	{"2 groups wide enough to stay apart", Shape{3, 4, 6}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2}},
+	{"4 groups merged in pairs, stride 2", Shape{5, 5, 8}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 4}},
+	{"1x1 with 2 groups", Shape{3, 3, 8}, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 1, Groups: 2}},
+	{"1x1 padded", Shape{3, 3, 2}, ConvSpec{Filters: 3, KH: 1, KW: 1, Stride: 1, PadH: 1, PadW: 1}},
 }
 
 func TestConv2DForwardMatchesDefinition(t *testing.T) {

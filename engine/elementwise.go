@@ -33,6 +33,8 @@ func (e *elementwise) run() {
 type reluOp struct {
 	x, y     *Node
 	fwd, bwd *elementwise
+	// set makes backward set x's gradient instead of adding to it (see overwriter).
+	set bool
 	// fused marks a ReLU that Build folded into the BatchNorm producing x: that op applies it,
 	// in place, and this one does nothing.
 	fused bool
@@ -45,9 +47,14 @@ func (g *Graph) ReLU(x *Node) *Node {
 	o.fwd = newElementwise(g, o.y, func(lo, hi int) { relu(x.Value[lo:hi], o.y.Value[lo:hi]) })
 	o.bwd = newElementwise(g, o.y, func(lo, hi int) {
 		// The output, not the input, decides the mask, so ReLU may run in place of its input.
-		reluGrad(o.y.Value[lo:hi], o.y.Grad[lo:hi], x.Grad[lo:hi], true)
+		reluGrad(o.y.Value[lo:hi], o.y.Grad[lo:hi], x.Grad[lo:hi], !o.set)
 	})
 	return o.y
+}
+
+func (o *reluOp) overwrite(int) bool {
+	o.set = true
+	return true
 }
 
 func (o *reluOp) forward(*Graph) {
@@ -90,4 +97,16 @@ func reluGrad(y, dy, dx []float32, accumulate bool) {
 // random signs of activations as on predictable ones.
 func positive(v float32) uint32 {
 	return uint32(^((int64(int32(math.Float32bits(v))) - 1) >> 63))
+}
+
+// put sets dst to src, or with add adds src to dst.
+func put(dst, src []float32, add bool) {
+	if !add {
+		copy(dst, src)
+		return
+	}
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
 }

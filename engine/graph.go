@@ -49,8 +49,18 @@ type op interface {
 	// forward computes the output from the inputs for g.n samples.
 	forward(g *Graph)
 	// backward adds the gradient of the loss with respect to each input (and parameter) to that
-	// input's Grad, given the output's Grad. It never overwrites: gradients accumulate.
+	// input's Grad, given the output's Grad: gradients accumulate, unless overwrite said otherwise.
 	backward(g *Graph)
+}
+
+// overwriter is an op whose backward can set, instead of add to, the whole gradient of one of its
+// inputs. A step's backward runs an input's consumers from the last to the first, so Build asks
+// the last one to set the gradient, which then needs no clearing before the step: that saves a
+// pass over memory, and the clearing an op does instead happens chunk by chunk in cache.
+type overwriter interface {
+	// overwrite reports whether backward can set the gradient of input i (numbered as the op's
+	// inputs are), and if so makes it do so from then on.
+	overwrite(i int) bool
 }
 
 // Graph is a static computation graph for one architecture and one batch size. It is built by
@@ -68,9 +78,10 @@ type Graph struct {
 	train  bool
 	built  bool
 	loss   *Loss
-	// zeroSpans cut every gradient buffer into fixed spans that Backward clears in parallel.
-	zeroSpans [][]float32
-	zeroFn    func(w, i int)
+	// zeroSpans cut the gradient buffers that Backward must clear into fixed spans, cleared in
+	// parallel; allSpans cut every gradient buffer, for BackwardFrom.
+	zeroSpans, allSpans [][]float32
+	zeroFn, allFn       func(w, i int)
 	// scratch is temporary memory shared by all ops; see reserveScratch.
 	scratch []float32
 }
@@ -95,6 +106,7 @@ func New(cfg Config) *Graph {
 	}
 	g := &Graph{batch: cfg.Batch, n: cfg.Batch, pool: cfg.Pool, seed: cfg.Seed}
 	g.zeroFn = func(_, i int) { clear(g.zeroSpans[i]) }
+	g.allFn = func(_, i int) { clear(g.allSpans[i]) }
 	return g
 }
 
@@ -183,7 +195,10 @@ func (g *Graph) Build() {
 			consumers[in.id]++
 		}
 	}
+	// owner[i] is the node whose gradient buffer node i uses: itself, or a fused BatchNorm.
+	owner := make([]*Node, len(g.nodes))
 	for _, n := range g.nodes {
+		owner[n.id] = n
 		if n.op == nil {
 			continue
 		}
@@ -191,25 +206,64 @@ func (g *Graph) Build() {
 			if bn, ok := r.x.op.(*batchNormOp); ok && consumers[r.x.id] == 1 && (g.loss == nil || g.loss.logits != r.x) {
 				bn.relu, r.fused = true, true
 				n.Value, n.Grad = r.x.Value, r.x.Grad
+				owner[n.id] = r.x
 				continue
 			}
 		}
 		n.Grad = make([]float32, len(n.Value))
-		g.addZeroSpans(n.Grad)
+	}
+	// first[i] is the consumer whose backward writes node i's gradient buffer first in a step,
+	// and slot the input it takes it as; shared marks buffers that consumer takes twice.
+	first := make([]*Node, len(g.nodes))
+	slot := make([]int, len(g.nodes))
+	shared := make([]bool, len(g.nodes))
+	for _, c := range g.nodes {
+		if r, ok := c.op.(*reluOp); ok && r.fused {
+			continue
+		}
+		for i, in := range c.inputs {
+			o := owner[in.id].id
+			switch first[o] {
+			case nil:
+			case c:
+				shared[o] = true
+				continue
+			}
+			first[o], slot[o], shared[o] = c, i, false
+		}
+	}
+	for _, n := range g.nodes {
+		if n.op == nil || owner[n.id] != n {
+			continue
+		}
+		g.allSpans = addSpans(g.allSpans, n.Grad)
+		// The loss sets the logits' gradient before any op's backward runs.
+		if g.loss != nil && owner[g.loss.logits.id] == n {
+			continue
+		}
+		if c := first[n.id]; c != nil && !shared[n.id] {
+			if w, ok := c.op.(overwriter); ok && w.overwrite(slot[n.id]) {
+				continue
+			}
+		}
+		g.zeroSpans = addSpans(g.zeroSpans, n.Grad)
 	}
 	for _, p := range g.params {
-		g.addZeroSpans(p.Grad)
+		g.zeroSpans = addSpans(g.zeroSpans, p.Grad)
+		g.allSpans = addSpans(g.allSpans, p.Grad)
 	}
 }
 
 // zeroSpan is how many float32s one chunk of gradient clearing covers.
 const zeroSpan = 1 << 15
 
-func (g *Graph) addZeroSpans(b []float32) {
+// addSpans appends b, cut into spans of zeroSpan, to spans.
+func addSpans(spans [][]float32, b []float32) [][]float32 {
 	for i := 0; i < parallel.Chunks(len(b), zeroSpan); i++ {
 		lo, hi := parallel.Span(i, len(b), zeroSpan)
-		g.zeroSpans = append(g.zeroSpans, b[lo:hi])
+		spans = append(spans, b[lo:hi])
 	}
+	return spans
 }
 
 // Forward runs every layer in order. train selects training behaviour: BatchNorm on batch
@@ -226,9 +280,9 @@ func (g *Graph) Forward(train bool) {
 	}
 }
 
-// Backward sets every gradient to zero, seeds the loss gradient and runs every layer's backward
-// in reverse order, so that Params' Grad hold dLoss/dParam. It needs Build and a Loss, and a
-// preceding Forward(true).
+// Backward sets every gradient to zero (or lets its first writer set it), seeds the loss gradient
+// and runs every layer's backward in reverse order, so that Params' Grad hold dLoss/dParam. It
+// needs Build and a Loss, and a preceding Forward(true).
 func (g *Graph) Backward() {
 	if !g.built {
 		panic("engine: Backward before Build")
@@ -251,7 +305,7 @@ func (g *Graph) BackwardFrom(out *Node, grad []float32) {
 	if !g.built {
 		panic("engine: BackwardFrom before Build")
 	}
-	g.pool.For(len(g.zeroSpans), g.zeroFn)
+	g.pool.For(len(g.allSpans), g.allFn)
 	copy(out.Grad, grad)
 	for i := out.id; i >= 0; i-- {
 		if n := g.nodes[i]; n.op != nil && n.Grad != nil {

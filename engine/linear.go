@@ -18,6 +18,8 @@ type linearOp struct {
 	w, b    *Param
 	in, out int
 	g       *Graph
+	// dxBeta is 0 when backward sets x's gradient instead of adding to it.
+	dxBeta float32
 	// Backward runs one pool job whose chunks are, in order, blocks of dx's columns (when x needs
 	// a gradient), blocks of dW's rows and, with a bias, one chunk for db.
 	fwd, bwd func(w, i int)
@@ -32,7 +34,7 @@ func (g *Graph) Linear(x *Node, out int, bias bool) *Node {
 		panic(fmt.Sprintf("engine: %s: %d outputs, need at least 1", name, out))
 	}
 	in := x.Shape.Size()
-	o := &linearOp{x: x, in: in, out: out, g: g}
+	o := &linearOp{x: x, in: in, out: out, g: g, dxBeta: 1}
 	o.y = g.addNode(name, Shape{1, 1, out}, o, x)
 	bound := 1 / math.Sqrt(float64(in))
 	o.w = g.addParam(name+".weight", false, uniformInit(bound), in, out)
@@ -83,7 +85,7 @@ func (o *linearOp) backwardChunk(_, i int) {
 		if i < blocks {
 			// dx[:, block] += dy · W[block, :]ᵀ
 			c0, c1 := parallel.Span(i, in, linearBlock)
-			gemm.Sgemm(false, true, n, c1-c0, out, 1, dy, out, o.w.Value[c0*out:], out, 1, o.x.Grad[c0:], in)
+			gemm.Sgemm(false, true, n, c1-c0, out, 1, dy, out, o.w.Value[c0*out:], out, o.dxBeta, o.x.Grad[c0:], in)
 			return
 		}
 		i -= blocks
@@ -100,6 +102,11 @@ func (o *linearOp) backwardChunk(_, i int) {
 			db[j] += d
 		}
 	}
+}
+
+func (o *linearOp) overwrite(int) bool {
+	o.dxBeta = 0
+	return true
 }
 
 func (o *linearOp) backward(g *Graph) {

@@ -70,7 +70,7 @@ func (g *Graph) SoftmaxCrossEntropy(logits *Node, smoothing float32) *Loss {
 				if j == y {
 					t += 1 - smoothing
 				}
-				d[j] += (p[j] - t) * scale
+				d[j] = (p[j] - t) * scale
 			}
 		}
 	}
@@ -125,6 +125,7 @@ func (l *Loss) forward() {
 	l.value = sum / float64(g.n)
 }
 
+// seed sets the logits' gradient, which no op has written yet in the step.
 func (l *Loss) seed() {
 	l.g.pool.For(parallel.Chunks(l.g.n, lossChunk), l.bwd)
 }

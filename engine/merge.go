@@ -9,9 +9,11 @@ import (
 type addOp struct {
 	a, b, y *Node
 	scale   float32
-	fwd     *elementwise
-	bwdA    *elementwise
-	bwdB    *elementwise
+	// setA and setB make backward set a's or b's gradient instead of adding to it.
+	setA, setB bool
+	fwd        *elementwise
+	bwdA       *elementwise
+	bwdB       *elementwise
 }
 
 // Add adds y = a + scale·b for two nodes of the same shape: scale 1 is a residual connection,
@@ -30,20 +32,31 @@ func (g *Graph) Add(a, b *Node, scale float32) *Node {
 		}
 	})
 	o.bwdA = newElementwise(g, o.y, func(lo, hi int) {
-		dy, da := o.y.Grad[lo:hi], a.Grad[lo:hi]
-		da = da[:len(dy)]
-		for i, d := range dy {
-			da[i] += d
-		}
+		put(a.Grad[lo:hi], o.y.Grad[lo:hi], !o.setA)
 	})
 	o.bwdB = newElementwise(g, o.y, func(lo, hi int) {
 		dy, db := o.y.Grad[lo:hi], b.Grad[lo:hi]
 		db = db[:len(dy)]
+		if o.setB {
+			for i, d := range dy {
+				db[i] = scale * d
+			}
+			return
+		}
 		for i, d := range dy {
 			db[i] += scale * d
 		}
 	})
 	return o.y
+}
+
+func (o *addOp) overwrite(input int) bool {
+	if input == 0 {
+		o.setA = true
+	} else {
+		o.setB = true
+	}
+	return true
 }
 
 func (o *addOp) forward(*Graph) { o.fwd.run() }
@@ -62,8 +75,10 @@ func (o *addOp) backward(*Graph) {
 const concatChunk = 1 << 14
 
 type concatOp struct {
-	g        *Graph
-	xs       []*Node
+	g  *Graph
+	xs []*Node
+	// set[i] makes backward set xs[i]'s gradient instead of adding to it.
+	set      []bool
 	y        *Node
 	rows     int
 	fwd, bwd func(w, i int)
@@ -83,7 +98,7 @@ func (g *Graph) Concat(xs ...*Node) *Node {
 		}
 		s.C += x.Shape.C
 	}
-	o := &concatOp{g: g, xs: append([]*Node(nil), xs...), rows: max(1, concatChunk/s.C)}
+	o := &concatOp{g: g, xs: append([]*Node(nil), xs...), rows: max(1, concatChunk/s.C), set: make([]bool, len(xs))}
 	o.y = g.addNode(xs[0].Name+".cat", s, o, o.xs...)
 	o.fwd = func(_, i int) {
 		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
@@ -99,14 +114,11 @@ func (g *Graph) Concat(xs ...*Node) *Node {
 	o.bwd = func(_, i int) {
 		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
 		off := 0
-		for _, x := range o.xs {
+		for k, x := range o.xs {
 			c := x.Shape.C
 			if x.Grad != nil {
 				for r := lo; r < hi; r++ {
-					dy, dx := o.y.Grad[r*s.C+off:r*s.C+off+c], x.Grad[r*c:(r+1)*c]
-					for j, d := range dy {
-						dx[j] += d
-					}
+					put(x.Grad[r*c:(r+1)*c], o.y.Grad[r*s.C+off:r*s.C+off+c], !o.set[k])
 				}
 			}
 			off += c
@@ -118,6 +130,11 @@ func (g *Graph) Concat(xs ...*Node) *Node {
 // totalRows is the number of pixel rows of the active batch.
 func (o *concatOp) totalRows() int { return o.g.n * o.y.Shape.H * o.y.Shape.W }
 
+func (o *concatOp) overwrite(input int) bool {
+	o.set[input] = true
+	return true
+}
+
 func (o *concatOp) forward(g *Graph) { g.pool.For(parallel.Chunks(o.totalRows(), o.rows), o.fwd) }
 
 func (o *concatOp) backward(g *Graph) { g.pool.For(parallel.Chunks(o.totalRows(), o.rows), o.bwd) }
@@ -126,6 +143,8 @@ type scaleOp struct {
 	g       *Graph
 	x, s, y *Node
 	samples int
+	// setX and setS make backward set x's or s's gradient instead of adding to it.
+	setX, setS bool
 	// ds holds each sample's float64 sums of the scale gradient.
 	ds       []float64
 	fwd, bwd func(w, i int)
@@ -162,6 +181,9 @@ func (g *Graph) Scale(x, s *Node) *Node {
 			xs, dys := x.Value[n*size:(n+1)*size], o.y.Grad[n*size:(n+1)*size]
 			if x.Grad != nil {
 				dxs := x.Grad[n*size : (n+1)*size]
+				if o.setX {
+					clear(dxs)
+				}
 				for r := 0; r < size; r += c {
 					dy, dx := dys[r:r+c], dxs[r:r+c]
 					dx, sc := dx[:len(dy)], sc[:len(dy)]
@@ -181,6 +203,9 @@ func (g *Graph) Scale(x, s *Node) *Node {
 					}
 				}
 				ds := s.Grad[n*c : (n+1)*c]
+				if o.setS {
+					clear(ds)
+				}
 				for j, v := range acc {
 					ds[j] += float32(v)
 				}
@@ -188,6 +213,15 @@ func (g *Graph) Scale(x, s *Node) *Node {
 		}
 	}
 	return o.y
+}
+
+func (o *scaleOp) overwrite(input int) bool {
+	if input == 0 {
+		o.setX = true
+	} else {
+		o.setS = true
+	}
+	return true
 }
 
 func (o *scaleOp) forward(g *Graph) { g.pool.For(parallel.Chunks(g.n, o.samples), o.fwd) }

@@ -207,7 +207,9 @@ func (o *avgPoolOp) backward(g *Graph) {
 }
 
 type globalAvgPoolOp struct {
-	x, y     *Node
+	x, y *Node
+	// set makes backward set x's gradient instead of adding to it.
+	set      bool
 	fwd, bwd func(w, i int)
 }
 
@@ -232,6 +234,9 @@ func (g *Graph) GlobalAvgPool(x *Node) *Node {
 	}
 	o.bwd = func(_, n int) {
 		dy := o.y.Grad[n*c : (n+1)*c]
+		if o.set {
+			clear(x.Grad[n*positions*c : (n+1)*positions*c])
+		}
 		for p := range positions {
 			dx := x.Grad[(n*positions+p)*c:][:c]
 			for ch, d := range dy {
@@ -240,6 +245,11 @@ func (g *Graph) GlobalAvgPool(x *Node) *Node {
 		}
 	}
 	return o.y
+}
+
+func (o *globalAvgPoolOp) overwrite(int) bool {
+	o.set = true
+	return true
 }
 
 func (o *globalAvgPoolOp) forward(g *Graph) { g.pool.For(g.n, o.fwd) }

@@ -5,6 +5,8 @@ import "fmt"
 type flattenOp struct {
 	x, y     *Node
 	fwd, bwd *elementwise
+	// set makes backward set x's gradient instead of adding to it.
+	set bool
 }
 
 // Flatten adds a copy of x as a vector: H×W×C becomes 1×1×(H·W·C), in NHWC order.
@@ -12,13 +14,13 @@ func (g *Graph) Flatten(x *Node) *Node {
 	o := &flattenOp{x: x}
 	o.y = g.addNode(x.Name+".flatten", Shape{1, 1, x.Shape.Size()}, o, x)
 	o.fwd = newElementwise(g, o.y, func(lo, hi int) { copy(o.y.Value[lo:hi], x.Value[lo:hi]) })
-	o.bwd = newElementwise(g, o.y, func(lo, hi int) {
-		dx := x.Grad[lo:hi]
-		for i, d := range o.y.Grad[lo:hi] {
-			dx[i] += d
-		}
-	})
+	o.bwd = newElementwise(g, o.y, func(lo, hi int) { put(x.Grad[lo:hi], o.y.Grad[lo:hi], !o.set) })
 	return o.y
+}
+
+func (o *flattenOp) overwrite(int) bool {
+	o.set = true
+	return true
 }
 
 func (o *flattenOp) forward(*Graph) { o.fwd.run() }

@@ -195,3 +195,40 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "images/s")
 }
+
+// TestBackwardLeavesNoStaleGradient runs Backward twice after one Forward: since Backward clears
+// only the gradients whose first writer does not set them, any op that added to a stale buffer
+// would make the second pass differ from the first. Both must also match BackwardFrom, which
+// clears every gradient, seeded with the first pass's logits gradient.
+func TestBackwardLeavesNoStaleGradient(t *testing.T) {
+	images, labels := stripes(8, 3)
+	net := newTestNet(8, 2, 1)
+	defer net.g.Pool().Close()
+	net.load(images, labels, 0)
+	net.g.SetStep(1)
+	net.g.Forward(true)
+	grads := func(backward func()) [][]float32 {
+		backward()
+		var out [][]float32
+		for _, p := range net.g.Params() {
+			out = append(out, append([]float32(nil), p.Grad...))
+		}
+		for _, n := range net.g.Nodes() {
+			out = append(out, append([]float32(nil), n.Grad...))
+		}
+		return out
+	}
+	first := grads(net.g.Backward)
+	second := grads(net.g.Backward)
+	logits := net.loss.logits
+	seed := append([]float32(nil), logits.Grad...)
+	from := grads(func() { net.g.BackwardFrom(logits, seed) })
+	for i := range first {
+		for j := range first[i] {
+			if math.Float32bits(second[i][j]) != math.Float32bits(first[i][j]) || math.Float32bits(from[i][j]) != math.Float32bits(first[i][j]) {
+				t.Fatalf("buffer %d element %d: %v on the first Backward, %v on the second, %v from BackwardFrom",
+					i, j, first[i][j], second[i][j], from[i][j])
+			}
+		}
+	}
+}
