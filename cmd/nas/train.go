@@ -14,6 +14,7 @@ import (
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/evaluator/data"
 	"github.com/gonas/nas/space"
+	"github.com/gonas/nas/store"
 )
 
 func init() { register(&trainCommand{}) }
@@ -39,6 +40,8 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	val := fs.Float64("val", -1, "fraction of the training set held out for validation")
 	test := fs.Bool("test", false, "evaluate on the test split at the end")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	db := fs.String("db", "", "record the trial in the SQLite database `FILE` (reusing a result it already holds)")
+	expName := fs.String("name", "train", "with --db, the experiment the trial is recorded under")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -91,6 +94,23 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		arch.Input, arch.Classes = in, ds.Train.Classes
 	}
 
+	var rec *trainRecord
+	if *db != "" {
+		if rec, err = openTrainRecord(ctx, *db, *expName, arch, ds.Name, recipe, *seed); err != nil {
+			return err
+		}
+		defer rec.st.Close()
+		if cached, ok, err := rec.cached(ctx, *test); err != nil {
+			return err
+		} else if ok {
+			fmt.Fprintf(stderr, "%s has this evaluation already (same network, data, recipe and seed): showing it, not training again\n", *db)
+			if err := rec.reuse(ctx); err != nil {
+				return err
+			}
+			return reportTrain(stdout, arch.Name, cached, *asJSON)
+		}
+	}
+
 	opt := evaluator.Options{Seed: *seed, Test: *test}
 	var bar *progressbar.ProgressBar
 	if !*asJSON {
@@ -125,19 +145,95 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	if err != nil {
 		return badInput(err)
 	}
-	if *asJSON {
+	if rec != nil && res.Status != evaluator.StatusCancelled {
+		if err := rec.record(ctx, res); err != nil {
+			return err
+		}
+	}
+	return reportTrain(stdout, arch.Name, res, *asJSON)
+}
+
+// reportTrain prints a training's result, as JSON or for people, and turns a failed training
+// into the command's error.
+func reportTrain(stdout io.Writer, name string, res evaluator.Result, asJSON bool) error {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {
 			return err
 		}
 	} else {
-		printResult(stdout, arch.Name, res)
+		printResult(stdout, name, res)
 	}
 	if res.Status != evaluator.StatusOK {
 		return errors.New(string(res.Status) + ": " + res.Message)
 	}
 	return nil
+}
+
+// trainRecord is where nas train --db keeps its trial: the experiment and the evaluation key.
+type trainRecord struct {
+	st    *store.SQLite
+	expID int64
+	arch  store.Arch
+	spec  store.TrialSpec
+}
+
+func openTrainRecord(ctx context.Context, path, name string, arch *space.Arch, dataset string, r evaluator.Recipe, seed uint64) (*trainRecord, error) {
+	rec := &trainRecord{}
+	var err error
+	if rec.arch, err = store.ArchOf(arch); err != nil {
+		return nil, badInput(err)
+	}
+	rec.spec = store.TrialSpec{
+		Key:      store.EvalKey{ArchHash: rec.arch.Hash, Dataset: dataset, RecipeHash: r.Hash(), Fidelity: float64(r.Epochs) * r.DataFraction, Seed: seed},
+		Operator: "train",
+	}
+	if rec.st, err = store.Open(path); err != nil {
+		var fe *store.FileError
+		if errors.As(err, &fe) {
+			return nil, badInput(err)
+		}
+		return nil, err
+	}
+	exp, err := rec.st.Experiment(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		cfg, _ := json.Marshal(map[string]any{"command": "nas train", "recipe": r})
+		rec.expID, err = rec.st.CreateExperiment(ctx, store.Experiment{Name: name, Config: cfg, Seed: seed, Strategy: "train", Machine: store.ThisMachine("")})
+	case err == nil:
+		rec.expID = exp.ID
+	}
+	if err == nil {
+		err = rec.st.PutArch(ctx, rec.arch)
+	}
+	if err != nil {
+		rec.st.Close()
+		return nil, err
+	}
+	return rec, nil
+}
+
+// cached returns the stored result of this evaluation; one without test accuracy does not do
+// when the test split is asked for.
+func (rec *trainRecord) cached(ctx context.Context, test bool) (evaluator.Result, bool, error) {
+	r, ok, err := rec.st.Lookup(ctx, rec.spec.Key)
+	if err != nil || !ok || (test && !r.Tested) {
+		return evaluator.Result{}, false, err
+	}
+	return r, true, nil
+}
+
+// reuse records a trial that takes its result from the cache.
+func (rec *trainRecord) reuse(ctx context.Context) error {
+	_, err := rec.st.AddTrials(ctx, rec.expID, []store.TrialSpec{rec.spec})
+	return err
+}
+
+// record stores a finished training as a trial with its result.
+func (rec *trainRecord) record(ctx context.Context, res evaluator.Result) error {
+	_, err := rec.st.RecordTrial(ctx, rec.expID, rec.spec, res)
+	return err
 }
 
 func printResult(w io.Writer, name string, r evaluator.Result) {
