@@ -147,7 +147,7 @@ type fidelityFile struct {
 }
 
 // strategyFile holds a strategy's name and the parameters the YAML sets. Each parameter has the
-// Go name of the strategy field it sets, which is how apply finds it.
+// Go name of the strategy field it sets, which is how strategy finds the field.
 type strategyFile struct {
 	Name       string   `yaml:"name"`
 	Batch      *int     `yaml:"batch"`

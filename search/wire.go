@@ -380,9 +380,11 @@ feed:
 	}
 	close(queue)
 	wg.Wait()
-	entries := make([]Entry, len(bs))
+	var entries []Entry
 	for i, b := range bs {
-		entries[i] = entry(-1, b.Arch, b.Hash, 0, baselineOperator, results[i])
+		if results[i].Status != "" { // not evaluated when the run stopped first
+			entries = append(entries, entry(-1, b.Arch, b.Hash, 0, baselineOperator, results[i]))
+		}
 	}
 	return entries, errors.Join(errs...)
 }
