@@ -49,7 +49,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 		return badInputf("want one experiment file, got %d arguments", len(pos))
 	}
 	if *workers < 0 || *threads < 0 {
-		return badInputf("--workers and --threads must be positive")
+		return badInputf("--workers and --threads must not be negative (0: the machine's choice)")
 	}
 	e, err := search.LoadExperiment(pos[0])
 	if err != nil {
