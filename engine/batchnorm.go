@@ -115,11 +115,7 @@ func (g *Graph) BatchNorm(x *Node) *Node {
 	}
 	o.normFn = func(_, i int) {
 		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
-		ys := o.y.Value[lo*c : hi*c]
-		bnNormalize(x.Value[lo*c:hi*c], ys, c, o.scale, o.shift)
-		if o.relu {
-			relu(ys, ys)
-		}
+		bnNormalize(x.Value[lo*c:hi*c], o.y.Value[lo*c:hi*c], c, o.scale, o.shift, o.relu)
 	}
 	o.dxFn = func(_, i int) {
 		xs, dys, dxs, _, _ := o.chunk(i)
@@ -233,14 +229,14 @@ func (o *batchNormOp) backward(g *Graph) {
 	}
 }
 
-// The kernels below work on the rows of one chunk, c channels each. They take the channels four
-// at a time, keeping those channels' sums and constants in registers as they walk down the rows,
-// then one at a time.
+// The kernels below work on the rows of one chunk, c channels each. They leave the channels they
+// can to their AVX2 forms (see vec_amd64.go), then take the rest four at a time, keeping those
+// channels' sums and constants in registers as they walk down the rows, then one at a time.
 
 // bnStats sets s1[j] and s2[j] to Σ (x − k) and Σ (x − k)² over the rows of xs for channel j,
 // where k = shift[j].
 func bnStats(xs []float32, c int, shift []float32, s1, s2 []float64) {
-	j := 0
+	j := bnStatsVec(xs, c, shift, s1, s2)
 	for ; j+4 <= c; j += 4 {
 		k0, k1, k2, k3 := shift[j], shift[j+1], shift[j+2], shift[j+3]
 		var a0, a1, a2, a3, q0, q1, q2, q3 float32
@@ -266,7 +262,7 @@ func bnStats(xs []float32, c int, shift []float32, s1, s2 []float64) {
 
 // bnGradSums sets s1[j] and s2[j] to Σ dy and Σ dy·(x − m[j]) over the rows for channel j.
 func bnGradSums(xs, dys []float32, c int, m []float32, s1, s2 []float64) {
-	j := 0
+	j := bnGradSumsVec(xs, dys, c, m, s1, s2)
 	for ; j+4 <= c; j += 4 {
 		m0, m1, m2, m3 := m[j], m[j+1], m[j+2], m[j+3]
 		var a0, a1, a2, a3, q0, q1, q2, q3 float32
@@ -289,9 +285,11 @@ func bnGradSums(xs, dys []float32, c int, m []float32, s1, s2 []float64) {
 	}
 }
 
-// bnNormalize sets y = x·scale[j] + shift[j] over the rows for channel j.
-func bnNormalize(xs, ys []float32, c int, scale, shift []float32) {
-	j := 0
+// bnNormalize sets y = x·scale[j] + shift[j] over the rows for channel j, or with relu the ReLU
+// of that.
+func bnNormalize(xs, ys []float32, c int, scale, shift []float32, relu bool) {
+	j0 := bnNormalizeVec(xs, ys, c, scale, shift, relu)
+	j := j0
 	for ; j+4 <= c; j += 4 {
 		s0, s1, s2, s3 := scale[j], scale[j+1], scale[j+2], scale[j+3]
 		h0, h1, h2, h3 := shift[j], shift[j+1], shift[j+2], shift[j+3]
@@ -306,11 +304,20 @@ func bnNormalize(xs, ys []float32, c int, scale, shift []float32) {
 			ys[r] = xs[r]*sj + hj
 		}
 	}
+	if !relu || j0 == c {
+		return
+	}
+	for r := 0; r < len(xs); r += c {
+		y := ys[r+j0 : r+c]
+		for i, v := range y {
+			y[i] = reluOf(v)
+		}
+	}
 }
 
 // bnInputGrad adds a[j]·dy − b[j] − k[j]·(x − m[j]) to dx over the rows for channel j.
 func bnInputGrad(xs, dys, dxs []float32, c int, a, b, k, m []float32) {
-	j := 0
+	j := bnInputGradVec(xs, dys, dxs, c, a, b, k, m)
 	for ; j+4 <= c; j += 4 {
 		a0, a1, a2, a3 := a[j], a[j+1], a[j+2], a[j+3]
 		b0, b1, b2, b3 := b[j], b[j+1], b[j+2], b[j+3]

@@ -72,31 +72,42 @@ func (o *reluOp) backward(*Graph) {
 // relu sets y = max(x, 0); y may be x.
 func relu(x, y []float32) {
 	y = y[:len(x)]
-	for i, v := range x {
-		y[i] = max(v, 0)
+	for i := reluVec(x, y); i < len(x); i++ {
+		y[i] = reluOf(x[i])
 	}
+}
+
+// reluOf is max(v, 0) as the AVX2 kernels compute it: v unless v < 0, so that a NaN passes, as it
+// does in PyTorch, to show up in the loss.
+func reluOf(v float32) float32 {
+	if v < 0 {
+		return 0
+	}
+	return v
 }
 
 // reluGrad sets dx to dy where y > 0 and to 0 elsewhere, or with accumulate adds that to dx. y is
 // the ReLU's output; dx may be dy, to mask it in place.
 func reluGrad(y, dy, dx []float32, accumulate bool) {
 	dy, dx = dy[:len(y)], dx[:len(y)]
+	i := reluGradVec(y, dy, dx, accumulate)
 	if accumulate {
-		for i, v := range y {
-			dx[i] += math.Float32frombits(math.Float32bits(dy[i]) & positive(v))
+		for ; i < len(y); i++ {
+			dx[i] += math.Float32frombits(math.Float32bits(dy[i]) & positive(y[i]))
 		}
 		return
 	}
-	for i, v := range y {
-		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & positive(v))
+	for ; i < len(y); i++ {
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & positive(y[i]))
 	}
 }
 
-// positive returns all ones when v > 0 or v is a NaN with the sign bit clear (which PyTorch's
-// ReLU backward also lets through), else zero. A mask, unlike a branch, costs the same on the
-// random signs of activations as on predictable ones.
+// positive returns all ones when v > 0 and zero otherwise (for a NaN too), like the AVX2
+// kernel's comparison. A mask, unlike a branch, costs the same on the random signs of
+// activations as on predictable ones: v > 0 exactly when the bits of v, as an int32, lie in
+// [1, the bits of +∞].
 func positive(v float32) uint32 {
-	return uint32(^((int64(int32(math.Float32bits(v))) - 1) >> 63))
+	return uint32((int64(uint32(int32(math.Float32bits(v))-1)) - 0x7f800000) >> 63)
 }
 
 // put sets dst to src, or with add adds src to dst.
@@ -105,8 +116,13 @@ func put(dst, src []float32, add bool) {
 		copy(dst, src)
 		return
 	}
-	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] += v
+	addScaled(dst, dst, src, 1)
+}
+
+// addScaled sets y = a + s·b elementwise; y may be a or b.
+func addScaled(y, a, b []float32, s float32) {
+	a, b = a[:len(y)], b[:len(y)]
+	for i := addScaledVec(y, a, b, s); i < len(y); i++ {
+		y[i] = a[i] + s*b[i]
 	}
 }

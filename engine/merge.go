@@ -24,27 +24,22 @@ func (g *Graph) Add(a, b *Node, scale float32) *Node {
 	}
 	o := &addOp{a: a, b: b, scale: scale}
 	o.y = g.addNode(a.Name+".add", a.Shape, o, a, b)
-	o.fwd = newElementwise(g, o.y, func(lo, hi int) {
-		as, bs, ys := a.Value[lo:hi], b.Value[lo:hi], o.y.Value[lo:hi]
-		bs, ys = bs[:len(as)], ys[:len(as)]
-		for i, v := range as {
-			ys[i] = v + scale*bs[i]
-		}
-	})
+	o.fwd = newElementwise(g, o.y, func(lo, hi int) { addScaled(o.y.Value[lo:hi], a.Value[lo:hi], b.Value[lo:hi], scale) })
 	o.bwdA = newElementwise(g, o.y, func(lo, hi int) {
 		put(a.Grad[lo:hi], o.y.Grad[lo:hi], !o.setA)
 	})
 	o.bwdB = newElementwise(g, o.y, func(lo, hi int) {
 		dy, db := o.y.Grad[lo:hi], b.Grad[lo:hi]
-		db = db[:len(dy)]
-		if o.setB {
+		switch {
+		case !o.setB:
+			addScaled(db, db, dy, scale)
+		case scale == 1:
+			copy(db, dy)
+		default:
+			db = db[:len(dy)]
 			for i, d := range dy {
 				db[i] = scale * d
 			}
-			return
-		}
-		for i, d := range dy {
-			db[i] += scale * d
 		}
 	})
 	return o.y

@@ -1,0 +1,102 @@
+//go:build !purego
+
+package engine
+
+import "golang.org/x/sys/cpu"
+
+// vecAVX2 selects the AVX2 kernels of vec_amd64.s; tests turn it off to check the Go twins.
+var vecAVX2 = cpu.X86.HasAVX2
+
+// bnStatsAVX2 is bnStats for the channels below c8, a multiple of 8.
+//
+//go:noescape
+func bnStatsAVX2(xs []float32, c, c8 int, shift []float32, s1, s2 []float64)
+
+// bnGradSumsAVX2 is bnGradSums for the channels below c8, a multiple of 8.
+//
+//go:noescape
+func bnGradSumsAVX2(xs, dys []float32, c, c8 int, m []float32, s1, s2 []float64)
+
+// bnNormalizeAVX2 is bnNormalize for the channels below c8, a multiple of 8.
+//
+//go:noescape
+func bnNormalizeAVX2(xs, ys []float32, c, c8 int, scale, shift []float32, relu bool)
+
+// bnInputGradAVX2 is bnInputGrad for the channels below c8, a multiple of 8.
+//
+//go:noescape
+func bnInputGradAVX2(xs, dys, dxs []float32, c, c8 int, a, b, k, m []float32)
+
+// reluAVX2 is relu for the first len(x)/8·8 elements.
+//
+//go:noescape
+func reluAVX2(x, y []float32)
+
+// reluGradAVX2 is reluGrad for the first len(y)/8·8 elements.
+//
+//go:noescape
+func reluGradAVX2(y, dy, dx []float32, accumulate bool)
+
+// addScaledAVX2 is addScaled for the first len(y)/8·8 elements.
+//
+//go:noescape
+func addScaledAVX2(y, a, b []float32, s float32)
+
+// The Vec functions run the AVX2 kernels where the CPU has them and report how far they got
+// (channels for BatchNorm, elements otherwise), leaving the rest to the Go code that calls them.
+
+func bnStatsVec(xs []float32, c int, shift []float32, s1, s2 []float64) int {
+	if !vecAVX2 || c < 8 {
+		return 0
+	}
+	bnStatsAVX2(xs, c, c&^7, shift, s1, s2)
+	return c &^ 7
+}
+
+func bnGradSumsVec(xs, dys []float32, c int, m []float32, s1, s2 []float64) int {
+	if !vecAVX2 || c < 8 {
+		return 0
+	}
+	bnGradSumsAVX2(xs, dys[:len(xs)], c, c&^7, m, s1, s2)
+	return c &^ 7
+}
+
+func bnNormalizeVec(xs, ys []float32, c int, scale, shift []float32, relu bool) int {
+	if !vecAVX2 || c < 8 {
+		return 0
+	}
+	bnNormalizeAVX2(xs, ys[:len(xs)], c, c&^7, scale, shift, relu)
+	return c &^ 7
+}
+
+func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32) int {
+	if !vecAVX2 || c < 8 {
+		return 0
+	}
+	bnInputGradAVX2(xs, dys[:len(xs)], dxs[:len(xs)], c, c&^7, a, b, k, m)
+	return c &^ 7
+}
+
+func reluVec(x, y []float32) int {
+	if !vecAVX2 {
+		return 0
+	}
+	reluAVX2(x, y[:len(x)])
+	return len(x) &^ 7
+}
+
+func reluGradVec(y, dy, dx []float32, accumulate bool) int {
+	if !vecAVX2 {
+		return 0
+	}
+	reluGradAVX2(y, dy[:len(y)], dx[:len(y)], accumulate)
+	return len(y) &^ 7
+}
+
+func addScaledVec(y, a, b []float32, s float32) int {
+	if !vecAVX2 {
+		return 0
+	}
+	addScaledAVX2(y, a[:len(y)], b[:len(y)], s)
+	return len(y) &^ 7
+}

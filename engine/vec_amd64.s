@@ -1,0 +1,307 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// The AVX2 forms of the BatchNorm, ReLU and sum kernels; vec_amd64.go documents each. Every one
+// does the same float32 operations in the same order as its Go twin (no fused multiply-adds), so
+// the two give bitwise the same results. The BatchNorm kernels take channels in groups of eight,
+// walking down the rows of a chunk with one register of sums or constants per group.
+
+// func bnStatsAVX2(xs []float32, c int, c8 int, shift []float32, s1 []float64, s2 []float64)
+TEXT ·bnStatsAVX2(SB), NOSPLIT, $0-112
+	MOVQ xs_base+0(FP), SI
+	MOVQ xs_len+8(FP), DX
+	MOVQ c+24(FP), CX
+	MOVQ c8+32(FP), R8
+	MOVQ shift_base+40(FP), R9
+	MOVQ s1_base+64(FP), R10
+	MOVQ s2_base+88(FP), R11
+	SHLQ $2, CX
+	LEAQ (SI)(DX*4), R12
+	XORQ BX, BX
+
+statsGroup:
+	CMPQ   BX, R8
+	JGE    statsDone
+	VMOVUPS (R9)(BX*4), Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	LEAQ   (SI)(BX*4), DI
+
+statsRow:
+	CMPQ    DI, R12
+	JAE     statsStore
+	VMOVUPS (DI), Y3
+	VSUBPS  Y0, Y3, Y3
+	VADDPS  Y3, Y1, Y1
+	VMULPS  Y3, Y3, Y4
+	VADDPS  Y4, Y2, Y2
+	ADDQ    CX, DI
+	JMP     statsRow
+
+statsStore:
+	VCVTPS2PD    X1, Y5
+	VMOVUPD      Y5, (R10)(BX*8)
+	VEXTRACTF128 $1, Y1, X6
+	VCVTPS2PD    X6, Y5
+	VMOVUPD      Y5, 32(R10)(BX*8)
+	VCVTPS2PD    X2, Y5
+	VMOVUPD      Y5, (R11)(BX*8)
+	VEXTRACTF128 $1, Y2, X6
+	VCVTPS2PD    X6, Y5
+	VMOVUPD      Y5, 32(R11)(BX*8)
+	ADDQ         $8, BX
+	JMP          statsGroup
+
+statsDone:
+	VZEROUPPER
+	RET
+
+// func bnGradSumsAVX2(xs []float32, dys []float32, c int, c8 int, m []float32, s1 []float64, s2 []float64)
+TEXT ·bnGradSumsAVX2(SB), NOSPLIT, $0-136
+	MOVQ xs_base+0(FP), SI
+	MOVQ xs_len+8(FP), DX
+	MOVQ dys_base+24(FP), R13
+	MOVQ c+48(FP), CX
+	MOVQ c8+56(FP), R8
+	MOVQ m_base+64(FP), R9
+	MOVQ s1_base+88(FP), R10
+	MOVQ s2_base+112(FP), R11
+	SHLQ $2, CX
+	LEAQ (SI)(DX*4), R12
+	SUBQ SI, R13
+	XORQ BX, BX
+
+gradGroup:
+	CMPQ    BX, R8
+	JGE     gradDone
+	VMOVUPS (R9)(BX*4), Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	LEAQ    (SI)(BX*4), DI
+
+gradRow:
+	CMPQ    DI, R12
+	JAE     gradStore
+	VMOVUPS (DI), Y3
+	VMOVUPS (DI)(R13*1), Y4
+	VADDPS  Y4, Y1, Y1
+	VSUBPS  Y0, Y3, Y3
+	VMULPS  Y3, Y4, Y3
+	VADDPS  Y3, Y2, Y2
+	ADDQ    CX, DI
+	JMP     gradRow
+
+gradStore:
+	VCVTPS2PD    X1, Y5
+	VMOVUPD      Y5, (R10)(BX*8)
+	VEXTRACTF128 $1, Y1, X6
+	VCVTPS2PD    X6, Y5
+	VMOVUPD      Y5, 32(R10)(BX*8)
+	VCVTPS2PD    X2, Y5
+	VMOVUPD      Y5, (R11)(BX*8)
+	VEXTRACTF128 $1, Y2, X6
+	VCVTPS2PD    X6, Y5
+	VMOVUPD      Y5, 32(R11)(BX*8)
+	ADDQ         $8, BX
+	JMP          gradGroup
+
+gradDone:
+	VZEROUPPER
+	RET
+
+// func bnNormalizeAVX2(xs []float32, ys []float32, c int, c8 int, scale []float32, shift []float32, relu bool)
+TEXT ·bnNormalizeAVX2(SB), NOSPLIT, $0-113
+	MOVQ    xs_base+0(FP), SI
+	MOVQ    xs_len+8(FP), DX
+	MOVQ    ys_base+24(FP), R13
+	MOVQ    c+48(FP), CX
+	MOVQ    c8+56(FP), R8
+	MOVQ    scale_base+64(FP), R9
+	MOVQ    shift_base+88(FP), R10
+	MOVBLZX relu+112(FP), R11
+	SHLQ    $2, CX
+	LEAQ    (SI)(DX*4), R12
+	SUBQ    SI, R13
+	VXORPS  Y5, Y5, Y5
+	XORQ    BX, BX
+
+normGroup:
+	CMPQ    BX, R8
+	JGE     normDone
+	VMOVUPS (R9)(BX*4), Y0
+	VMOVUPS (R10)(BX*4), Y1
+	LEAQ    (SI)(BX*4), DI
+	TESTQ   R11, R11
+	JNZ     normReluRow
+
+normRow:
+	CMPQ    DI, R12
+	JAE     normNext
+	VMOVUPS (DI), Y3
+	VMULPS  Y0, Y3, Y3
+	VADDPS  Y1, Y3, Y3
+	VMOVUPS Y3, (DI)(R13*1)
+	ADDQ    CX, DI
+	JMP     normRow
+
+normReluRow:
+	CMPQ    DI, R12
+	JAE     normNext
+	VMOVUPS (DI), Y3
+	VMULPS  Y0, Y3, Y3
+	VADDPS  Y1, Y3, Y3
+	VMAXPS  Y3, Y5, Y3
+	VMOVUPS Y3, (DI)(R13*1)
+	ADDQ    CX, DI
+	JMP     normReluRow
+
+normNext:
+	ADDQ $8, BX
+	JMP  normGroup
+
+normDone:
+	VZEROUPPER
+	RET
+
+// func bnInputGradAVX2(xs []float32, dys []float32, dxs []float32, c int, c8 int, a []float32, b []float32, k []float32, m []float32)
+TEXT ·bnInputGradAVX2(SB), NOSPLIT, $0-184
+	MOVQ xs_base+0(FP), SI
+	MOVQ xs_len+8(FP), DX
+	MOVQ dys_base+24(FP), R13
+	MOVQ dxs_base+48(FP), R14
+	MOVQ c+72(FP), CX
+	MOVQ c8+80(FP), R8
+	MOVQ a_base+88(FP), R9
+	MOVQ b_base+112(FP), R10
+	MOVQ k_base+136(FP), R11
+	MOVQ m_base+160(FP), AX
+	SHLQ $2, CX
+	LEAQ (SI)(DX*4), R12
+	SUBQ SI, R13
+	SUBQ SI, R14
+	XORQ BX, BX
+
+dxGroup:
+	CMPQ    BX, R8
+	JGE     dxDone
+	VMOVUPS (R9)(BX*4), Y0
+	VMOVUPS (R10)(BX*4), Y1
+	VMOVUPS (R11)(BX*4), Y2
+	VMOVUPS (AX)(BX*4), Y3
+	LEAQ    (SI)(BX*4), DI
+
+dxRow:
+	CMPQ    DI, R12
+	JAE     dxNext
+	VMOVUPS (DI)(R13*1), Y4
+	VMULPS  Y4, Y0, Y4
+	VSUBPS  Y1, Y4, Y4
+	VMOVUPS (DI), Y5
+	VSUBPS  Y3, Y5, Y5
+	VMULPS  Y5, Y2, Y5
+	VSUBPS  Y5, Y4, Y4
+	VMOVUPS (DI)(R14*1), Y6
+	VADDPS  Y4, Y6, Y6
+	VMOVUPS Y6, (DI)(R14*1)
+	ADDQ    CX, DI
+	JMP     dxRow
+
+dxNext:
+	ADDQ $8, BX
+	JMP  dxGroup
+
+dxDone:
+	VZEROUPPER
+	RET
+
+// func reluAVX2(x []float32, y []float32)
+TEXT ·reluAVX2(SB), NOSPLIT, $0-48
+	MOVQ   x_base+0(FP), SI
+	MOVQ   x_len+8(FP), CX
+	MOVQ   y_base+24(FP), DI
+	SHRQ   $3, CX
+	VXORPS Y5, Y5, Y5
+
+reluLoop:
+	TESTQ   CX, CX
+	JZ      reluDone
+	VMOVUPS (SI), Y0
+	VMAXPS  Y0, Y5, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JMP     reluLoop
+
+reluDone:
+	VZEROUPPER
+	RET
+
+// func reluGradAVX2(y []float32, dy []float32, dx []float32, accumulate bool)
+TEXT ·reluGradAVX2(SB), NOSPLIT, $0-73
+	MOVQ    y_base+0(FP), SI
+	MOVQ    y_len+8(FP), CX
+	MOVQ    dy_base+24(FP), R8
+	MOVQ    dx_base+48(FP), DI
+	MOVBLZX accumulate+72(FP), R9
+	SHRQ    $3, CX
+	VXORPS  Y5, Y5, Y5
+	TESTQ   R9, R9
+	JNZ     maskAddLoop
+
+maskLoop:
+	TESTQ   CX, CX
+	JZ      maskDone
+	VMOVUPS (SI), Y0
+	VCMPPS  $0x1e, Y5, Y0, Y0
+	VANDPS  (R8), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	ADDQ    $32, DI
+	DECQ    CX
+	JMP     maskLoop
+
+maskAddLoop:
+	TESTQ   CX, CX
+	JZ      maskDone
+	VMOVUPS (SI), Y0
+	VCMPPS  $0x1e, Y5, Y0, Y0
+	VANDPS  (R8), Y0, Y0
+	VADDPS  (DI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	ADDQ    $32, DI
+	DECQ    CX
+	JMP     maskAddLoop
+
+maskDone:
+	VZEROUPPER
+	RET
+
+// func addScaledAVX2(y []float32, a []float32, b []float32, s float32)
+TEXT ·addScaledAVX2(SB), NOSPLIT, $0-76
+	MOVQ         y_base+0(FP), DI
+	MOVQ         y_len+8(FP), CX
+	MOVQ         a_base+24(FP), SI
+	MOVQ         b_base+48(FP), R8
+	VBROADCASTSS s+72(FP), Y5
+	SHRQ         $3, CX
+
+addLoop:
+	TESTQ   CX, CX
+	JZ      addDone
+	VMULPS  (R8), Y5, Y0
+	VADDPS  (SI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	ADDQ    $32, DI
+	DECQ    CX
+	JMP     addLoop
+
+addDone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"testing"
+)
+
+// withVec runs f once with the AVX2 kernels, where this machine and build have them, and once
+// with the Go twins only.
+func withVec(t *testing.T, f func(vec bool)) {
+	t.Helper()
+	saved := vecAVX2
+	defer func() { vecAVX2 = saved }()
+	vecAVX2 = false
+	f(false)
+	if !saved {
+		t.Log("no AVX2 kernels in this build or on this CPU: only the Go twins were run")
+		return
+	}
+	vecAVX2 = true
+	f(true)
+}
+
+// specialValues are the inputs where max, comparisons and masks are easiest to get wrong.
+var specialValues = []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), float32(-math.NaN()),
+	float32(math.Inf(1)), float32(math.Inf(-1)), 1e-45, -1e-45}
+
+func randomValues(n int, seed uint64, special bool) []float32 {
+	v := make([]float32, n)
+	fillNormal(v, seed)
+	if special {
+		for i := 0; i < n; i += 7 {
+			v[i] = specialValues[(i/7)%len(specialValues)]
+		}
+	}
+	return v
+}
+
+// sameBits fails unless got and want hold the same float32 bits, or float64 values of the same
+// bits.
+func sameBits[T float32 | float64](t *testing.T, name string, got, want []T) {
+	t.Helper()
+	for i := range want {
+		g, w := float64(got[i]), float64(want[i])
+		if math.Float64bits(g) != math.Float64bits(w) && !(math.IsNaN(g) && math.IsNaN(w)) {
+			t.Fatalf("%s: element %d = %v, the Go twin gives %v", name, i, got[i], want[i])
+		}
+	}
+}
+
+func TestVectorKernelsMatchTheGoTwins(t *testing.T) {
+	for _, c := range []int{1, 3, 4, 8, 12, 16, 20, 36, 64} {
+		t.Run(fmt.Sprintf("%d channels", c), func(t *testing.T) {
+			const rows = 37
+			xs, dys := randomValues(rows*c, 1, false), randomValues(rows*c, 2, false)
+			p := make([][]float32, 6)
+			for i := range p {
+				p[i] = randomValues(c, uint64(10+i), false)
+			}
+			type out struct {
+				s1, s2, t1, t2 []float64
+				y, yr, dx      []float32
+			}
+			var results []out
+			withVec(t, func(bool) {
+				o := out{make([]float64, c), make([]float64, c), make([]float64, c), make([]float64, c),
+					make([]float32, rows*c), make([]float32, rows*c), randomValues(rows*c, 3, false)}
+				bnStats(xs, c, p[0], o.s1, o.s2)
+				bnGradSums(xs, dys, c, p[1], o.t1, o.t2)
+				bnNormalize(xs, o.y, c, p[2], p[3], false)
+				bnNormalize(xs, o.yr, c, p[2], p[3], true)
+				bnInputGrad(xs, dys, o.dx, c, p[0], p[1], p[2], p[3])
+				results = append(results, o)
+			})
+			if len(results) < 2 {
+				return
+			}
+			got, want := results[1], results[0]
+			sameBits(t, "stats sum", got.s1, want.s1)
+			sameBits(t, "stats squares", got.s2, want.s2)
+			sameBits(t, "gradient sum", got.t1, want.t1)
+			sameBits(t, "gradient products", got.t2, want.t2)
+			sameBits(t, "normalize", got.y, want.y)
+			sameBits(t, "normalize relu", got.yr, want.yr)
+			sameBits(t, "input gradient", got.dx, want.dx)
+		})
+	}
+}
+
+func TestElementwiseKernelsMatchTheGoTwins(t *testing.T) {
+	for _, n := range []int{0, 5, 8, 61} {
+		x, dy, b := randomValues(n, 1, true), randomValues(n, 2, false), randomValues(n, 3, true)
+		var results [][][]float32
+		withVec(t, func(bool) {
+			y, set, add, sum := make([]float32, n), make([]float32, n), randomValues(n, 4, false), make([]float32, n)
+			relu(x, y)
+			reluGrad(x, dy, set, false)
+			reluGrad(x, dy, add, true)
+			addScaled(sum, x, b, 0.3)
+			results = append(results, [][]float32{y, set, add, sum})
+		})
+		for i, want := range results[0] {
+			// The Go twins against the definitions.
+			for j := range want {
+				var w float32
+				switch i {
+				case 0:
+					w = x[j]
+					if x[j] < 0 {
+						w = 0
+					}
+				case 1:
+					if x[j] > 0 {
+						w = dy[j]
+					}
+				case 2:
+					w = randomValues(n, 4, false)[j]
+					if x[j] > 0 {
+						w += dy[j]
+					}
+				case 3:
+					w = x[j] + 0.3*b[j]
+				}
+				sameBits(t, fmt.Sprintf("kernel %d, %d elements, Go", i, n), want[j:j+1], []float32{w})
+			}
+			if len(results) == 2 {
+				sameBits(t, fmt.Sprintf("kernel %d, %d elements, AVX2", i, n), results[1][i], want)
+			}
+		}
+	}
+}
