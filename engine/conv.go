@@ -423,46 +423,61 @@ func (l *lowering) scatter(col, x []float32, r0, r1 int) {
 // each walks rows [r0, r1), moving every kernel row's run of pixels inside the image between col
 // and x: copying it to col, or with add adding it to x. Without add it clears the entries that lie
 // in the padding. A block's taps of one kernel row are contiguous in x only when there is one
-// block, so then a kernel row moves in one run.
+// block, so then a kernel row moves in one run, and the rows of a stretch of pixels whose windows
+// lie inside the image move with one copyRows per kernel row.
 func (l *lowering) each(col, x []float32, r0, r1 int, add bool) {
 	c, size, rowLen := l.src.C, l.src.Size(), l.rowLen()
 	k, run, width := l.kh*l.kw*l.width, l.kw*l.width, l.width
 	hw := l.outH * l.outW
+	// Windows of output columns [owIn, owOut) lie inside the image along W.
+	owIn, owOut := min(l.outW, (l.padW+l.stride-1)/l.stride), 0
+	if last := l.src.W + l.padW - l.kw; last >= 0 {
+		owOut = min(l.outW, last/l.stride+1)
+	}
 	n, p := r0/hw, r0%hw
 	oh, ow := p/l.outW, p%l.outW
-	for r := r0; r < r1; r++ {
-		row := col[(r-r0)*rowLen:][:rowLen]
+	for r := r0; r < r1; {
+		row := col[(r-r0)*rowLen:]
 		img := x[n*size:][:size]
 		ih0, iw0 := oh*l.stride-l.padH, ow*l.stride-l.padW
-		// Taps [kw0, kw1) of a kernel row lie inside the image.
-		kw0, kw1 := max(0, -iw0), max(0, min(l.kw, l.src.W-iw0))
-		for kh := range l.kh {
-			ih := ih0 + kh
-			inside := ih >= 0 && ih < l.src.H && kw0 < kw1
-			for b := range l.blocks {
-				seg := row[b*k+kh*run:][:run]
-				switch {
-				case !inside:
-					if !add {
-						clear(seg)
+		if span := min(owOut-ow, r1-r); !add && l.blocks == 1 && span > 0 && ow >= owIn && ih0 >= 0 && ih0+l.kh <= l.src.H {
+			for kh := range l.kh {
+				copyRows(row[kh*run:], rowLen, img[((ih0+kh)*l.src.W+iw0)*c:], l.stride*c, run, span)
+			}
+			r, ow = r+span, ow+span
+		} else {
+			row = row[:rowLen]
+			// Taps [kw0, kw1) of a kernel row lie inside the image.
+			kw0, kw1 := max(0, -iw0), max(0, min(l.kw, l.src.W-iw0))
+			for kh := range l.kh {
+				ih := ih0 + kh
+				inside := ih >= 0 && ih < l.src.H && kw0 < kw1
+				for b := range l.blocks {
+					seg := row[b*k+kh*run:][:run]
+					switch {
+					case !inside:
+						if !add {
+							clear(seg)
+						}
+						continue
+					case add:
+					case kw0 > 0 || kw1 < l.kw:
+						clear(seg[:kw0*width])
+						clear(seg[kw1*width:])
 					}
-					continue
-				case add:
-				case kw0 > 0 || kw1 < l.kw:
-					clear(seg[:kw0*width])
-					clear(seg[kw1*width:])
-				}
-				at := (ih*l.src.W+iw0)*c + b*width
-				if l.blocks == 1 {
-					move(seg[kw0*width:kw1*width], img[at+kw0*c:], add)
-					continue
-				}
-				for kw := kw0; kw < kw1; kw++ {
-					move(seg[kw*width:(kw+1)*width], img[at+kw*c:], add)
+					at := (ih*l.src.W+iw0)*c + b*width
+					if l.blocks == 1 {
+						move(seg[kw0*width:kw1*width], img[at+kw0*c:], add)
+						continue
+					}
+					for kw := kw0; kw < kw1; kw++ {
+						move(seg[kw*width:(kw+1)*width], img[at+kw*c:], add)
+					}
 				}
 			}
+			r, ow = r+1, ow+1
 		}
-		if ow++; ow == l.outW {
+		if ow == l.outW {
 			ow = 0
 			if oh++; oh == l.outH {
 				oh = 0

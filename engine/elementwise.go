@@ -126,3 +126,18 @@ func addScaled(y, a, b []float32, s float32) {
 		y[i] = a[i] + s*b[i]
 	}
 }
+
+// copyRows copies rows of n float32s: dst[r·dstStride+i] = src[r·srcStride+i] for r < rows and
+// i < n. It panics, before copying anything, if a slice is too short.
+func copyRows(dst []float32, dstStride int, src []float32, srcStride int, n, rows int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	_, _ = dst[(rows-1)*dstStride+n-1], src[(rows-1)*srcStride+n-1]
+	if copyRowsVec(dst, dstStride, src, srcStride, n, rows) {
+		return
+	}
+	for r := range rows {
+		copy(dst[r*dstStride:r*dstStride+n], src[r*srcStride:])
+	}
+}

@@ -100,9 +100,7 @@ func (g *Graph) Concat(xs ...*Node) *Node {
 		off := 0
 		for _, x := range o.xs {
 			c := x.Shape.C
-			for r := lo; r < hi; r++ {
-				copy(o.y.Value[r*s.C+off:r*s.C+off+c], x.Value[r*c:(r+1)*c])
-			}
+			copyRows(o.y.Value[lo*s.C+off:], s.C, x.Value[lo*c:], c, c, hi-lo)
 			off += c
 		}
 	}
@@ -111,9 +109,13 @@ func (g *Graph) Concat(xs ...*Node) *Node {
 		off := 0
 		for k, x := range o.xs {
 			c := x.Shape.C
-			if x.Grad != nil {
+			switch {
+			case x.Grad == nil:
+			case o.set[k]:
+				copyRows(x.Grad[lo*c:], c, o.y.Grad[lo*s.C+off:], s.C, c, hi-lo)
+			default:
 				for r := lo; r < hi; r++ {
-					put(x.Grad[r*c:(r+1)*c], o.y.Grad[r*s.C+off:r*s.C+off+c], !o.set[k])
+					put(x.Grad[r*c:(r+1)*c], o.y.Grad[r*s.C+off:r*s.C+off+c], true)
 				}
 			}
 			off += c

@@ -42,6 +42,11 @@ func reluGradAVX2(y, dy, dx []float32, accumulate bool)
 //go:noescape
 func addScaledAVX2(y, a, b []float32, s float32)
 
+// copyRowsAVX2 is copyRows.
+//
+//go:noescape
+func copyRowsAVX2(dst []float32, dstStride int, src []float32, srcStride int, n, rows int)
+
 // The Vec functions run the AVX2 kernels where the CPU has them and report how far they got
 // (channels for BatchNorm, elements otherwise), leaving the rest to the Go code that calls them.
 
@@ -99,4 +104,12 @@ func addScaledVec(y, a, b []float32, s float32) int {
 	}
 	addScaledAVX2(y, a[:len(y)], b[:len(y)], s)
 	return len(y) &^ 7
+}
+
+func copyRowsVec(dst []float32, dstStride int, src []float32, srcStride int, n, rows int) bool {
+	if !vecAVX2 {
+		return false
+	}
+	copyRowsAVX2(dst, dstStride, src, srcStride, n, rows)
+	return true
 }

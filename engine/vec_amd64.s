@@ -305,3 +305,54 @@ addLoop:
 addDone:
 	VZEROUPPER
 	RET
+
+// func copyRowsAVX2(dst []float32, dstStride int, src []float32, srcStride int, n int, rows int)
+TEXT ·copyRowsAVX2(SB), NOSPLIT, $0-80
+	MOVQ dst_base+0(FP), DI
+	MOVQ dstStride+24(FP), R8
+	MOVQ src_base+32(FP), SI
+	MOVQ srcStride+56(FP), R9
+	MOVQ n+64(FP), CX
+	MOVQ rows+72(FP), R10
+	SHLQ $2, R8
+	SHLQ $2, R9
+	MOVQ CX, R11
+	SHRQ $3, R11
+	ANDQ $7, CX
+
+rowLoop:
+	TESTQ R10, R10
+	JZ    rowsDone
+	XORQ  AX, AX
+	MOVQ  R11, DX
+
+vecLoop:
+	TESTQ   DX, DX
+	JZ      tail
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	DECQ    DX
+	JMP     vecLoop
+
+tail:
+	MOVQ CX, DX
+
+tailLoop:
+	TESTQ DX, DX
+	JZ    nextRow
+	MOVL  (SI)(AX*1), BX
+	MOVL  BX, (DI)(AX*1)
+	ADDQ  $4, AX
+	DECQ  DX
+	JMP   tailLoop
+
+nextRow:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ R10
+	JMP  rowLoop
+
+rowsDone:
+	VZEROUPPER
+	RET

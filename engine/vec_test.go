@@ -130,3 +130,22 @@ func TestElementwiseKernelsMatchTheGoTwins(t *testing.T) {
 		}
 	}
 }
+
+func TestCopyRows(t *testing.T) {
+	for _, c := range []struct{ n, rows, dstStride, srcStride int }{
+		{1, 1, 1, 1}, {3, 5, 7, 4}, {8, 3, 8, 8}, {13, 4, 20, 13}, {48, 26, 144, 16}, {0, 3, 2, 2}, {5, 0, 5, 5},
+	} {
+		src := randomValues(max(1, c.rows*c.srcStride+c.n), 1, true)
+		withVec(t, func(vec bool) {
+			dst := randomValues(max(1, c.rows*c.dstStride+c.n), 2, false)
+			want := append([]float32(nil), dst...)
+			for r := range c.rows {
+				for i := range c.n {
+					want[r*c.dstStride+i] = src[r*c.srcStride+i]
+				}
+			}
+			copyRows(dst, c.dstStride, src, c.srcStride, c.n, c.rows)
+			sameBits(t, fmt.Sprintf("%+v, AVX2 %v", c, vec), dst, want)
+		})
+	}
+}
