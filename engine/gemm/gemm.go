@@ -5,7 +5,9 @@
 //	C = alpha·op(A)·op(B) + beta·C,  C[i][j] = alpha·Σ_{p<k} op(A)[i][p]·op(B)[p][j] + beta·C[i][j]
 //
 // where op(A) is m×k, op(B) is k×n, C is m×n and op(X) is X or Xᵀ. Element (i, j) of a row-major
-// matrix X with row stride ldx is x[i*ldx+j]. When beta == 0, C is written without being read, so
+// matrix X with row stride ldx is x[i*ldx+j]. A is only read, so its rows may overlap (lda less
+// than its row length): a convolution multiplies windows of its input that way, in place. When
+// beta == 0, C is written without being read, so
 // NaNs or infinities already in C do not reach the result; when alpha == 0 or k == 0, A and B are not
 // read and C becomes beta·C.
 //
@@ -36,7 +38,7 @@ import (
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C on the calling goroutine, where op(A) is m×k, op(B)
 // is k×n and op(X) is X when transX is false and Xᵀ when it is true. lda, ldb and ldc are the row
 // strides of the matrices as stored (A is stored k×m when transA is set, B is stored n×k when transB
-// is set). When beta == 0, C is overwritten without being read. Sgemm allocates nothing once its
+// is set); lda may be less than A's row length, for rows that overlap. When beta == 0, C is overwritten without being read. Sgemm allocates nothing once its
 // pack buffers exist, and panics if a dimension, stride or slice length is inconsistent.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	g := newOperands(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -153,21 +155,26 @@ func newOperands(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
 	}
-	checkMatrix("A", transA, m, k, a, lda)
-	checkMatrix("B", transB, k, n, b, ldb)
-	checkMatrix("C", false, m, n, c, ldc)
+	checkMatrix("A", transA, m, k, a, lda, true)
+	checkMatrix("B", transB, k, n, b, ldb, false)
+	checkMatrix("C", false, m, n, c, ldc, false)
 	return operands{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
 }
 
-// checkMatrix panics unless x with row stride ld holds op(X), an r×c matrix.
-func checkMatrix(name string, trans bool, r, c int, x []float32, ld int) {
+// checkMatrix panics unless x with row stride ld holds op(X), an r×c matrix, whose rows may
+// overlap if overlap is set.
+func checkMatrix(name string, trans bool, r, c int, x []float32, ld int, overlap bool) {
 	rows, cols := r, c
 	if trans {
 		rows, cols = c, r
 	}
-	if ld < max(1, cols) {
-		panic(fmt.Sprintf("gemm: ld%s = %d, want >= %d for %s", strings.ToLower(name), ld, max(1, cols), describe(name, trans, r, c)))
+	least := max(1, cols)
+	if overlap {
+		least = 1
+	}
+	if ld < least {
+		panic(fmt.Sprintf("gemm: ld%s = %d, want >= %d for %s", strings.ToLower(name), ld, least, describe(name, trans, r, c)))
 	}
 	if rows == 0 || cols == 0 {
 		return

@@ -216,11 +216,29 @@ func conformanceProblems() []*problem {
 		}
 	}
 	return append(prs,
+		overlapping(newProblem(rng, false, false, 100, 16, 48, 1, 0, 0), rng, 16),
+		overlapping(newProblem(rng, false, false, 50, 70, 30, 1, 1, 0), rng, 7),
+		overlapping(newProblem(rng, true, false, 48, 16, 200, 1, 0.5, 0), rng, 16),
+		overlapping(newProblem(rng, true, true, 30, 90, 40, -1, 0, 0), rng, 1),
 		newProblem(rng, false, false, 50, 40, 256, 1, 0, 0),
 		newProblem(rng, false, true, 50, 40, 512, 1, 0.5, 0),
 		newProblem(rng, false, false, 50, 40, 30, -1, 1, 5),
 		newProblem(rng, true, true, 700, 300, 90, 1, 0, 1),
 	)
+}
+
+// overlapping replaces pr's A with one whose rows, ld apart, overlap, as a convolution's windows
+// of its input do.
+func overlapping(pr *problem, rng *rand.Rand, ld int) *problem {
+	rows, cols := pr.m, pr.k
+	if pr.transA {
+		rows, cols = cols, rows
+	}
+	pr.a, pr.lda = make([]float32, (rows-1)*ld+cols), ld
+	for i := range pr.a {
+		pr.a[i] = 2*rng.Float32() - 1
+	}
+	return pr
 }
 
 // check compares C as computed with the reference and verifies that C's row padding is untouched.
@@ -314,8 +332,8 @@ func TestPanics(t *testing.T) {
 		want           string
 	}{
 		{"negative m", false, false, -1, 2, 2, x, 2, x, 2, x, 2, "negative dimension m=-1"},
-		{"lda below k", false, false, 3, 4, 4, x, 3, x, 4, x, 4, "lda = 3, want >= 4"},
-		{"lda below m when transposed", true, false, 3, 2, 2, x, 2, x, 2, x, 2, "lda = 2, want >= 3 for op(A) 3×2 (transposed, stored 2×3)"},
+		{"lda zero", false, false, 3, 4, 4, x, 0, x, 4, x, 4, "lda = 0, want >= 1 for op(A) 3×4"},
+		{"lda zero when transposed", true, false, 3, 2, 2, x, 0, x, 2, x, 2, "lda = 0, want >= 1 for op(A) 3×2 (transposed, stored 2×3)"},
 		{"short a", false, false, 4, 2, 4, x, 4, x, 2, x, 2, "len(a) = 12, want >= 16"},
 		{"ldb below k when transposed", false, true, 2, 2, 3, x, 3, x, 2, x, 2, "ldb = 2, want >= 3"},
 		{"short b", false, false, 2, 6, 3, x, 3, x, 6, x, 6, "len(b) = 12, want >= 18"},
