@@ -409,44 +409,10 @@ func (t *trainer) front(res *Result[space.Genome]) []Entry {
 
 func entry(trial int, a *space.Arch, hash string, batch int, op string, r evaluator.Result) Entry {
 	return Entry{
-		Trial: trial, Name: a.Name, Hash: hash, Family: family(a), Batch: batch, Operator: op,
+		Trial: trial, Name: a.Name, Hash: hash, Family: a.FamilySummary(), Batch: batch, Operator: op,
 		Status: r.Status, Message: r.Message, ValAcc: r.ValAcc, Params: r.Params, MACs: r.MACs,
 		LatencyMs: r.LatencyB1Ms, TrainSeconds: r.TrainSeconds,
 	}
-}
-
-// family sums up a's blocks in one line for the store: the families of its stages in order of
-// first use, joined by "+", without the downsampling helpers (transition, reduction_a,
-// reduction_b), then "se", "ror" and "sd" (stochastic depth) where used.
-func family(a *space.Arch) string {
-	var names []string
-	se := false
-	add := func(b space.Block) {
-		se = se || b.SE != nil
-		switch b.Family {
-		case "", "transition", "reduction_a", "reduction_b":
-			return
-		}
-		if !slices.Contains(names, b.Family) {
-			names = append(names, b.Family)
-		}
-	}
-	for _, s := range a.Stages {
-		add(s.Block)
-		for _, b := range s.List {
-			add(b)
-		}
-	}
-	if se {
-		names = append(names, "se")
-	}
-	if a.RoR {
-		names = append(names, "ror")
-	}
-	if a.StochasticDepth != nil {
-		names = append(names, "sd")
-	}
-	return strings.Join(names, "+")
 }
 
 // storeCache is the search's Cache and Recorder over a store: outcomes are looked up in the
@@ -540,17 +506,14 @@ func (c *storeCache) Record(ctx context.Context, t Trial[space.Genome]) error {
 
 // record stores an evaluation of arch that ran in this run.
 func (c *storeCache) record(ctx context.Context, s store.TrialSpec, arch *space.Arch, r evaluator.Result) error {
-	counts, err := arch.Counts()
+	rec, err := store.ArchOf(arch)
 	if err != nil {
 		return err
 	}
-	js, err := json.Marshal(arch)
-	if err != nil {
-		return err
+	if rec.Hash != s.Key.ArchHash {
+		panic(fmt.Sprintf("search: trial key %s, but its network hashes to %s", s.Key.ArchHash, rec.Hash))
 	}
-	err = c.st.PutArch(ctx, store.Arch{Hash: s.Key.ArchHash, Name: arch.Name, Family: family(arch),
-		Params: counts.Params, MACs: counts.MACs, JSON: js})
-	if err != nil {
+	if err := c.st.PutArch(ctx, rec); err != nil {
 		return err
 	}
 	c.matched(s) // an earlier run's attempt, whose result was not cached, stays beside it

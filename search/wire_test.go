@@ -296,31 +296,6 @@ func TestABaselineForOtherImagesIsAnError(t *testing.T) {
 	}
 }
 
-func TestFamilySumsUpTheBlocks(t *testing.T) {
-	cases := map[string]string{
-		"resnet20_mnist.yaml":            "basic",
-		"se_resnet20_mnist.yaml":         "basic+se",
-		"ror_resnet20_mnist.yaml":        "basic+ror",
-		"sd_resnet20_mnist.yaml":         "basic+sd",
-		"densenet_bc_k12_mnist.yaml":     "dense",
-		"googlenet_small_mnist.yaml":     "inception",
-		"incres_v2_small_mnist.yaml":     "incres_a+incres_b+incres_c",
-		"resnext20_8x4d_mnist.yaml":      "resnext",
-		"nin_small_mnist.yaml":           "mlpconv",
-		"preact_resnet20_mnist.yaml":     "preact_basic",
-		"resnet29_bottleneck_mnist.yaml": "bottleneck",
-	}
-	for file, want := range cases {
-		a, err := space.Load(filepath.Join(experimentDir, "../baselines/small", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := family(a); got != want {
-			t.Errorf("%s: family %q, want %q", file, got, want)
-		}
-	}
-}
-
 func TestSuccessiveHalvingTrainsThePromotedLonger(t *testing.T) {
 	yaml := `space: ../spaces/fashion_small.yaml
 dataset: synthetic

@@ -34,7 +34,7 @@ func (*searchCommand) Synopsis() string {
 
 func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(c, "EXPERIMENT.yaml [flags]", stderr)
-	dbPath := fs.String("db", store.DefaultPath, "the store's SQLite `FILE`")
+	dbPath := dbFlag(fs)
 	name := fs.String("name", "", "the experiment's `NAME` in the store (default: the YAML's name)")
 	workers := fs.Int("workers", 0, "`K` trainings at once (default: the YAML's, else the machine's choice)")
 	threads := fs.Int("threads", 0, "`T` engine threads per training; K×T must not exceed the cores")
