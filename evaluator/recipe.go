@@ -157,11 +157,15 @@ func (r *Recipe) Augment() data.Augment {
 	return data.Augment{Pad: r.CropPad, Flip: r.Flip, Erase: r.Erase}
 }
 
-// Hash identifies what the recipe computes: two recipes with the same hash train the same way.
-// Threads does not change a result and is left out.
+// Hash identifies what the recipe computes: two recipes with the same hash train the same way,
+// on this engine (engine.Version is part of it). Threads does not change a result and is left
+// out.
 func (r Recipe) Hash() string {
 	r.Threads = 0
-	b, err := json.Marshal(r)
+	b, err := json.Marshal(struct {
+		Recipe
+		Engine int `json:"engine"`
+	}{r, engine.Version})
 	if err != nil {
 		panic(err) // a struct of plain fields always marshals
 	}
