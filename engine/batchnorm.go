@@ -119,10 +119,7 @@ func (g *Graph) BatchNorm(x *Node) *Node {
 	}
 	o.dxFn = func(_, i int) {
 		xs, dys, dxs, _, _ := o.chunk(i)
-		if o.set {
-			clear(dxs) // here, while the chunk is in cache, rather than in a pass of its own
-		}
-		bnInputGrad(xs, dys, dxs, c, o.a, o.b, o.k, o.m)
+		bnInputGrad(xs, dys, dxs, c, o.a, o.b, o.k, o.m, !o.set)
 	}
 	return o.y
 }
@@ -315,9 +312,10 @@ func bnNormalize(xs, ys []float32, c int, scale, shift []float32, relu bool) {
 	}
 }
 
-// bnInputGrad adds a[j]·dy − b[j] − k[j]·(x − m[j]) to dx over the rows for channel j.
-func bnInputGrad(xs, dys, dxs []float32, c int, a, b, k, m []float32) {
-	j := bnInputGradVec(xs, dys, dxs, c, a, b, k, m)
+// bnInputGrad adds a[j]·dy − b[j] − k[j]·(x − m[j]) to dx over the rows for channel j, or
+// without accumulate sets dx to it.
+func bnInputGrad(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumulate bool) {
+	j := bnInputGradVec(xs, dys, dxs, c, a, b, k, m, accumulate)
 	for ; j+4 <= c; j += 4 {
 		a0, a1, a2, a3 := a[j], a[j+1], a[j+2], a[j+3]
 		b0, b1, b2, b3 := b[j], b[j+1], b[j+2], b[j+3]
@@ -325,16 +323,24 @@ func bnInputGrad(xs, dys, dxs []float32, c int, a, b, k, m []float32) {
 		m0, m1, m2, m3 := m[j], m[j+1], m[j+2], m[j+3]
 		for r := j; r < len(xs); r += c {
 			v, dy, dx := xs[r:r+4:r+4], dys[r:r+4:r+4], dxs[r:r+4:r+4]
-			dx[0] += a0*dy[0] - b0 - k0*(v[0]-m0)
-			dx[1] += a1*dy[1] - b1 - k1*(v[1]-m1)
-			dx[2] += a2*dy[2] - b2 - k2*(v[2]-m2)
-			dx[3] += a3*dy[3] - b3 - k3*(v[3]-m3)
+			g0 := a0*dy[0] - b0 - k0*(v[0]-m0)
+			g1 := a1*dy[1] - b1 - k1*(v[1]-m1)
+			g2 := a2*dy[2] - b2 - k2*(v[2]-m2)
+			g3 := a3*dy[3] - b3 - k3*(v[3]-m3)
+			if accumulate {
+				g0, g1, g2, g3 = dx[0]+g0, dx[1]+g1, dx[2]+g2, dx[3]+g3
+			}
+			dx[0], dx[1], dx[2], dx[3] = g0, g1, g2, g3
 		}
 	}
 	for ; j < c; j++ {
 		aj, bj, kj, mj := a[j], b[j], k[j], m[j]
 		for r := j; r < len(xs); r += c {
-			dxs[r] += aj*dys[r] - bj - kj*(xs[r]-mj)
+			g := aj*dys[r] - bj - kj*(xs[r]-mj)
+			if accumulate {
+				g = dxs[r] + g
+			}
+			dxs[r] = g
 		}
 	}
 }

@@ -16,26 +16,38 @@ type ConvSpec struct {
 	Bias                                        bool
 }
 
-// A convolution is lowered to GEMMs over its output pixels, the rows of the products: row r is
-// pixel (n, oh, ow) of the output, and its im2col row holds the input patch that pixel sees.
+// A convolution is computed by GEMMs whose rows are its output pixels, in one of three ways:
+//
+//   - direct: a 1×1, stride-1, unpadded convolution is one product of x's rows, read in place;
+//   - windowed: any other stride-1 convolution is computed on bands of output rows. The band's
+//     input rows are copied, zero-padded on every side, into a buffer where each kernel row's
+//     taps are KW contiguous pixels, so that the windows of consecutive output pixels are
+//     overlapping rows of the buffer, one pixel apart, which the GEMM reads in place: the output
+//     is the sum over kernel rows kh of one product each, of depth KW·C. The products run over
+//     the padded row width, so each band row yields KW−1 surplus pixels that are dropped;
+//   - im2col: a strided convolution copies each output pixel's window into a row of a tile
+//     (im2col), for one product of depth KH·KW·C per tile.
 //
 // Groups are merged into blocks of sb consecutive groups, enough for a block to have at least
 // convBlockWidth filters, so that a product is at least as wide as a microkernel: a block is a
 // convolution from bc = sb·Cin/G input to bf = sb·Cout/G output channels whose weights are zero
 // between different groups. That spends sb times the multiply-adds of the groups alone, which
-// costs less than products a few columns wide. A block's im2col columns are contiguous, laid out
-// [kh][kw][channel of the block], and the blocks' weights are K×bf matrices,
-// [block][kh][kw][bc][bf], with K = KH·KW·bc. Without merging (sb = 1) that is the layout of the
-// weight parameter, [G][KH][KW][Cin/G][Cout/G].
+// costs less than products a few columns wide. A block's weights are a K×bf matrix,
+// [block][kh][kw][bc][bf], with K = KH·KW·bc, and its inputs are copied block by block. Without
+// merging (sb = 1) that is the layout of the weight parameter, [G][KH][KW][Cin/G][Cout/G].
 //
-// The input gradient of a stride-1 convolution is the convolution of the output's gradient with
-// the flipped, transposed weights and the complementary padding KH−1−PadH, so it is lowered the
-// same way, to products that write every input pixel's gradient once; other convolutions compute
-// the gradient of each im2col row and add it back to the pixels it came from (col2im).
+// The input gradient of a windowed convolution is the windowed convolution of the output's
+// gradient with the flipped, transposed weights and the complementary padding KH−1−PadH, which
+// writes every input pixel's gradient once. Its weight gradient is, for each kernel row, the
+// product of the transposed windows with the output's gradient. Strided convolutions compute the
+// gradient of each im2col row and add it back to the pixels it came from (col2im).
 const (
 	// convTile is how many rows one im2col-and-GEMM step lowers: a tile's im2col rows stay in
 	// the worker's cache while the GEMM reads them.
 	convTile = 192
+	// convBand is about how many float32s a windowed convolution's band buffers (its padded input
+	// rows and its output rows) may hold, so that they stay in the worker's cache.
+	convBand = 1 << 15
 	// convBlockWidth is the fewest filters a block of merged groups should have: the width of the
 	// AVX-512 microkernel.
 	convBlockWidth = 16
@@ -59,14 +71,15 @@ type convOp struct {
 	sb, blocks, bc, bf, k int
 	// direct marks a 1×1, stride-1, unpadded conv of one block, whose im2col rows are x's rows.
 	direct bool
-	// lowerX is x's im2col. With dual set, lowerDY is the output gradient's im2col for the input
-	// gradient, a convolution of depth kd = KH·KW·bf with weights wt, [block][kh][kw][bf][bc].
-	lowerX, lowerDY lowering
-	dual            bool
+	// windowed marks a stride-1 convolution computed by fwdWin, whose input gradient is the
+	// windowed convolution dualWin with the flipped weights wt, [block][kh][kw][bf][bc].
+	windowed        bool
+	fwdWin, dualWin window
+	wt              []float32
+	// lowerX is x's im2col, for the other convolutions.
+	lowerX lowering
 	// dxBeta is 0 when backward sets x's gradient instead of adding to it (see overwrite).
 	dxBeta float32
-	kd     int
-	wt     []float32
 	// wx holds the blocks' weights when groups are merged (sb > 1), zero between groups, and
 	// wxIndex the place in wx of each weight. With sb = 1 the weights are used as they are.
 	wx      []float32
@@ -74,7 +87,8 @@ type convOp struct {
 	// segImages is how many images one weight-gradient segment covers.
 	segImages int
 	// In g.scratch: partial gradients (the blocks' weights, laid out as wx, then the bias) of
-	// size part for each segment, then from colOffset one im2col tile of colSize per worker.
+	// size part for each segment, then from colOffset one buffer of colSize per worker: an im2col
+	// tile, or a band's padded input followed by its output rows.
 	part, colOffset, colSize int
 	g                        *Graph
 	fwd, bwd, sum            func(w, i int)
@@ -112,13 +126,16 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 	o.blocks, o.bc, o.bf = s.Groups/o.sb, o.sb*cinG, o.sb*coutG
 	o.k = s.KH * s.KW * o.bc
 	o.direct = s.KH == 1 && s.KW == 1 && s.Stride == 1 && s.PadH == 0 && s.PadW == 0 && o.blocks == 1
-	o.lowerX = lowering{src: in, outH: out.H, outW: out.W, kh: s.KH, kw: s.KW, stride: s.Stride,
-		padH: s.PadH, padW: s.PadW, blocks: o.blocks, width: o.bc}
-	o.dual = s.Stride == 1 && s.PadH < s.KH && s.PadW < s.KW && !o.direct
-	if o.dual {
-		o.kd = s.KH * s.KW * o.bf
-		o.lowerDY = lowering{src: out, outH: in.H, outW: in.W, kh: s.KH, kw: s.KW, stride: 1,
-			padH: s.KH - 1 - s.PadH, padW: s.KW - 1 - s.PadW, blocks: o.blocks, width: o.bf}
+	// The dual convolution needs the complementary padding KH−1−PadH to be non-negative.
+	o.windowed = s.Stride == 1 && s.PadH < s.KH && s.PadW < s.KW && !o.direct
+	if o.windowed {
+		o.fwdWin = newWindow(in, out, s.KH, s.KW, s.PadH, s.PadW, o.blocks)
+		o.dualWin = newWindow(out, in, s.KH, s.KW, s.KH-1-s.PadH, s.KW-1-s.PadW, o.blocks)
+		o.colSize = max(o.fwdWin.size(), o.dualWin.size())
+	} else if !o.direct {
+		o.lowerX = lowering{src: in, outH: out.H, outW: out.W, kh: s.KH, kw: s.KW, stride: s.Stride,
+			padH: s.PadH, padW: s.PadW, blocks: o.blocks, width: o.bc}
+		o.colSize = convTile * o.blocks * o.k
 	}
 	o.y = g.addNode(name, out, o, x)
 	std := math.Sqrt(2 / float64(s.Filters*s.KH*s.KW))
@@ -135,7 +152,7 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 			o.wxIndex[j] = int32(o.blockIndex(j))
 		}
 	}
-	if o.dual {
+	if o.windowed {
 		o.wt = make([]float32, o.part)
 	}
 	if s.Bias {
@@ -146,12 +163,9 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 	segments := min(g.batch, convMaxSegments, max(2, convPartialBudget/o.part))
 	o.segImages = parallel.Chunks(g.batch, segments)
 	o.colOffset = parallel.Chunks(g.batch, o.segImages) * o.part
-	if !o.direct {
-		o.colSize = convTile * o.blocks * max(o.k, o.kd)
-	}
 	g.reserveScratch(o.colOffset + g.pool.Threads()*o.colSize)
 
-	o.fwd = o.forwardTile
+	o.fwd = o.forwardChunk
 	o.bwd = o.backwardChunk
 	o.sum = o.sumSpan
 	return o.y
@@ -182,23 +196,42 @@ func (o *convOp) blockWeights() []float32 {
 // pixels is the number of output pixels, product rows, per image.
 func (o *convOp) pixels() int { return o.out.H * o.out.W }
 
+// forwardChunks is how many chunks forward has: bands of images, or tiles of output pixels.
+func (o *convOp) forwardChunks() int {
+	if o.windowed {
+		return o.g.n * o.fwdWin.bands()
+	}
+	return parallel.Chunks(o.g.n*o.pixels(), convTile)
+}
+
 func (o *convOp) forward(g *Graph) {
 	if o.wx != nil {
 		for j, v := range o.w.Value {
 			o.wx[o.wxIndex[j]] = v
 		}
 	}
-	g.pool.For(parallel.Chunks(g.n*o.pixels(), convTile), o.fwd)
+	g.pool.For(o.forwardChunks(), o.fwd)
 }
 
-// forwardTile computes output rows [t·convTile, (t+1)·convTile).
-func (o *convOp) forwardTile(w, t int) {
-	r0, r1 := parallel.Span(t, o.g.n*o.pixels(), convTile)
-	a, lda := o.lower(w, r0, r1)
+// forwardChunk computes chunk i of the output: a band of an image, or a tile of output pixels.
+func (o *convOp) forwardChunk(w, i int) {
 	cout, wts := o.s.Filters, o.blockWeights()
-	for b := range o.blocks {
-		gemm.Sgemm(false, false, r1-r0, o.bf, o.k, 1, a[b*o.k:], lda,
-			wts[b*o.k*o.bf:], o.bf, 0, o.y.Value[r0*cout+b*o.bf:], cout)
+	var r0, r1 int
+	if o.windowed {
+		v := &o.fwdWin
+		n, oh0, oh1 := v.band(i)
+		buf, temp := v.buffers(o.col(w))
+		v.pad(buf, o.x.Value[n*o.in.Size():][:o.in.Size()], oh0, oh1)
+		v.multiply(temp, buf, wts, oh1-oh0, o.bf, cout)
+		r0, r1 = (n*o.out.H+oh0)*o.out.W, (n*o.out.H+oh1)*o.out.W
+		v.store(o.y.Value[r0*cout:r1*cout], temp, oh1-oh0, cout, false)
+	} else {
+		r0, r1 = parallel.Span(i, o.g.n*o.pixels(), convTile)
+		a, lda := o.lower(w, r0, r1)
+		for b := range o.blocks {
+			gemm.Sgemm(false, false, r1-r0, o.bf, o.k, 1, a[b*o.k:], lda,
+				wts[b*o.k*o.bf:], o.bf, 0, o.y.Value[r0*cout+b*o.bf:], cout)
+		}
 	}
 	if o.b == nil {
 		return
@@ -214,7 +247,7 @@ func (o *convOp) forwardTile(w, t int) {
 // backward runs the input gradient's chunks and the partial weight gradient of every segment as
 // one pool job, since they write disjoint buffers, then sums the partials.
 func (o *convOp) backward(g *Graph) {
-	if o.x.Grad != nil && o.dual {
+	if o.x.Grad != nil && o.windowed {
 		o.flipWeights()
 	}
 	g.pool.For(o.dataChunks()+parallel.Chunks(g.n, o.segImages), o.bwd)
@@ -222,23 +255,25 @@ func (o *convOp) backward(g *Graph) {
 }
 
 // overwrite makes backward set x's gradient rather than add to it, where every input pixel's
-// gradient comes from one product: the dual convolution and the direct 1×1.
+// gradient comes from one product: the windowed dual convolution and the direct 1×1.
 func (o *convOp) overwrite(int) bool {
-	if o.dual || o.direct {
+	if o.windowed || o.direct {
 		o.dxBeta = 0
 		return true
 	}
 	return false
 }
 
-// dataChunks is how many chunks of backward compute the input gradient: tiles of input pixels
-// for the dual convolution and the direct 1×1, whole images for col2im (so that no two chunks
-// add into the same pixel), none when x needs no gradient.
+// dataChunks is how many chunks of backward compute the input gradient: bands of images for the
+// dual convolution, tiles of pixels for the direct 1×1, whole images for col2im (so that no two
+// chunks add into the same pixel), none when x needs no gradient.
 func (o *convOp) dataChunks() int {
 	switch {
 	case o.x.Grad == nil:
 		return 0
-	case o.dual || o.direct:
+	case o.windowed:
+		return o.g.n * o.dualWin.bands()
+	case o.direct:
 		return parallel.Chunks(o.g.n*o.in.H*o.in.W, convTile)
 	}
 	return o.g.n
@@ -280,15 +315,14 @@ func (o *convOp) backwardData(w, i int) {
 		// dX = dY·Wᵀ, row by row.
 		r0, r1 := parallel.Span(i, o.g.n*o.in.H*o.in.W, convTile)
 		gemm.Sgemm(false, true, r1-r0, cin, cout, 1, dy[r0*cout:], cout, o.blockWeights(), cout, o.dxBeta, dx[r0*cin:], cin)
-	case o.dual:
-		r0, r1 := parallel.Span(i, o.g.n*o.in.H*o.in.W, convTile)
-		col := o.col(w)
-		o.lowerDY.lower(col, dy, r0, r1)
-		lda := o.blocks * o.kd
-		for b := range o.blocks {
-			gemm.Sgemm(false, false, r1-r0, o.bc, o.kd, 1, col[b*o.kd:], lda,
-				o.wt[b*o.kd*o.bc:], o.bc, o.dxBeta, dx[r0*cin+b*o.bc:], cin)
-		}
+	case o.windowed:
+		v := &o.dualWin
+		n, ih0, ih1 := v.band(i)
+		buf, temp := v.buffers(o.col(w))
+		v.pad(buf, dy[n*o.out.Size():][:o.out.Size()], ih0, ih1)
+		v.multiply(temp, buf, o.wt, ih1-ih0, o.bc, cin)
+		r0, r1 := (n*o.in.H+ih0)*o.in.W, (n*o.in.H+ih1)*o.in.W
+		v.store(dx[r0*cin:r1*cin], temp, ih1-ih0, cin, o.dxBeta != 0)
 	default:
 		// dcol = dY·Wᵀ for image i's rows, scattered back by col2im.
 		hw, wts, col := o.pixels(), o.blockWeights(), o.col(w)
@@ -303,36 +337,50 @@ func (o *convOp) backwardData(w, i int) {
 	}
 }
 
-// backwardWeights computes segment seg's partial gradients: colᵀ·dY over the segment's rows for
-// each block's weights, and the column sums of dY for the bias.
+// backwardWeights computes segment seg's partial gradients: for each block the sum over the
+// segment's pixels of the transposed windows times dY, and the column sums of dY for the bias.
 func (o *convOp) backwardWeights(w, seg int) {
 	hw, cout := o.pixels(), o.s.Filters
 	dy := o.y.Grad
-	r0, r1 := seg*o.segImages*hw, min((seg+1)*o.segImages, o.g.n)*hw
+	n0, n1 := seg*o.segImages, min((seg+1)*o.segImages, o.g.n)
 	part := o.partial(seg)
 	nw := o.blocks * o.k * o.bf
 	dw, db := part[:nw], part[nw:]
 	clear(db)
-	tile := convTile
-	if o.direct {
-		tile = r1 - r0 // no im2col tile to fit in a cache: one product over the whole segment
-	}
-	var beta float32 // the first tile overwrites the partial left by the previous step
-	for t0 := r0; t0 < r1; t0 += tile {
-		t1 := min(t0+tile, r1)
-		a, lda := o.lower(w, t0, t1)
-		for b := range o.blocks {
-			gemm.Sgemm(true, false, o.k, o.bf, t1-t0, 1, a[b*o.k:], lda,
-				dy[t0*cout+b*o.bf:], cout, beta, dw[b*o.k*o.bf:], o.bf)
+	var beta float32 // the first product overwrites the partial left by the previous step
+	switch {
+	case o.windowed:
+		v := &o.fwdWin
+		buf, dyp := v.buffers(o.col(w))
+		for i := n0 * v.bands(); i < n1*v.bands(); i++ {
+			n, oh0, oh1 := v.band(i)
+			v.pad(buf, o.x.Value[n*o.in.Size():][:o.in.Size()], oh0, oh1)
+			r0 := (n*o.out.H + oh0) * o.out.W
+			v.spread(dyp, dy[r0*cout:], oh1-oh0, cout)
+			v.weightGrad(dw, buf, dyp, oh1-oh0, o.bf, cout, beta)
+			beta = 1
 		}
-		beta = 1
-		if o.b == nil {
-			continue
-		}
-		for r := t0; r < t1; r++ {
-			for c, d := range dy[r*cout : (r+1)*cout] {
-				db[c] += d
+	case o.direct:
+		// One product over the segment's rows, x read in place.
+		r0, r1 := n0*hw, n1*hw
+		gemm.Sgemm(true, false, o.k, o.bf, r1-r0, 1, o.x.Value[r0*o.in.C:], o.in.C, dy[r0*cout:], cout, 0, dw, o.bf)
+	default:
+		for t0 := n0 * hw; t0 < n1*hw; t0 += convTile {
+			t1 := min(t0+convTile, n1*hw)
+			a, lda := o.lower(w, t0, t1)
+			for b := range o.blocks {
+				gemm.Sgemm(true, false, o.k, o.bf, t1-t0, 1, a[b*o.k:], lda,
+					dy[t0*cout+b*o.bf:], cout, beta, dw[b*o.k*o.bf:], o.bf)
 			}
+			beta = 1
+		}
+	}
+	if o.b == nil {
+		return
+	}
+	for r := n0 * hw; r < n1*hw; r++ {
+		for c, d := range dy[r*cout : (r+1)*cout] {
+			db[c] += d
 		}
 	}
 }
@@ -393,6 +441,143 @@ func (o *convOp) lower(w, r0, r1 int) ([]float32, int) {
 	col := o.col(w)
 	o.lowerX.lower(col, o.x.Value, r0, r1)
 	return col, o.lowerX.rowLen()
+}
+
+// window is the geometry of a windowed (stride-1) convolution of src, an H×W×C image whose
+// channels are cut into blocks of width, giving outH×outW pixels of filters channels. It is
+// computed in bands of up to rows output rows. A band's padded input holds, block after block,
+// its input rows of wp = outW+kw−1 pixels and convRowMultiple zero pixels of slack; its output
+// rows span wp pixels, of which the last kw−1 are surplus.
+type window struct {
+	src                     Shape
+	outH, outW, filters     int
+	kh, kw, padH, padW      int
+	blocks, width, wp, rows int
+}
+
+// convRowMultiple is a multiple of every GEMM microkernel's height (24 and 6): a windowed product
+// runs over a multiple of it, a few surplus rows more, so that the GEMM never packs a partial
+// microtile of the windows.
+const convRowMultiple = 24
+
+func newWindow(src, out Shape, kh, kw, padH, padW, blocks int) window {
+	v := window{src: src, outH: out.H, outW: out.W, filters: out.C, kh: kh, kw: kw, padH: padH, padW: padW,
+		blocks: blocks, width: src.C / blocks, wp: out.W + kw - 1}
+	perRow := v.wp * (src.C + out.C)
+	v.rows = min(out.H, max(1, (convBand-(kh-1)*v.wp*src.C)/perRow))
+	return v
+}
+
+// blockLen is the length of one block's padded input for a band of rows output rows.
+func (v *window) blockLen(rows int) int { return ((rows+v.kh-1)*v.wp + convRowMultiple) * v.width }
+
+// size is the length of the buffers of one band: padded input, then output rows.
+func (v *window) size() int {
+	return v.blocks*v.blockLen(v.rows) + (v.rows*v.wp+convRowMultiple)*v.filters
+}
+
+// buffers cuts a band's padded input and output rows from col.
+func (v *window) buffers(col []float32) (in, out []float32) {
+	n := v.blocks * v.blockLen(v.rows)
+	return col[:n], col[n:v.size()]
+}
+
+// bands is how many bands an image has.
+func (v *window) bands() int { return parallel.Chunks(v.outH, v.rows) }
+
+// band returns band i of the batch: its image and its output rows [oh0, oh1).
+func (v *window) band(i int) (n, oh0, oh1 int) {
+	n, i = i/v.bands(), i%v.bands()
+	oh0, oh1 = parallel.Span(i, v.outH, v.rows)
+	return n, oh0, oh1
+}
+
+// pad fills buf with the input rows that output rows [oh0, oh1) of img see, zero-padded, block
+// by block: row i of block b holds input row oh0−padH+i, its pixel j column j−padW.
+func (v *window) pad(buf, img []float32, oh0, oh1 int) {
+	rows, c, w := oh1-oh0+v.kh-1, v.src.C, v.src.W
+	right := v.wp - v.padW - w
+	for b := range v.blocks {
+		blk := buf[b*v.blockLen(oh1-oh0):][:v.blockLen(oh1-oh0)]
+		clear(blk[rows*v.wp*v.width:])
+		for i := range rows {
+			row := blk[i*v.wp*v.width:][:v.wp*v.width]
+			ih := oh0 - v.padH + i
+			if ih < 0 || ih >= v.src.H {
+				clear(row)
+				continue
+			}
+			clear(row[:v.padW*v.width])
+			clear(row[(v.padW+w)*v.width:][:right*v.width])
+			if v.blocks == 1 {
+				copy(row[v.padW*c:(v.padW+w)*c], img[ih*w*c:])
+				continue
+			}
+			copyRows(row[v.padW*v.width:], v.width, img[ih*w*c+b*v.width:], c, v.width, w)
+		}
+	}
+}
+
+// products returns the number of product rows of a band of rows output rows: all their padded
+// pixels but the last row's surplus.
+func (v *window) products(rows int) int { return (rows-1)*v.wp + v.outW }
+
+// multiply sets out, rows rows of wp pixels with ldc channels, to the band's convolution with
+// the blocks' weights wts: block b's bf filters at columns b·bf, the sum over kernel rows kh of
+// the windows starting in padded row kh, read in place as rows one pixel apart, times wts's rows
+// [b][kh].
+func (v *window) multiply(out, buf, wts []float32, rows, bf, ldc int) {
+	k := v.kw * v.width
+	m := (v.products(rows) + convRowMultiple - 1) / convRowMultiple * convRowMultiple
+	for b := range v.blocks {
+		blk := buf[b*v.blockLen(rows):]
+		for kh := range v.kh {
+			var beta float32
+			if kh > 0 {
+				beta = 1
+			}
+			gemm.Sgemm(false, false, m, bf, k, 1, blk[kh*v.wp*v.width:], v.width,
+				wts[(b*v.kh+kh)*k*bf:], bf, beta, out[b*bf:], ldc)
+		}
+	}
+}
+
+// store moves rows output rows of ldc channels from out, wp pixels apart, to dst, dropping the
+// surplus pixels: it sets them, or with add adds them.
+func (v *window) store(dst, out []float32, rows, ldc int, add bool) {
+	n := v.outW * ldc
+	if !add {
+		copyRows(dst, n, out, v.wp*ldc, n, rows)
+		return
+	}
+	for i := range rows {
+		put(dst[i*n:(i+1)*n], out[i*v.wp*ldc:], true)
+	}
+}
+
+// spread copies rows output rows of dy (ldc channels) into dyp with the pitch of the band's
+// products, zeros in the surplus pixels, so that those contribute nothing to the weight gradient.
+func (v *window) spread(dyp, dy []float32, rows, ldc int) {
+	n := v.outW * ldc
+	for i := range rows {
+		row := dyp[i*v.wp*ldc:][:v.wp*ldc]
+		copy(row[:n], dy[i*n:])
+		clear(row[n:])
+	}
+}
+
+// weightGrad adds to dw (set with beta 0) the weight gradient of a band of rows output rows: for
+// block b and kernel row kh, dw[b][kh] = Σ windowsᵀ·dY over the band's product rows, dY spread
+// by spread.
+func (v *window) weightGrad(dw, buf, dyp []float32, rows, bf, ldc int, beta float32) {
+	k, m := v.kw*v.width, v.products(rows)
+	for b := range v.blocks {
+		blk := buf[b*v.blockLen(rows):]
+		for kh := range v.kh {
+			gemm.Sgemm(true, false, k, bf, m, 1, blk[kh*v.wp*v.width:], v.width,
+				dyp[b*bf:], ldc, beta, dw[(b*v.kh+kh)*k*bf:], bf)
+		}
+	}
 }
 
 // lowering is an im2col: row r is pixel (n, oh, ow) of an outH×outW grid, which sees the kh×kw

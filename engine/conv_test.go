@@ -373,3 +373,64 @@ func TestStepAllocatesNothing(t *testing.T) {
 		t.Errorf("a training step allocates %v times", a)
 	}
 }
+
+// TestConvBackwardIsTheAdjoint checks the gradients of convolutions too large for central
+// differences, whose windowed form cuts images into several bands, by the adjoint identities of a
+// linear map: for y = conv(x, w) and dY = r, backward gives dX and dW with
+// ⟨conv(x′, w), r⟩ = ⟨x′, dX⟩ and ⟨conv(x, w′), r⟩ = ⟨w′, dW⟩ for any x′ and w′.
+func TestConvBackwardIsTheAdjoint(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   Shape
+		s    ConvSpec
+	}{
+		{"3x3 in bands", Shape{40, 30, 16}, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}},
+		{"5x5 unpadded in bands", Shape{44, 21, 12}, ConvSpec{Filters: 20, KH: 5, KW: 5, Stride: 1}},
+		{"grouped 3x3 in bands", Shape{33, 40, 32}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 8}},
+		{"3x3 stride 2", Shape{30, 30, 16}, ConvSpec{Filters: 24, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			const batch = 2
+			g := New(Config{Batch: batch, Pool: parallel.NewPool(2), Seed: 4})
+			defer g.Pool().Close()
+			x := g.Input("x", c.in)
+			fillNormal(x.Value, 1)
+			x.Grad = make([]float32, len(x.Value))
+			y := g.Conv2D(x, c.s)
+			g.Build()
+			r := make([]float32, len(y.Value))
+			fillNormal(r, 2)
+			g.Forward(true)
+			g.BackwardFrom(y, r)
+			w := g.Params()[0]
+			dot := func(a []float64, b []float32) float64 {
+				var s float64
+				for i, v := range a {
+					s += v * float64(b[i])
+				}
+				return s
+			}
+			widen := func(v []float32) []float64 {
+				out := make([]float64, len(v))
+				for i, x := range v {
+					out[i] = float64(x)
+				}
+				return out
+			}
+			x2, w2 := make([]float32, len(x.Value)), make([]float32, len(w.Value))
+			fillNormal(x2, 3)
+			fillNormal(w2, 4)
+			for _, check := range []struct {
+				name     string
+				lhs, rhs float64
+			}{
+				{"input", dot(refConv(x2, batch, c.in, c.s, w.Value, nil), r), dot(widen(x2), x.Grad)},
+				{"weights", dot(refConv(x.Value, batch, c.in, c.s, w2, nil), r), dot(widen(w2), w.Grad)},
+			} {
+				if !closeTo(check.rhs, check.lhs, 1e-4) {
+					t.Errorf("%s: ⟨conv, r⟩ = %v, the gradient gives %v", check.name, check.lhs, check.rhs)
+				}
+			}
+		})
+	}
+}

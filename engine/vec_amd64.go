@@ -25,7 +25,7 @@ func bnNormalizeAVX2(xs, ys []float32, c, c8 int, scale, shift []float32, relu b
 // bnInputGradAVX2 is bnInputGrad for the channels below c8, a multiple of 8.
 //
 //go:noescape
-func bnInputGradAVX2(xs, dys, dxs []float32, c, c8 int, a, b, k, m []float32)
+func bnInputGradAVX2(xs, dys, dxs []float32, c, c8 int, a, b, k, m []float32, accumulate bool)
 
 // reluAVX2 is relu for the first len(x)/8·8 elements.
 //
@@ -74,11 +74,11 @@ func bnNormalizeVec(xs, ys []float32, c int, scale, shift []float32, relu bool) 
 	return c &^ 7
 }
 
-func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32) int {
+func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumulate bool) int {
 	if !vecAVX2 || c < 8 {
 		return 0
 	}
-	bnInputGradAVX2(xs, dys[:len(xs)], dxs[:len(xs)], c, c&^7, a, b, k, m)
+	bnInputGradAVX2(xs, dys[:len(xs)], dxs[:len(xs)], c, c&^7, a, b, k, m, accumulate)
 	return c &^ 7
 }
 

@@ -164,8 +164,8 @@ normDone:
 	VZEROUPPER
 	RET
 
-// func bnInputGradAVX2(xs []float32, dys []float32, dxs []float32, c int, c8 int, a []float32, b []float32, k []float32, m []float32)
-TEXT ·bnInputGradAVX2(SB), NOSPLIT, $0-184
+// func bnInputGradAVX2(xs []float32, dys []float32, dxs []float32, c int, c8 int, a []float32, b []float32, k []float32, m []float32, accumulate bool)
+TEXT ·bnInputGradAVX2(SB), NOSPLIT, $0-185
 	MOVQ xs_base+0(FP), SI
 	MOVQ xs_len+8(FP), DX
 	MOVQ dys_base+24(FP), R13
@@ -178,6 +178,7 @@ TEXT ·bnInputGradAVX2(SB), NOSPLIT, $0-184
 	MOVQ m_base+160(FP), AX
 	SHLQ $2, CX
 	LEAQ (SI)(DX*4), R12
+	MOVBLZX accumulate+184(FP), DX
 	SUBQ SI, R13
 	SUBQ SI, R14
 	XORQ BX, BX
@@ -201,9 +202,12 @@ dxRow:
 	VSUBPS  Y3, Y5, Y5
 	VMULPS  Y5, Y2, Y5
 	VSUBPS  Y5, Y4, Y4
-	VMOVUPS (DI)(R14*1), Y6
-	VADDPS  Y4, Y6, Y6
-	VMOVUPS Y6, (DI)(R14*1)
+	TESTQ   DX, DX
+	JZ      dxSet
+	VADDPS  (DI)(R14*1), Y4, Y4
+
+dxSet:
+	VMOVUPS Y4, (DI)(R14*1)
 	ADDQ    CX, DI
 	JMP     dxRow
 

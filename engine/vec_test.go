@@ -59,18 +59,19 @@ func TestVectorKernelsMatchTheGoTwins(t *testing.T) {
 				p[i] = randomValues(c, uint64(10+i), false)
 			}
 			type out struct {
-				s1, s2, t1, t2 []float64
-				y, yr, dx      []float32
+				s1, s2, t1, t2   []float64
+				y, yr, dx, dxSet []float32
 			}
 			var results []out
 			withVec(t, func(bool) {
 				o := out{make([]float64, c), make([]float64, c), make([]float64, c), make([]float64, c),
-					make([]float32, rows*c), make([]float32, rows*c), randomValues(rows*c, 3, false)}
+					make([]float32, rows*c), make([]float32, rows*c), randomValues(rows*c, 3, false), randomValues(rows*c, 5, false)}
 				bnStats(xs, c, p[0], o.s1, o.s2)
 				bnGradSums(xs, dys, c, p[1], o.t1, o.t2)
 				bnNormalize(xs, o.y, c, p[2], p[3], false)
 				bnNormalize(xs, o.yr, c, p[2], p[3], true)
-				bnInputGrad(xs, dys, o.dx, c, p[0], p[1], p[2], p[3])
+				bnInputGrad(xs, dys, o.dx, c, p[0], p[1], p[2], p[3], true)
+				bnInputGrad(xs, dys, o.dxSet, c, p[0], p[1], p[2], p[3], false)
 				results = append(results, o)
 			})
 			if len(results) < 2 {
@@ -84,6 +85,7 @@ func TestVectorKernelsMatchTheGoTwins(t *testing.T) {
 			sameBits(t, "normalize", got.y, want.y)
 			sameBits(t, "normalize relu", got.yr, want.yr)
 			sameBits(t, "input gradient", got.dx, want.dx)
+			sameBits(t, "input gradient set", got.dxSet, want.dxSet)
 		})
 	}
 }
