@@ -11,12 +11,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/gonas/nas/evaluator/data"
+	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/search"
 	"github.com/gonas/nas/space"
 	"github.com/gonas/nas/store"
@@ -261,9 +260,11 @@ func printSummary(w io.Writer, s *search.Summary) {
 	if len(s.Front)+len(s.Baselines) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "Pareto front (%s) and baselines:\n", objectiveList(s.Objectives))
-	table := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
-	table.Header("trial", "name", "family", "val acc", "params", "MACs", "latency", "gen", "operator")
+	table := reports.Table{
+		Title:  fmt.Sprintf("Pareto front (%s) and baselines", objectiveList(s.Objectives)),
+		Header: []string{"trial", "name", "family", "val acc", "params", "MACs", "latency", "gen", "operator"},
+		Right:  []bool{true, false, false, true, true, true, true, true, false},
+	}
 	rows := append(append([]search.Entry{}, s.Front...), s.Baselines...)
 	for _, e := range rows {
 		trial, gen := fmt.Sprint(e.Trial), fmt.Sprint(e.Batch)
@@ -278,9 +279,9 @@ func printSummary(w io.Writer, s *search.Summary) {
 		if e.LatencyMs > 0 {
 			latency = fmt.Sprintf("%.2f ms", e.LatencyMs)
 		}
-		table.Append(trial, e.Name, e.Family, acc, formatCount(e.Params), formatCount(e.MACs), latency, gen, e.Operator)
+		table.Rows = append(table.Rows, []string{trial, e.Name, e.Family, acc, formatCount(e.Params), formatCount(e.MACs), latency, gen, e.Operator})
 	}
-	table.Render()
+	reports.WriteTable(w, table, false)
 }
 
 func objectiveList(objs []search.Objective) string {
