@@ -8,10 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
-
+	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/space"
 )
 
@@ -145,19 +142,15 @@ func layerType(l space.Layer) string {
 
 // printInfo writes the per-layer table and the totals.
 func printInfo(w io.Writer, rep infoReport, net *space.Net) error {
-	fmt.Fprintf(w, "%s  input %v  classes %d  hash %s\n", rep.Name, rep.Input, rep.Classes, rep.Hash[:12])
-	table := tablewriter.NewTable(w,
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: []tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight}}),
-	)
-	table.Header("layer", "type", "output", "params", "MACs")
-	for _, l := range rep.Layers {
-		if err := table.Append(l.Name, l.Type, l.Output.String(), thousands(l.Params), thousands(l.MACs)); err != nil {
-			return err
-		}
+	table := reports.Table{
+		Title:  fmt.Sprintf("%s  input %v  classes %d  hash %s", rep.Name, rep.Input, rep.Classes, rep.Hash[:12]),
+		Header: []string{"layer", "type", "output", "params", "MACs"},
+		Right:  []bool{false, false, true, true, true},
 	}
-	if err := table.Render(); err != nil {
+	for _, l := range rep.Layers {
+		table.Rows = append(table.Rows, []string{l.Name, l.Type, l.Output.String(), thousands(l.Params), thousands(l.MACs)})
+	}
+	if err := reports.WriteTable(w, table, false); err != nil {
 		return err
 	}
 	aux := ""
