@@ -143,9 +143,10 @@ func yamlName(f reflect.StructField) (name, opts string) {
 	return name, opts
 }
 
-// setKeys returns the YAML keys of the fields of block b that are set (non-zero).
-func setKeys(b *Block) []string {
-	v := reflect.ValueOf(b).Elem()
+// setKeys returns the YAML keys of the fields of the struct that p points to (a Block or a
+// LayerSpec) that are set (non-zero).
+func setKeys(p any) []string {
+	v := reflect.ValueOf(p).Elem()
 	t := v.Type()
 	var keys []string
 	for i := range t.NumField() {

@@ -362,71 +362,10 @@ func locateSpace(err error, data []byte, filename string) error {
 	e := *ce
 	e.File = filename
 	e.Field = indexPositions(data).field[[2]int{e.Line, e.Col}]
-	if keys := keysOf(reflect.TypeFor[spaceFile](), parentPath(e.Field)); keys != nil {
+	if keys := keysAt(reflect.TypeFor[spaceFile](), parentPath(e.Field)); keys != nil {
 		e.Msg = fmt.Sprintf("%s; valid fields here: %s", e.Msg, strings.Join(keys, ", "))
 	}
 	return &e
-}
-
-// keysOf returns the sorted YAML keys of the mapping at path in a document decoded into type t,
-// or nil if there is no struct there.
-func keysOf(t reflect.Type, path string) []string {
-	for path != "" {
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		var elem string
-		if strings.HasPrefix(path, "[") {
-			end := strings.IndexByte(path, ']')
-			if end < 0 || (t.Kind() != reflect.Slice && t.Kind() != reflect.Array) {
-				return nil
-			}
-			t, path = t.Elem(), path[end+1:]
-			continue
-		}
-		path = strings.TrimPrefix(path, ".")
-		end := strings.IndexAny(path, ".[")
-		if end < 0 {
-			end = len(path)
-		}
-		elem, path = path[:end], path[end:]
-		f, ok := fieldOfKey(t, elem)
-		if !ok {
-			return nil
-		}
-		t = f
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
-		return nil
-	}
-	keys := yamlKeys(t)
-	slices.Sort(keys)
-	return keys
-}
-
-// fieldOfKey returns the type of the field of struct type t with YAML key key, inlined structs
-// included.
-func fieldOfKey(t reflect.Type, key string) (reflect.Type, bool) {
-	if t.Kind() != reflect.Struct {
-		return nil, false
-	}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if strings.Contains(opts, "inline") {
-			if ft, ok := fieldOfKey(f.Type, key); ok {
-				return ft, true
-			}
-			continue
-		}
-		if name == key {
-			return f.Type, true
-		}
-	}
-	return nil, false
 }
 
 // unmarshalSpace decodes a search space file strictly.

@@ -367,7 +367,7 @@ func normalizeSpecs(specs []LayerSpec, path string, classifier bool) (out []Laye
 			}
 			return nil, nil, fieldError(p+".op", "unknown op %q; valid ops: %s", s.Op, strings.Join(ops, ", "))
 		}
-		for _, k := range setSpecKeys(&s) {
+		for _, k := range setKeys(&s) {
 			if k != "op" && !slices.Contains(keys, k) {
 				return nil, nil, fieldError(p+"."+k, "not an option of op %s (its options: %s)", s.Op, strings.Join(keys, ", "))
 			}
@@ -438,20 +438,6 @@ func normalizeSpecs(specs []LayerSpec, path string, classifier bool) (out []Laye
 		}
 	}
 	return out, paths, nil
-}
-
-// setSpecKeys returns the YAML keys of the fields of s that are set.
-func setSpecKeys(s *LayerSpec) []string {
-	v := reflect.ValueOf(s).Elem()
-	t := v.Type()
-	var keys []string
-	for i := range t.NumField() {
-		if !v.Field(i).IsZero() {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			keys = append(keys, name)
-		}
-	}
-	return keys
 }
 
 // normalizePool checks a stage's pool and fills its defaults.
