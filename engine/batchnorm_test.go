@@ -208,17 +208,7 @@ func TestBatchNormThreads(t *testing.T) {
 	if c := parallel.Chunks(12*16*16, bnChunk/24); c < 4 {
 		t.Fatalf("only %d chunks", c)
 	}
-	want := run(1)
-	for _, threads := range []int{2, 7} {
-		got := run(threads)
-		for i := range want {
-			for j := range want[i] {
-				if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
-					t.Fatalf("%d threads: result %d differs at %d: %v vs %v", threads, i, j, got[i][j], want[i][j])
-				}
-			}
-		}
-	}
+	checkSameOnThreads(t, run)
 }
 
 // BenchmarkBatchNormTrain measures one training forward and backward on a ResNet-20 sized

@@ -158,17 +158,7 @@ func TestConv2DIdenticalOnAnyThreadCount(t *testing.T) {
 		}
 		return out
 	}
-	want := run(1)
-	for _, threads := range []int{2, 7} {
-		got := run(threads)
-		for i := range want {
-			for j := range want[i] {
-				if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
-					t.Fatalf("%d threads: buffer %d element %d = %v, on 1 thread %v", threads, i, j, got[i][j], want[i][j])
-				}
-			}
-		}
-	}
+	checkSameOnThreads(t, run)
 }
 
 func TestConv2DWeightGradientWithoutInputGradient(t *testing.T) {

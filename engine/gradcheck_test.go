@@ -112,3 +112,20 @@ func TestGradReLU(t *testing.T) {
 		build: func(g *Graph, xs []*Node) *Node { return g.ReLU(xs[0]) },
 	})
 }
+
+// checkSameOnThreads runs run on pools of 1, 2 and 7 threads and fails unless the buffers it
+// returns are bitwise identical: the engine's results must not depend on the thread count.
+func checkSameOnThreads(t *testing.T, run func(threads int) [][]float32) {
+	t.Helper()
+	want := run(1)
+	for _, threads := range []int{2, 7} {
+		got := run(threads)
+		for i := range want {
+			for j := range want[i] {
+				if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
+					t.Fatalf("%d threads: buffer %d element %d = %v, on 1 thread %v", threads, i, j, got[i][j], want[i][j])
+				}
+			}
+		}
+	}
+}
