@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -185,6 +186,8 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		"PyTorch results `FILE` (torch_reference.py --json-out) to compare with; the default is skipped if absent")
 	cpuProfile := fset.String("cpuprofile", "", "write a pprof CPU profile of the timed work to `FILE`")
 	memProfile := fset.String("memprofile", "", "record every allocation and write a pprof heap profile to `FILE` at the end")
+	from := fset.String("from", "", "time nothing: print the report saved with --json in `FILE`, compared anew with --reference")
+	list := fset.Bool("list", false, "print the selected workloads, one \"name kind\" per line, and time nothing")
 	pos, err := parseFlags(fset, args)
 	if err != nil {
 		return err
@@ -196,6 +199,12 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	work, err := selectWorkloads(*names)
 	if err != nil {
 		return badInput(err)
+	}
+	if *list {
+		for _, w := range work {
+			fmt.Fprintln(stdout, w.name, w.kind)
+		}
+		return nil
 	}
 	threads, err := parseThreads(*threadList)
 	if err != nil {
@@ -215,6 +224,17 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		case err != nil:
 			return badInput(err)
 		}
+	}
+	if *from != "" {
+		rep, err := loadBenchReport(*from)
+		if err != nil {
+			return badInput(err)
+		}
+		rep.Meta.Reference = *refPath
+		if err := rep.pair(ref); err != nil {
+			return badInput(fmt.Errorf("--from %s: %w", *from, err))
+		}
+		return rep.write(stdout, *asJSON)
 	}
 	timing := benchTiming{reps: *reps, minSteps: 3, target: 400 * time.Millisecond, warmup: 300 * time.Millisecond}
 	if *quick {
@@ -260,21 +280,73 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 			if err != nil {
 				return err
 			}
-			for mode, r := range modes {
-				r.compare(ref, w, t, mode)
-			}
+			// Return this run's buffers to the OS, so that the peak RSS is one run's, not the
+			// sum of every run's that the collector has not yet freed.
+			debug.FreeOSMemory()
 			res.Results[strconv.Itoa(t)] = modes
 		}
 	}
 	rep.Meta.LoadEnd = loadAvg()
 	rep.Meta.PeakRSS = peakRSS()
 	rep.Meta.WallS = time.Since(start).Seconds()
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
+	if err := rep.pair(ref); err != nil {
+		return err
+	}
+	return rep.write(stdout, *asJSON)
+}
+
+// loadBenchReport reads a report that nas bench --json wrote.
+func loadBenchReport(path string) (*benchReport, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--from: %w", err)
+	}
+	var rep benchReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("--from %s: not nas bench's JSON: %w", path, err)
+	}
+	return &rep, nil
+}
+
+// pair sets every result's PyTorch value and target from ref (nil: none but the GEMM's).
+func (rep *benchReport) pair(ref *torchReference) error {
+	for _, wr := range rep.Workloads {
+		w, ok := workloadByName(wr.Name)
+		if !ok {
+			return fmt.Errorf("unknown workload %q", wr.Name)
+		}
+		for t, modes := range wr.Results {
+			threads, err := strconv.Atoi(t)
+			if err != nil {
+				return fmt.Errorf("workload %s: thread count %q", wr.Name, t)
+			}
+			for mode, r := range modes {
+				r.PyTorch, r.Target = nil, nil
+				r.compare(ref, w, threads, mode)
+			}
+		}
+	}
+	return nil
+}
+
+// write prints the report as JSON or as a table.
+func (rep *benchReport) write(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	return printBench(stdout, &rep)
+	return printBench(w, rep)
+}
+
+// workloadByName returns the reference workload of that name.
+func workloadByName(name string) (benchWorkload, bool) {
+	for _, w := range benchWorkloads {
+		if w.name == name {
+			return w, true
+		}
+	}
+	return benchWorkload{}, false
 }
 
 // workloadNames lists the workloads for the usage text.

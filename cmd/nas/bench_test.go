@@ -32,6 +32,13 @@ func TestBenchSelectsWorkloads(t *testing.T) {
 	}
 }
 
+func TestBenchListsWorkloads(t *testing.T) {
+	code, out, stderr := runNAS(t, "bench", "--list", "--workload", "micro_mm_1024x1024x1024,resnet20_mnist")
+	if want := "micro_mm_1024x1024x1024 micro_mm\nresnet20_mnist net\n"; code != 0 || out != want {
+		t.Errorf("nas bench --list: exit %d, %q (%s); want %q", code, out, stderr, want)
+	}
+}
+
 func TestBenchParsesThreads(t *testing.T) {
 	if ts, err := parseThreads("1, 2,4"); err != nil || len(ts) != 3 || ts[2] != 4 {
 		t.Errorf("parseThreads(\"1, 2,4\") = %v, %v", ts, err)
@@ -135,6 +142,33 @@ func TestBenchRunsEveryKind(t *testing.T) {
 	}
 }
 
+// TestBenchPairsASavedReport checks --from: a report saved without a reference, compared
+// afterwards.
+func TestBenchPairsASavedReport(t *testing.T) {
+	saved := filepath.Join(t.TempDir(), "nas.json")
+	rep := benchReport{Meta: benchMeta{Threads: []int{2}}, Workloads: []*benchWorkResult{{Name: "resnet20_mnist", Kind: kindNet,
+		Results: map[string]map[string]*benchResult{"2": {"train": {ImgPerS: 1000}}}}}}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(saved, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runNAS(t, "bench", "--from", saved, "--reference", torchSample, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got benchReport
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	r := got.Workloads[0].Results["2"]["train"]
+	if r.PyTorch == nil || !closeEnough(r.PyTorch.Value, 868.5) || r.Target == nil || r.Target.Met || got.Meta.Reference != torchSample {
+		t.Errorf("paired %+v, %+v, reference %q", r.PyTorch, r.Target, got.Meta.Reference)
+	}
+}
+
 func TestBenchRejectsBadInput(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -146,6 +180,7 @@ func TestBenchRejectsBadInput(t *testing.T) {
 		{[]string{"--reference", "testdata/missing.json"}, "--reference"},
 		{[]string{"--workload", "resnet20_mnist", "--configs", "testdata"}, "--configs"},
 		{[]string{"extra"}, "no arguments"},
+		{[]string{"--from", "testdata/bench_table.golden"}, "not nas bench's JSON"},
 	} {
 		code, _, stderr := runNAS(t, append([]string{"bench", "--quick", "--reps", "1"}, c.args...)...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
