@@ -33,8 +33,9 @@ type Request[G any] struct {
 	// Fidelity is the evaluation budget in the evaluator's unit (epochs, fraction of the data);
 	// it is 0 when Config.Fidelities is empty, meaning the evaluator's full recipe.
 	Fidelity float64
-	// Operator says how the genome was made: "init", "random", "mutate", "crossover",
-	// "crossover+mutate" or "copy". Parents holds the keys of the genomes it was made from.
+	// Operator says how the genome was made: "init", "seed" (from Config.Initial), "random",
+	// "mutate", "crossover", "crossover+mutate" or "copy". Parents holds the keys of the genomes
+	// it was made from.
 	Operator string
 	Parents  []string
 	// Worker is which of the Config.Workers evaluation slots runs the request, in

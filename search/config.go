@@ -157,8 +157,8 @@ const (
 	DefaultEta      = 3
 )
 
-// Config says how to search.
-type Config struct {
+// Config says how to search genomes of type G.
+type Config[G any] struct {
 	Strategy Strategy
 	// Seed seeds every random draw of the search.
 	Seed uint64
@@ -190,6 +190,12 @@ type Config struct {
 	Fidelities []float64
 	// Eta is the successive-halving reduction factor, >= 2. 0 means DefaultEta.
 	Eta int
+	// Initial are genomes that the initial population starts with, in order, before the random
+	// ones, with operator "seed": hand-written networks, say, to be improved on. One that fails
+	// the space's Check is left out and counted as rejected. There may be at most as many as the
+	// population. The search stays deterministic: the random genomes of the initial population
+	// are the first ones a search without Initial draws.
+	Initial []G
 	// Progress, if set, is called after every batch with the statistics so far, from the
 	// search's goroutine; the search waits for it to return.
 	Progress func(Stats)
@@ -197,7 +203,7 @@ type Config struct {
 
 // withDefaults returns c with its zero fields set to their defaults, or an error naming the
 // first invalid field.
-func (c Config) withDefaults() (Config, error) {
+func (c Config[G]) withDefaults() (Config[G], error) {
 	if c.Strategy == nil {
 		return c, fmt.Errorf("search: no Strategy; valid: %s", strings.Join(StrategyNames, ", "))
 	}
@@ -239,6 +245,9 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("search: Fidelities %v: level %d is %v; levels must be finite and increase", c.Fidelities, i, f)
 		}
 	}
+	if n, pop := len(c.Initial), c.Strategy.population(); n > pop {
+		return c, fmt.Errorf("search: Initial has %d genomes; the initial population holds %d", n, pop)
+	}
 	if need := c.cost(c.Strategy.population()); c.Budget < need {
 		return c, fmt.Errorf("search: Budget is %d; the initial population of %d takes %d trials", c.Budget, c.Strategy.population(), need)
 	}
@@ -246,7 +255,7 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // cost returns how many trials a batch of n candidates takes under successive halving.
-func (c Config) cost(n int) int {
+func (c Config[G]) cost(n int) int {
 	total := 0
 	for range c.Fidelities {
 		total += n

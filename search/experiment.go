@@ -60,7 +60,8 @@ type Experiment struct {
 	// Workers and Threads are the parallelism the YAML asks for; 0 means the machine's choice
 	// (see Parallelism).
 	Workers, Threads int
-	// Baselines are hand-written networks trained like the candidates, beside the search.
+	// Baselines are hand-written networks trained like the candidates, beside the search; those
+	// the space represents exactly also start its first population (see RunExperiment).
 	Baselines []Baseline
 
 	spaceData []byte // the space file's bytes, for the fingerprint
@@ -280,7 +281,7 @@ func (f *experimentFile) check(e *Experiment, dir string) error {
 	}
 
 	e.Evaluations, e.MaxTime, e.Seed = f.Budget.Evaluations, time.Duration(f.Budget.Time), f.Seed
-	cfg := Config{Strategy: e.Strategy, Fidelities: e.Fidelity.Levels, Eta: e.Fidelity.Eta}
+	cfg := Config[space.Genome]{Strategy: e.Strategy, Fidelities: e.Fidelity.Levels, Eta: e.Fidelity.Eta}
 	first := cfg.cost(e.Strategy.population())
 	if err := need(e.Evaluations >= first, "budget.evaluations", "must be at least %d, the trials of the initial population of %d (got %d)", first, e.Strategy.population(), e.Evaluations); err != nil {
 		return err

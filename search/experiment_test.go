@@ -246,7 +246,7 @@ func FuzzParseExperiment(f *testing.F) {
 			}
 			return
 		}
-		cost := Config{Fidelities: e.Fidelity.Levels, Eta: e.Fidelity.Eta}.cost(e.Strategy.population())
+		cost := Config[string]{Fidelities: e.Fidelity.Levels, Eta: e.Fidelity.Eta}.cost(e.Strategy.population())
 		if e.Name == "" || e.Space == nil || len(e.Objectives) == 0 || e.Evaluations < cost || e.Strategy.validate() != nil {
 			t.Fatalf("accepted an incomplete experiment: %+v", e)
 		}

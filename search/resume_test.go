@@ -78,12 +78,12 @@ func (c *fileCache) Close() error { return c.f.Close() }
 // killProblem and killConfig define the search that TestKillNineAndResume interrupts.
 var killProblem = twoObjectives{f: newNK(14, 2, 8), failEvery: 7}
 
-func killConfig(strategy string) Config {
+func killConfig(strategy string) Config[string] {
 	s, err := NewStrategy(strategy)
 	if err != nil {
 		panic(err)
 	}
-	return Config{Strategy: s, Seed: 11, Objectives: 2, Budget: 150, Workers: 3, Fidelities: []float64{1, 3}}
+	return Config[string]{Strategy: s, Seed: 11, Objectives: 2, Budget: 150, Workers: 3, Fidelities: []float64{1, 3}}
 }
 
 // TestHelperProcess is the searcher that TestKillNineAndResume starts and kills: it runs

@@ -104,7 +104,7 @@ func (e *ConstraintError) Unwrap() error { return e.Err }
 // rest with ev, cfg.Workers at a time. It returns when the budget is spent, MaxTime has elapsed,
 // or ctx is cancelled; in the last case it returns the trials of the completed batches with
 // ctx's error, and running the same search again over the same cache resumes it.
-func Run[G any](ctx context.Context, sp Space[G], ev Evaluator[G], cache Cache[G], cfg Config) (*Result[G], error) {
+func Run[G any](ctx context.Context, sp Space[G], ev Evaluator[G], cache Cache[G], cfg Config[G]) (*Result[G], error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -122,8 +122,21 @@ func Run[G any](ctx context.Context, sp Space[G], ev Evaluator[G], cache Cache[G
 	}
 	r.stats.Budget = cfg.Budget
 
+	var seeded []G
+	for _, g := range cfg.Initial {
+		if sp.Check(g) != nil {
+			r.stats.Rejected++
+			continue
+		}
+		seeded = append(seeded, g)
+	}
 	init := rand.New(rand.NewSource(seeds.Int63()))
 	first, err := r.breed(cfg.Strategy.population(), func() proposal[G] {
+		if len(seeded) > 0 {
+			g := seeded[0]
+			seeded = seeded[1:]
+			return proposal[G]{g: g, op: seedOperator}
+		}
 		return proposal[G]{g: sp.Random(init), op: "init"}
 	})
 	if err == nil {
@@ -153,6 +166,9 @@ func Run[G any](ctx context.Context, sp Space[G], ev Evaluator[G], cache Cache[G
 	return r.result(), err
 }
 
+// The operator of a genome of Config.Initial.
+const seedOperator = "seed"
+
 // evalKey identifies an evaluation.
 type evalKey struct {
 	key      string
@@ -165,7 +181,7 @@ type run[G any] struct {
 	sp    Space[G]
 	ev    Evaluator[G]
 	cache Cache[G]
-	cfg   Config
+	cfg   Config[G]
 	multi bool // rank on every objective rather than the first
 	start time.Time
 

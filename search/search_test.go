@@ -47,7 +47,7 @@ func TestNSGA2ApproachesZDT1Front(t *testing.T) {
 		return Outcome{Objectives: zdt1(req.Genome)}, nil
 	})
 	front := func(s Strategy, seed uint64) [][]float64 {
-		res, err := Run(context.Background(), sp, ev, nil, Config{Strategy: s, Seed: seed, Objectives: 2, Budget: 4000})
+		res, err := Run(context.Background(), sp, ev, nil, Config[[]float64]{Strategy: s, Seed: seed, Objectives: 2, Budget: 4000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func TestEvolutionBeatsRandomAtEqualBudget(t *testing.T) {
 		ev := EvaluatorFunc[string](func(_ context.Context, req Request[string]) (Outcome, error) {
 			return Outcome{Objectives: []float64{-f.fitness(req.Genome)}}, nil
 		})
-		res, err := Run(context.Background(), sp, ev, nil, Config{Strategy: s, Seed: uint64(seed), Objectives: 1, Budget: budget})
+		res, err := Run(context.Background(), sp, ev, nil, Config[string]{Strategy: s, Seed: uint64(seed), Objectives: 1, Budget: budget})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestTrialsDoNotDependOnWorkers(t *testing.T) {
 			for _, workers := range []int{1, 4} {
 				ev := newRecorder(p.outcome)
 				ev.jitter = 300_000 // ns: evaluations finish out of order
-				res, err := Run(context.Background(), bits{n: 12, maxOnes: -1}, ev, nil, Config{
+				res, err := Run(context.Background(), bits{n: 12, maxOnes: -1}, ev, nil, Config[string]{
 					Strategy: s, Seed: 3, Objectives: 2, Budget: 150, Workers: workers,
 					Fidelities: []float64{1, 3, 9},
 				})
@@ -140,7 +140,7 @@ func TestTrialsDoNotDependOnWorkers(t *testing.T) {
 			if d := diffTrials(runs[1], runs[0]); d != "" {
 				t.Fatalf("4 workers vs 1: %s", d)
 			}
-			res, err := Run(context.Background(), bits{n: 12, maxOnes: -1}, newRecorder(p.outcome), nil, Config{
+			res, err := Run(context.Background(), bits{n: 12, maxOnes: -1}, newRecorder(p.outcome), nil, Config[string]{
 				Strategy: s, Seed: 4, Objectives: 2, Budget: 150, Fidelities: []float64{1, 3, 9},
 			})
 			if err != nil {
@@ -161,7 +161,7 @@ func TestOverBudgetGenomesAreNeverEvaluated(t *testing.T) {
 	for _, s := range allStrategies {
 		ev := newRecorder(p.outcome)
 		ev.check = sp.Check
-		res, err := Run(context.Background(), sp, ev, nil, Config{Strategy: s, Seed: 1, Objectives: 2, Budget: 120})
+		res, err := Run(context.Background(), sp, ev, nil, Config[string]{Strategy: s, Seed: 1, Objectives: 2, Budget: 120})
 		if err != nil {
 			t.Fatalf("%s: %v", s.Name(), err)
 		}
@@ -178,7 +178,7 @@ func TestOverBudgetGenomesAreNeverEvaluated(t *testing.T) {
 func TestUnmeetableConstraintIsAnError(t *testing.T) {
 	sp := bits{n: 16, maxOnes: 1} // a random 16-bit genome almost never has at most one 1
 	ev := newRecorder(twoObjectives{f: newNK(16, 2, 1)}.outcome)
-	_, err := Run(context.Background(), sp, ev, nil, Config{Strategy: Random{Batch: 4}, Objectives: 2, Budget: 20, MaxTries: 50})
+	_, err := Run(context.Background(), sp, ev, nil, Config[string]{Strategy: Random{Batch: 4}, Objectives: 2, Budget: 20, MaxTries: 50})
 	var ce *ConstraintError
 	if !errors.As(err, &ce) {
 		t.Fatalf("err = %v, want a *ConstraintError", err)
@@ -194,7 +194,7 @@ func TestUnmeetableConstraintIsAnError(t *testing.T) {
 func TestDuplicatesAreNotEvaluatedAgain(t *testing.T) {
 	// 5 bits make 32 genomes; a budget of 200 must re-propose most of them.
 	ev := newRecorder(twoObjectives{f: newNK(5, 1, 2)}.outcome)
-	res, err := Run(context.Background(), bits{n: 5, maxOnes: -1}, ev, nil, Config{
+	res, err := Run(context.Background(), bits{n: 5, maxOnes: -1}, ev, nil, Config[string]{
 		Strategy: RegEvo{Population: 8, Sample: 3, Batch: 4}, Objectives: 2, Budget: 200, Workers: 3,
 	})
 	if err != nil {
@@ -222,7 +222,7 @@ func TestDuplicatesAreNotEvaluatedAgain(t *testing.T) {
 func TestFailuresAreData(t *testing.T) {
 	p := twoObjectives{f: newNK(16, 2, 3), failEvery: 3}
 	ev := newRecorder(p.outcome)
-	res, err := Run(context.Background(), bits{n: 16, maxOnes: -1}, ev, nil, Config{
+	res, err := Run(context.Background(), bits{n: 16, maxOnes: -1}, ev, nil, Config[string]{
 		Strategy: NSGA2{PopSize: 10, CrossRate: 0.9, MutRate: 1}, Objectives: 2, Budget: 100,
 	})
 	if err != nil {
@@ -251,7 +251,7 @@ func TestSuccessiveHalvingPromotesTheBest(t *testing.T) {
 	p := twoObjectives{f: newNK(10, 2, 4)}
 	for _, s := range []Strategy{Random{Batch: 27}, RegEvo{Population: 27, Sample: 3, Batch: 27}} {
 		ev := newRecorder(p.outcome)
-		res, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, ev, nil, Config{
+		res, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, ev, nil, Config[string]{
 			Strategy: s, Objectives: 2, Budget: 2 * (27 + 9 + 3), Fidelities: []float64{1, 2, 4},
 		})
 		if err != nil {
@@ -315,7 +315,7 @@ func TestBudgetIsSpentExactly(t *testing.T) {
 	p := twoObjectives{f: newNK(10, 2, 4)}
 	for _, s := range allStrategies {
 		for _, budget := range []int{53, 61} {
-			res, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, newRecorder(p.outcome), nil, Config{
+			res, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, newRecorder(p.outcome), nil, Config[string]{
 				Strategy: s, Objectives: 2, Budget: budget, Fidelities: []float64{1, 3},
 			})
 			if err != nil {
@@ -337,7 +337,7 @@ func TestBudgetIsSpentExactly(t *testing.T) {
 
 func TestProgressIsReportedAfterEveryBatch(t *testing.T) {
 	var got []Stats
-	res, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, newRecorder(twoObjectives{f: newNK(10, 2, 4)}.outcome), nil, Config{
+	res, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, newRecorder(twoObjectives{f: newNK(10, 2, 4)}.outcome), nil, Config[string]{
 		Strategy:   GA{PopSize: 10, Tournament: 2, Elite: 1, CrossRate: 0.5, MutRate: 1},
 		Objectives: 2, Budget: 64, Progress: func(s Stats) { got = append(got, s) },
 	})
@@ -360,7 +360,7 @@ func TestProgressIsReportedAfterEveryBatch(t *testing.T) {
 
 func TestCancelStopsBetweenEvaluationsAndResumeCompletes(t *testing.T) {
 	p := twoObjectives{f: newNK(14, 2, 6), failEvery: 7}
-	cfg := Config{Strategy: NSGA2{PopSize: 10, CrossRate: 0.9, MutRate: 1}, Seed: 9, Objectives: 2, Budget: 120, Workers: 3, Fidelities: []float64{1, 3}}
+	cfg := Config[string]{Strategy: NSGA2{PopSize: 10, CrossRate: 0.9, MutRate: 1}, Seed: 9, Objectives: 2, Budget: 120, Workers: 3, Fidelities: []float64{1, 3}}
 	want, err := Run(context.Background(), bits{n: 14, maxOnes: -1}, newRecorder(p.outcome), nil, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +437,7 @@ func TestBadOutcomesAreErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		ev := EvaluatorFunc[string](func(context.Context, Request[string]) (Outcome, error) { return c.o, nil })
-		_, err := Run(context.Background(), bits{n: 8, maxOnes: -1}, ev, nil, Config{Strategy: Random{Batch: 4}, Objectives: 2, Budget: 8})
+		_, err := Run(context.Background(), bits{n: 8, maxOnes: -1}, ev, nil, Config[string]{Strategy: Random{Batch: 4}, Objectives: 2, Budget: 8})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want one containing %q", c.name, err, c.want)
 		}
@@ -445,24 +445,25 @@ func TestBadOutcomesAreErrors(t *testing.T) {
 }
 
 func TestInvalidConfigsAreRejected(t *testing.T) {
-	ok := Config{Strategy: Random{Batch: 4}, Objectives: 2, Budget: 10}
+	ok := Config[string]{Strategy: Random{Batch: 4}, Objectives: 2, Budget: 10}
 	cases := []struct {
 		name   string
-		change func(*Config)
+		change func(*Config[string])
 		want   string
 	}{
-		{"no strategy", func(c *Config) { c.Strategy = nil }, "no Strategy; valid: random, ga, nsga2, regevo"},
-		{"no objectives", func(c *Config) { c.Objectives = 0 }, "Objectives is 0"},
-		{"budget below the population", func(c *Config) { c.Budget = 3 }, "initial population of 4 takes 4 trials"},
-		{"budget below the population's halving", func(c *Config) { c.Budget = 5; c.Fidelities = []float64{1, 2} }, "takes 6 trials"},
-		{"decreasing fidelities", func(c *Config) { c.Fidelities = []float64{3, 1} }, "levels must be finite and increase"},
-		{"eta of one", func(c *Config) { c.Eta = 1 }, "Eta is 1"},
-		{"negative workers", func(c *Config) { c.Workers = -2 }, "Workers is -2"},
-		{"more threads than cores", func(c *Config) { c.Workers, c.Threads = 2, 1<<20 }, "Workers × Threads is 2 × 1048576"},
-		{"ga population too small", func(c *Config) { c.Strategy = GA{PopSize: 3, Tournament: 3} }, "PopSize is 3; it must exceed Tournament (3)"},
-		{"ga elite too large", func(c *Config) { c.Strategy = GA{PopSize: 5, Tournament: 2, Elite: 5} }, "Elite is 5"},
-		{"nsga2 rate out of range", func(c *Config) { c.Strategy = NSGA2{PopSize: 4, CrossRate: 1.5} }, "CrossRate is 1.5"},
-		{"regevo sample too large", func(c *Config) { c.Strategy = RegEvo{Population: 4, Sample: 5, Batch: 1} }, "Sample is 5"},
+		{"no strategy", func(c *Config[string]) { c.Strategy = nil }, "no Strategy; valid: random, ga, nsga2, regevo"},
+		{"no objectives", func(c *Config[string]) { c.Objectives = 0 }, "Objectives is 0"},
+		{"budget below the population", func(c *Config[string]) { c.Budget = 3 }, "initial population of 4 takes 4 trials"},
+		{"budget below the population's halving", func(c *Config[string]) { c.Budget = 5; c.Fidelities = []float64{1, 2} }, "takes 6 trials"},
+		{"decreasing fidelities", func(c *Config[string]) { c.Fidelities = []float64{3, 1} }, "levels must be finite and increase"},
+		{"eta of one", func(c *Config[string]) { c.Eta = 1 }, "Eta is 1"},
+		{"negative workers", func(c *Config[string]) { c.Workers = -2 }, "Workers is -2"},
+		{"more threads than cores", func(c *Config[string]) { c.Workers, c.Threads = 2, 1<<20 }, "Workers × Threads is 2 × 1048576"},
+		{"ga population too small", func(c *Config[string]) { c.Strategy = GA{PopSize: 3, Tournament: 3} }, "PopSize is 3; it must exceed Tournament (3)"},
+		{"ga elite too large", func(c *Config[string]) { c.Strategy = GA{PopSize: 5, Tournament: 2, Elite: 5} }, "Elite is 5"},
+		{"nsga2 rate out of range", func(c *Config[string]) { c.Strategy = NSGA2{PopSize: 4, CrossRate: 1.5} }, "CrossRate is 1.5"},
+		{"more initial genomes than the population", func(c *Config[string]) { c.Initial = make([]string, 5) }, "Initial has 5 genomes; the initial population holds 4"},
+		{"regevo sample too large", func(c *Config[string]) { c.Strategy = RegEvo{Population: 4, Sample: 5, Batch: 1} }, "Sample is 5"},
 	}
 	ev := newRecorder(twoObjectives{f: newNK(8, 1, 1)}.outcome)
 	for _, c := range cases {
@@ -492,7 +493,7 @@ func TestNewStrategyKnowsEveryName(t *testing.T) {
 
 func TestMaxTimeStopsAtABatchBoundary(t *testing.T) {
 	p := twoObjectives{f: newNK(10, 2, 4)}
-	cfg := Config{Strategy: RegEvo{Population: 10, Sample: 3, Batch: 2}, Seed: 5, Objectives: 2, Budget: 60}
+	cfg := Config[string]{Strategy: RegEvo{Population: 10, Sample: 3, Batch: 2}, Seed: 5, Objectives: 2, Budget: 60}
 	full, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, newRecorder(p.outcome), nil, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -519,7 +520,7 @@ func TestRequestsCarryWorkerAndThreads(t *testing.T) {
 		}
 		return twoObjectives{f: newNK(10, 2, 4)}.outcome(req.Key, req.Fidelity), nil
 	})
-	_, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, ev, nil, Config{
+	_, err := Run(context.Background(), bits{n: 10, maxOnes: -1}, ev, nil, Config[string]{
 		Strategy: Random{Batch: 6}, Objectives: 2, Budget: 30, Workers: 2,
 	})
 	if err != nil {
@@ -541,7 +542,7 @@ func BenchmarkOverheadPerTrial(b *testing.B) {
 				return p.outcome(req.Key, req.Fidelity), nil
 			})
 			for b.Loop() {
-				if _, err := Run(context.Background(), bits{n: 32, maxOnes: -1}, ev, newMemoryCache(), Config{
+				if _, err := Run(context.Background(), bits{n: 32, maxOnes: -1}, ev, newMemoryCache(), Config[string]{
 					Strategy: s, Objectives: 2, Budget: 1000, Workers: 2,
 				}); err != nil {
 					b.Fatal(err)

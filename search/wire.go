@@ -66,6 +66,9 @@ type Summary struct {
 	// first objective.
 	Front     []Entry `json:"front"`
 	Baselines []Entry `json:"baselines"`
+	// Seeded names the baselines that the space represents exactly and that were put into the
+	// first population (see RunExperiment).
+	Seeded []string `json:"seeded"`
 }
 
 // Entry is one evaluated network of a Summary.
@@ -105,7 +108,10 @@ const baselineOperator = "baseline"
 // experiment of that name: the trials already stored are reused, the search replays to where
 // it stopped and goes on, and ends with the trials of a run that was never interrupted. The
 // baselines are evaluated first, at the last fidelity level, as trials with operator
-// "baseline". A cancelled ctx stops the run after the evaluations in flight are abandoned; the
+// "baseline". Each baseline that the space represents exactly (see space.SearchSpace.Nearest)
+// and that meets the constraints is also put into the first population (Config.Initial), up to
+// its size, and listed in Summary.Seeded; its evaluation at the last fidelity level comes from
+// the baseline's, and it is trained at the lower levels only. A cancelled ctx stops the run after the evaluations in flight are abandoned; the
 // experiment is then marked interrupted and the Summary covers the completed batches.
 func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOptions) (*Summary, error) {
 	k, t, err := e.Parallelism(opt.Workers, opt.Threads)
@@ -136,14 +142,15 @@ func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOp
 	if err := c.loadRows(ctx); err != nil {
 		return nil, err
 	}
-	sum := &Summary{Experiment: name, Resumed: resumed, Objectives: e.Objectives, Workers: k, Threads: t}
+	initial, seeded := e.seeds()
+	sum := &Summary{Experiment: name, Resumed: resumed, Objectives: e.Objectives, Workers: k, Threads: t, Seeded: seeded}
 	sum.Baselines, err = tr.baselines(ctx, c)
 	var res *Result[space.Genome]
 	if err == nil {
-		res, err = Run(ctx, Space[space.Genome](e.Space), tr, c, Config{
+		res, err = Run(ctx, Space[space.Genome](e.Space), tr, c, Config[space.Genome]{
 			Strategy: e.Strategy, Seed: e.Seed, Objectives: len(e.Objectives), Budget: e.Evaluations,
 			MaxTime: e.MaxTime, Workers: k, Threads: t, Fidelities: e.Fidelity.Levels, Eta: e.Fidelity.Eta,
-			Progress: opt.Progress,
+			Initial: initial, Progress: opt.Progress,
 		})
 	}
 	sum.Status = store.ExperimentDone
@@ -179,6 +186,29 @@ func (e *Experiment) bind(ds *data.Dataset) error {
 		}
 	}
 	return e.constrain()
+}
+
+// seeds returns the genomes of the baselines that the bound, constrained space represents
+// exactly and that meet its constraints, as many as the first population holds, in the order of
+// the baselines, and the baselines' names.
+func (e *Experiment) seeds() ([]space.Genome, []string) {
+	var gs []space.Genome
+	var names []string
+	for _, b := range e.Baselines {
+		if len(gs) == e.Strategy.population() {
+			break
+		}
+		g, exact := e.Space.Nearest(b.Arch)
+		if !exact || e.Space.Check(g) != nil {
+			continue
+		}
+		if k := e.Space.Key(g); k != b.Hash {
+			// Nearest's exactness is this equality; the store's keys rest on it.
+			panic(fmt.Sprintf("search: baseline %s hashes to %s, its genome to %s", b.Arch.Name, b.Hash, k))
+		}
+		gs, names = append(gs, g), append(names, b.Arch.Name)
+	}
+	return gs, names
 }
 
 // constrain sets the constraints of the bound space and checks that some of its networks meet

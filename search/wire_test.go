@@ -342,3 +342,81 @@ budget: {evaluations: 8}
 		}
 	}
 }
+
+func TestAnExactlyRepresentableBaselineIsSeededAndNotTrainedTwice(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"space.yaml": `name: small
+stem:
+  - {op: conv, filters: 4, kernel: 3, padding: 1, bn: true, relu: true}
+families: [basic]
+stages:
+  - depth: [1, 2]
+    width: [4, 6, 8, 12]
+    stride: 2
+`,
+		// The space's network of one basic block of width 8.
+		"in_space.yaml": `name: in_space
+input: [1, 28, 28]
+classes: 10
+stem:
+  - {op: conv, filters: 4, kernel: 3, padding: 1, bn: true, relu: true}
+stages:
+  - {family: basic, blocks: 1, width: 8, stride: 2}
+`,
+		// Width 5 is not one of the space's.
+		"outside.yaml": `name: outside
+input: [1, 28, 28]
+classes: 10
+stem:
+  - {op: conv, filters: 4, kernel: 3, padding: 1, bn: true, relu: true}
+stages:
+  - {family: basic, blocks: 1, width: 5, stride: 2}
+`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yaml := `space: space.yaml
+dataset: synthetic
+recipe: {epochs: 1, batch: 32, data_fraction: 0.02, val_fraction: 0.02}
+strategy: {name: random, batch: 3}
+objectives: [val_acc, params]
+budget: {evaluations: 3}
+baselines: [outside.yaml, in_space.yaml]
+`
+	e, err := ParseExperiment([]byte(yaml), filepath.Join(dir, "seeded.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := openStore(t)
+	var mu sync.Mutex
+	trained := map[string]int{}
+	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
+		if tr.Done {
+			mu.Lock()
+			trained[tr.Name]++
+			mu.Unlock()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sum.Seeded, []string{"in_space"}) {
+		t.Errorf("seeded %v, want [in_space]", sum.Seeded)
+	}
+	if trained["in_space"] != 1 || trained["outside"] != 1 || trained["seeded/t0"] != 0 {
+		t.Errorf("trainings %v: want each baseline trained once, and trial 0, the seeded baseline, never", trained)
+	}
+	var seeds []storedTrial
+	for _, tr := range storedTrials(t, st, "seeded") {
+		if tr.Operator == seedOperator {
+			seeds = append(seeds, tr)
+		}
+	}
+	if len(seeds) != 1 || seeds[0].Arch != e.Baselines[1].Hash || seeds[0].Generation != 0 || !seeds[0].Cached {
+		t.Errorf("seeded trials %+v: want one of generation 0, the baseline in_space's network, from the cache", seeds)
+	}
+}

@@ -257,6 +257,9 @@ func (v *searchView) close() {
 func printSummary(w io.Writer, s *search.Summary) {
 	fmt.Fprintf(w, "%s (%s): %d evaluations, %d trained, %d reused, %d duplicates (%.0f%%), %d failed\n",
 		s.Experiment, s.Status, s.Stats.Trials, s.Stats.Trained, s.Stats.Reused, s.Stats.Duplicates, 100*s.DuplicateRate, s.Stats.Failures)
+	if len(s.Seeded) > 0 {
+		fmt.Fprintf(w, "baselines in the first population: %s\n", strings.Join(s.Seeded, ", "))
+	}
 	if len(s.Front)+len(s.Baselines) == 0 {
 		return
 	}

@@ -275,6 +275,7 @@ func TestSearchSummaryMatchesGolden(t *testing.T) {
 			{Trial: -1, Name: "resnet20_mnist", Family: "basic", Operator: "baseline", Status: evaluator.StatusOK, ValAcc: 0.7477, Params: 272186, MACs: 31021952, LatencyMs: 1.92},
 			{Trial: -1, Name: "vgg_small_mnist", Family: "plain", Operator: "baseline", Status: evaluator.StatusDiverged},
 		},
+		Seeded: []string{"resnet20_mnist"},
 	}
 	var out bytes.Buffer
 	for _, s := range []search.Stats{{Batches: 1, Trials: 8, Budget: 24}, {Batches: 2, Trials: 16, Budget: 24, Trained: 15, Duplicates: 1, Failures: 1, Best: []float64{-0.75, 1.5e6}, FrontSize: 3}, sum.Stats} {
