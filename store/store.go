@@ -135,7 +135,7 @@ type TrialSpec struct {
 	Key        EvalKey
 	Generation int
 	Parents    []string // hashes of the parent architectures, if any
-	Operator   string   // what made the architecture: "init", "mutate", "crossover", "baseline", ...
+	Operator   string   // what made the architecture: "init", "seed" (a baseline in the first population), "mutate", "crossover", "crossover+mutate", "baseline", "train"
 }
 
 // TrialStatus says where a trial stands in the queue.
