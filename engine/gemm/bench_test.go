@@ -74,3 +74,43 @@ func BenchmarkConv(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLayout compares the products a 3×3 convolution's forward pass lowers to in the two
+// layouts the engine could use, for ResNet-20's first and last stage at batch 128 (the decision
+// behind the engine's NHWC layout):
+//
+//	NHWC: one product over the whole batch, Y[N·H·W, C] = col[N·H·W, 9C]·W[9C, C], split into tiles
+//	NCHW: one product per image, Y[C, H·W] = W[C, 9C]·col[9C, H·W], images spread over the threads
+func BenchmarkLayout(b *testing.B) {
+	p := parallel.NewPool(0)
+	defer p.Close()
+	const batch = 128
+	for _, s := range []struct{ hw, c int }{{28, 16}, {7, 64}} {
+		pixels, k := s.hw*s.hw, 9*s.c
+		b.Run(fmt.Sprintf("NHWC/%dx%dx%d", s.hw, s.hw, s.c), func(b *testing.B) {
+			benchProduct(b, p, false, false, batch*pixels, s.c, k)
+		})
+		b.Run(fmt.Sprintf("NCHW/%dx%dx%d", s.hw, s.hw, s.c), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(7, 8))
+			w := newProblem(rng, false, false, s.c, pixels, k, 1, 0, 0)
+			cols := make([][]float32, batch)
+			ys := make([][]float32, batch)
+			for i := range cols {
+				cols[i] = make([]float32, k*pixels)
+				ys[i] = make([]float32, s.c*pixels)
+				for j := range cols[i] {
+					cols[i][j] = rng.Float32()
+				}
+			}
+			perImage := func(_, i int) {
+				Sgemm(false, false, s.c, pixels, k, 1, w.a, w.lda, cols[i], pixels, 0, ys[i], pixels)
+			}
+			p.For(batch, perImage)
+			b.ResetTimer()
+			for b.Loop() {
+				p.For(batch, perImage)
+			}
+			b.ReportMetric(2*float64(batch*pixels)*float64(s.c)*float64(k)*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "GFLOP/s")
+		})
+	}
+}
