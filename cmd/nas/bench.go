@@ -171,6 +171,8 @@ type benchTarget struct {
 type benchTiming struct {
 	reps, minSteps int
 	target, warmup time.Duration
+	// only lists the modes to time; nil times all.
+	only map[string]bool
 }
 
 func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -187,6 +189,7 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	cpuProfile := fset.String("cpuprofile", "", "write a pprof CPU profile of the timed work to `FILE`")
 	memProfile := fset.String("memprofile", "", "record every allocation and write a pprof heap profile to `FILE` at the end")
 	from := fset.String("from", "", "time nothing: print the report saved with --json in `FILE`, compared anew with --reference")
+	modeList := fset.String("modes", "all", "comma list of modes to time: train, infer, fwd, fwd_bwd, sgemm, or all")
 	list := fset.Bool("list", false, "print the selected workloads, one \"name kind\" per line, and time nothing")
 	pos, err := parseFlags(fset, args)
 	if err != nil {
@@ -239,6 +242,9 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	timing := benchTiming{reps: *reps, minSteps: 3, target: 400 * time.Millisecond, warmup: 300 * time.Millisecond}
 	if *quick {
 		timing = benchTiming{reps: *reps, minSteps: 1, target: 100 * time.Millisecond}
+	}
+	if timing.only, err = parseModes(*modeList); err != nil {
+		return badInput(err)
 	}
 
 	if *cpuProfile != "" {
@@ -388,6 +394,22 @@ func selectWorkloads(list string) ([]benchWorkload, error) {
 	return out, nil
 }
 
+// parseModes reads --modes: nil for all, else the set of modes named.
+func parseModes(list string) (map[string]bool, error) {
+	if list == "all" {
+		return nil, nil
+	}
+	only := map[string]bool{}
+	for _, m := range strings.Split(list, ",") {
+		m = strings.TrimSpace(m)
+		if !slices.ContainsFunc(benchModes, func(b struct{ mode, metric string }) bool { return b.mode == m }) {
+			return nil, fmt.Errorf("--modes: unknown mode %q; valid are all, train, infer, fwd, fwd_bwd, sgemm", m)
+		}
+		only[m] = true
+	}
+	return only, nil
+}
+
 // parseThreads reads --threads, a comma list of positive integers.
 func parseThreads(list string) ([]int, error) {
 	var ts []int
@@ -403,18 +425,47 @@ func parseThreads(list string) ([]int, error) {
 
 // run times w's modes on pool and fills the workload's counts.
 func (w benchWorkload) run(ctx context.Context, res *benchWorkResult, pool *parallel.Pool, batch int, configs string, timing benchTiming) (map[string]*benchResult, error) {
+	r := &benchRun{ctx: ctx, timing: timing, modes: map[string]*benchResult{}}
+	var err error
 	switch w.kind {
 	case kindConv:
-		return w.runConv(ctx, res, pool, timing)
+		err = w.runConv(r, res, pool)
 	case kindMM:
-		return runMM(ctx, res, pool, timing)
+		err = runMM(r, res, pool)
+	default:
+		err = w.runNet(r, res, pool, batch, configs)
 	}
-	return w.runNet(ctx, res, pool, batch, configs, timing)
+	return r.modes, err
+}
+
+// benchRun collects the timed modes of one workload on one pool.
+type benchRun struct {
+	ctx    context.Context
+	timing benchTiming
+	modes  map[string]*benchResult
+}
+
+// time measures step as mode, unless --modes leaves mode out. One call does flop floating-point
+// operations and, for nets, processes images images.
+func (r *benchRun) time(mode string, flop float64, images int, step func()) error {
+	if r.timing.only != nil && !r.timing.only[mode] {
+		return nil
+	}
+	res, err := r.timing.measure(r.ctx, step)
+	if err != nil {
+		return err
+	}
+	res.GFLOPs = flop / res.Ms / 1e6
+	if images > 0 {
+		res.ImgPerS = float64(images) / (res.Ms / 1e3)
+	}
+	r.modes[mode] = res
+	return nil
 }
 
 // runConv times a convolution's forward (fwd) and its forward plus input and weight gradients
 // (fwd_bwd). FLOPs are 2 per multiply-add forward and three times that for fwd_bwd.
-func (w benchWorkload) runConv(ctx context.Context, res *benchWorkResult, pool *parallel.Pool, timing benchTiming) (map[string]*benchResult, error) {
+func (w benchWorkload) runConv(r *benchRun, res *benchWorkResult, pool *parallel.Pool) error {
 	g := engine.New(engine.Config{Batch: microBatch, Pool: pool, Seed: 1})
 	x := g.Input("x", w.in)
 	fillNormal(x.Value, 1)
@@ -425,52 +476,41 @@ func (w benchWorkload) runConv(ctx context.Context, res *benchWorkResult, pool *
 	fillNormal(dy, 2)
 	res.MACs = int64(microBatch) * int64(y.Shape.Size()) * int64(w.in.C/max(w.conv.Groups, 1)*w.conv.KH*w.conv.KW)
 	flop := 2 * float64(res.MACs)
-	fwd, err := timing.measure(ctx, func() { g.Forward(false) })
-	if err != nil {
-		return nil, err
+	if err := r.time("fwd", flop, 0, func() { g.Forward(false) }); err != nil {
+		return err
 	}
-	fwdBwd, err := timing.measure(ctx, func() {
+	return r.time("fwd_bwd", 3*flop, 0, func() {
 		g.Forward(true)
 		g.BackwardFrom(y, dy)
 	})
-	if err != nil {
-		return nil, err
-	}
-	fwd.GFLOPs = flop / fwd.Ms / 1e6
-	fwdBwd.GFLOPs = 3 * flop / fwdBwd.Ms / 1e6
-	return map[string]*benchResult{"fwd": fwd, "fwd_bwd": fwdBwd}, nil
 }
 
 // runMM times C = A·B for 1024×1024 matrices with gemm.Parallel.
-func runMM(ctx context.Context, res *benchWorkResult, pool *parallel.Pool, timing benchTiming) (map[string]*benchResult, error) {
+func runMM(r *benchRun, res *benchWorkResult, pool *parallel.Pool) error {
 	const n = mmSize
 	a, b, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
 	fillNormal(a, 1)
 	fillNormal(b, 2)
 	res.MACs = n * n * n
-	r, err := timing.measure(ctx, func() { gemm.Parallel(pool, false, false, n, n, n, 1, a, n, b, n, 0, c, n) })
-	if err != nil {
-		return nil, err
-	}
-	r.GFLOPs = 2 * float64(res.MACs) / r.Ms / 1e6
-	return map[string]*benchResult{"sgemm": r}, nil
+	return r.time("sgemm", 2*float64(res.MACs), 0, func() { gemm.Parallel(pool, false, false, n, n, n, 1, a, n, b, n, 0, c, n) })
 }
 
 // runNet times a net's train step (forward, backward, SGD with lr 0.1, momentum 0.9 and weight
-// decay 5e-4 on every parameter) and its inference forward, on one fixed random batch.
-func (w benchWorkload) runNet(ctx context.Context, res *benchWorkResult, pool *parallel.Pool, batch int, configs string, timing benchTiming) (map[string]*benchResult, error) {
+// decay 5e-4 on every parameter) and its inference forward, on one fixed random batch. As in the
+// reference, a train step counts three forward passes' FLOPs.
+func (w benchWorkload) runNet(r *benchRun, res *benchWorkResult, pool *parallel.Pool, batch int, configs string) error {
 	path := filepath.Join(configs, w.name+".yaml")
 	arch, err := space.Load(path)
 	if err != nil {
-		return nil, badInputf("workload %s: %w (run from the repository root or set --configs)", w.name, err)
+		return badInputf("workload %s: %w (run from the repository root or set --configs)", w.name, err)
 	}
 	net, err := arch.Expand()
 	if err != nil {
-		return nil, badInputf("workload %s: %w", w.name, err)
+		return badInputf("workload %s: %w", w.name, err)
 	}
 	m, err := evaluator.Build(net, batch, pool, 1, 0)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	counts := net.Counts()
 	res.MACs, res.Params = counts.MACs, counts.Params
@@ -482,26 +522,16 @@ func (w benchWorkload) runNet(ctx context.Context, res *benchWorkResult, pool *p
 	}
 	g := m.Graph
 	opt := engine.NewSGD(g, engine.SGDConfig{Momentum: 0.9, WeightDecay: 5e-4})
-	train, err := timing.measure(ctx, func() {
+	flop := 2 * float64(counts.MACs) * float64(batch)
+	err = r.time("train", 3*flop, batch, func() {
 		g.Forward(true)
 		g.Backward()
 		opt.Step(0.1)
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	infer, err := timing.measure(ctx, func() { g.Forward(false) })
-	if err != nil {
-		return nil, err
-	}
-	macs := float64(counts.MACs)
-	for _, r := range []*benchResult{train, infer} {
-		r.ImgPerS = float64(batch) / (r.Ms / 1e3)
-	}
-	// The reference's convention: a train step is nominally three forward passes.
-	train.GFLOPs = 6 * macs * train.ImgPerS / 1e9
-	infer.GFLOPs = 2 * macs * infer.ImgPerS / 1e9
-	return map[string]*benchResult{"train": train, "infer": infer}, nil
+	return r.time("infer", flop, batch, func() { g.Forward(false) })
 }
 
 // fillNormal fills x with standard normal numbers from a fixed seed.

@@ -144,6 +144,21 @@ func TestBenchRunsEveryKind(t *testing.T) {
 
 // TestBenchPairsASavedReport checks --from: a report saved without a reference, compared
 // afterwards.
+func TestBenchTimesOnlyTheModesAsked(t *testing.T) {
+	code, out, stderr := runNAS(t, "bench", "--workload", "resnet20_mnist", "--modes", "infer", "--threads", "1",
+		"--batch", "2", "--quick", "--reps", "1", "--json", "--configs", baselineDir+"small", "--reference", "")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if modes := rep.Workloads[0].Results["1"]; len(modes) != 1 || modes["infer"] == nil {
+		t.Errorf("--modes infer timed %v", modes)
+	}
+}
+
 func TestBenchPairsASavedReport(t *testing.T) {
 	saved := filepath.Join(t.TempDir(), "nas.json")
 	rep := benchReport{Meta: benchMeta{Threads: []int{2}}, Workloads: []*benchWorkResult{{Name: "resnet20_mnist", Kind: kindNet,
@@ -176,6 +191,7 @@ func TestBenchRejectsBadInput(t *testing.T) {
 	}{
 		{[]string{"--workload", "nope"}, "unknown workload"},
 		{[]string{"--threads", "0"}, "--threads"},
+		{[]string{"--modes", "train,backward"}, "--modes"},
 		{[]string{"--batch", "0"}, "--batch"},
 		{[]string{"--reference", "testdata/missing.json"}, "--reference"},
 		{[]string{"--workload", "resnet20_mnist", "--configs", "testdata"}, "--configs"},
