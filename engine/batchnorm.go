@@ -65,6 +65,9 @@ type batchNormOp struct {
 	normFn, dxFn            func(w, i int)
 	// set makes backward set x's gradient instead of adding to it (see overwriter).
 	set bool
+	// folded marks a BatchNorm folded into the convolution before it: in a folded inference
+	// Forward (see Build) the convolution computes this op's output.
+	folded bool
 	// relu marks a BatchNorm that applies the ReLU consuming it, in place: Build fuses the two
 	// when the ReLU is the only consumer, saving a pass over memory each way and a buffer.
 	relu bool
@@ -166,9 +169,19 @@ func (o *batchNormOp) overwrite(int) bool {
 }
 
 func (o *batchNormOp) forward(g *Graph) {
-	o.batchStats = g.train
+	if o.folded && g.folded {
+		return
+	}
+	o.affine(g.train)
+	g.pool.For(parallel.Chunks(o.totalRows(), o.rows), o.normFn)
+}
+
+// affine sets the statistics the forward normalises with, the batch's in training (updating the
+// running averages) or the running ones, and from them scale and shift: y = x·scale + shift.
+func (o *batchNormOp) affine(train bool) {
+	o.batchStats = train
 	rm, rv := o.runMean.Value, o.runVar.Value
-	if g.train {
+	if train {
 		// Summing relative to a value of the batch, which is at most a few standard deviations
 		// from the mean, keeps Σ(x−k)² − (Σ(x−k))²/M from cancellation.
 		copy(o.statShift, o.x.Value)
@@ -199,7 +212,6 @@ func (o *batchNormOp) forward(g *Graph) {
 		o.shift[j] = float32(float64(o.beta.Value[j]) - o.mean[j]*s)
 		o.m[j] = float32(o.mean[j])
 	}
-	g.pool.For(parallel.Chunks(o.totalRows(), o.rows), o.normFn)
 }
 
 func (o *batchNormOp) backward(g *Graph) {

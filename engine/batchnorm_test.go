@@ -232,3 +232,51 @@ func BenchmarkBatchNormTrain(b *testing.B) {
 		g.BackwardFrom(y, dy)
 	}
 }
+
+// TestInferenceFoldsBatchNormIntoConv checks the folded inference forward of conv → BatchNorm →
+// ReLU against the same graph run unfolded (a second consumer of the convolution keeps Build from
+// folding), and that a Backward after a folded Forward sees the convolution's output.
+func TestInferenceFoldsBatchNormIntoConv(t *testing.T) {
+	build := func(fold bool) (g *Graph, x, conv, y *Node) {
+		g = New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 2})
+		x = g.Input("x", Shape{6, 5, 4})
+		fillNormal(x.Value, 1)
+		conv = g.Conv2D(x, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true})
+		y = g.ReLU(g.BatchNorm(conv))
+		if !fold {
+			g.Add(conv, conv, 1)
+		}
+		randomizeBatchNorm(g)
+		g.Build()
+		return g, x, conv, y
+	}
+	folded, fx, fconv, fy := build(true)
+	defer folded.Pool().Close()
+	plain, px, pconv, py := build(false)
+	defer plain.Pool().Close()
+	if !folded.foldable || plain.foldable {
+		t.Fatalf("Build folded %v and %v, want only the first", folded.foldable, plain.foldable)
+	}
+	folded.Forward(false)
+	plain.Forward(false)
+	widen := func(v []float32) []float64 {
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = float64(x)
+		}
+		return out
+	}
+	assertClose(t, "folded inference", fy.Value, widen(py.Value))
+
+	// A folded Forward leaves the convolution's output as it was; a Backward after it must not
+	// see that stale output.
+	folded.Forward(true)
+	fillNormal(fx.Value, 7)
+	copy(px.Value, fx.Value)
+	folded.Forward(false)
+	plain.Forward(false)
+	dy := make([]float32, len(fy.Value))
+	fillNormal(dy, 3)
+	folded.BackwardFrom(fy, dy)
+	assertClose(t, "convolution output seen by backward", fconv.Value, widen(pconv.Value))
+}

@@ -84,6 +84,14 @@ type convOp struct {
 	// wxIndex the place in wx of each weight. With sb = 1 the weights are used as they are.
 	wx      []float32
 	wxIndex []int32
+	// fold is the BatchNorm whose output a folded inference forward computes (see Build), with
+	// weights foldW and bias foldB.
+	fold         *batchNormOp
+	foldW, foldB []float32
+	// A forward's weights, output buffer, bias (nil for none) and whether it applies a ReLU:
+	// the convolution's own, or the folded ones.
+	fwdW, fwdOut, fwdBias []float32
+	fwdReLU               bool
 	// segImages is how many images one weight-gradient segment covers.
 	segImages int
 	// In g.scratch: partial gradients (the blocks' weights, laid out as wx, then the bias) of
@@ -210,12 +218,49 @@ func (o *convOp) forward(g *Graph) {
 			o.wx[o.wxIndex[j]] = v
 		}
 	}
+	o.fwdW, o.fwdOut, o.fwdBias, o.fwdReLU = o.blockWeights(), o.y.Value, nil, false
+	if o.b != nil {
+		o.fwdBias = o.b.Value
+	}
+	if g.folded && o.fold != nil {
+		o.setFolded()
+	}
 	g.pool.For(o.forwardChunks(), o.fwd)
+}
+
+// foldInto makes the convolution compute bn's output in inference (see Build).
+func (o *convOp) foldInto(bn *batchNormOp) {
+	o.fold, bn.folded = bn, true
+	o.foldW, o.foldB = make([]float32, o.blocks*o.k*o.bf), make([]float32, o.s.Filters)
+}
+
+// setFolded makes the forward compute the folded BatchNorm's output: with scale s and shift h of
+// the running statistics, BN(conv(x) + b) = conv_{w·s}(x) + b·s + h, each filter scaled by its s.
+func (o *convOp) setFolded() {
+	bn := o.fold
+	bn.affine(false)
+	for b := range o.blocks {
+		scale := bn.scale[b*o.bf : (b+1)*o.bf]
+		for r := range o.k {
+			row := o.fwdW[(b*o.k+r)*o.bf:][:o.bf]
+			dst := o.foldW[(b*o.k+r)*o.bf:][:o.bf]
+			for j, v := range row {
+				dst[j] = v * scale[j]
+			}
+		}
+	}
+	for c := range o.foldB {
+		o.foldB[c] = bn.shift[c]
+		if o.b != nil {
+			o.foldB[c] += o.b.Value[c] * bn.scale[c]
+		}
+	}
+	o.fwdW, o.fwdOut, o.fwdBias, o.fwdReLU = o.foldW, bn.y.Value, o.foldB, bn.relu
 }
 
 // forwardChunk computes chunk i of the output: a band of an image, or a tile of output pixels.
 func (o *convOp) forwardChunk(w, i int) {
-	cout, wts := o.s.Filters, o.blockWeights()
+	cout, wts, y := o.s.Filters, o.fwdW, o.fwdOut
 	var r0, r1 int
 	if o.windowed {
 		v := &o.fwdWin
@@ -224,23 +269,23 @@ func (o *convOp) forwardChunk(w, i int) {
 		v.pad(buf, o.x.Value[n*o.in.Size():][:o.in.Size()], oh0, oh1)
 		v.multiply(temp, buf, wts, oh1-oh0, o.bf, cout)
 		r0, r1 = (n*o.out.H+oh0)*o.out.W, (n*o.out.H+oh1)*o.out.W
-		v.store(o.y.Value[r0*cout:r1*cout], temp, oh1-oh0, cout, false)
+		v.store(y[r0*cout:r1*cout], temp, oh1-oh0, cout, false)
 	} else {
 		r0, r1 = parallel.Span(i, o.g.n*o.pixels(), convTile)
 		a, lda := o.lower(w, r0, r1)
 		for b := range o.blocks {
 			gemm.Sgemm(false, false, r1-r0, o.bf, o.k, 1, a[b*o.k:], lda,
-				wts[b*o.k*o.bf:], o.bf, 0, o.y.Value[r0*cout+b*o.bf:], cout)
+				wts[b*o.k*o.bf:], o.bf, 0, y[r0*cout+b*o.bf:], cout)
 		}
 	}
-	if o.b == nil {
-		return
-	}
-	for r := r0; r < r1; r++ {
-		ys := o.y.Value[r*cout : (r+1)*cout]
-		for c, v := range o.b.Value {
-			ys[c] += v
+	if o.fwdBias != nil {
+		for r := r0; r < r1; r++ {
+			ys := y[r*cout : (r+1)*cout]
+			addScaled(ys, ys, o.fwdBias, 1)
 		}
+	}
+	if o.fwdReLU {
+		relu(y[r0*cout:r1*cout], y[r0*cout:r1*cout])
 	}
 }
 

@@ -84,6 +84,9 @@ type Graph struct {
 	zeroFn, allFn       func(w, i int)
 	// scratch is temporary memory shared by all ops; see reserveScratch.
 	scratch []float32
+	// foldable records that Build folded a BatchNorm into a convolution; folded, that the last
+	// Forward ran them folded, so that a Backward must first run Forward unfolded.
+	foldable, folded bool
 }
 
 // Config sets up a graph.
@@ -181,9 +184,12 @@ func (g *Graph) reserveScratch(n int) {
 // Build allocates the gradient buffers of every node but the graph's inputs, whose gradients are
 // never needed. After Build no layer can be added. Forward may run without Build (inference).
 //
-// Build also fuses each ReLU whose input is a BatchNorm with no other consumer into that
-// BatchNorm, which then applies the ReLU in place: afterwards the two nodes share their Value and
-// Grad buffers, which hold the ReLU's output and gradient.
+// Build also fuses each ReLU whose input is a BatchNorm or an Add with no other consumer into
+// that op, which then applies the ReLU in place: afterwards the two nodes share their Value and
+// Grad buffers, which hold the ReLU's output and gradient. And it folds each BatchNorm whose input
+// is a convolution with no other consumer into that convolution for inference: Forward(false)
+// then computes the BatchNorm's output (and its ReLU's) directly, with the running statistics
+// folded into the convolution's weights and bias, and leaves the convolution's own Value stale.
 func (g *Graph) Build() {
 	if g.built {
 		return
@@ -202,12 +208,28 @@ func (g *Graph) Build() {
 		if n.op == nil {
 			continue
 		}
-		if r, ok := n.op.(*reluOp); ok {
-			if bn, ok := r.x.op.(*batchNormOp); ok && consumers[r.x.id] == 1 && (g.loss == nil || g.loss.logits != r.x) {
-				bn.relu, r.fused = true, true
+		alone := func(x *Node) bool { return consumers[x.id] == 1 && (g.loss == nil || g.loss.logits != x) }
+		if r, ok := n.op.(*reluOp); ok && alone(r.x) {
+			fused := true
+			switch x := r.x.op.(type) {
+			case *batchNormOp:
+				x.relu = true
+			case *addOp:
+				x.relu = true
+			default:
+				fused = false
+			}
+			if fused {
+				r.fused = true
 				n.Value, n.Grad = r.x.Value, r.x.Grad
 				owner[n.id] = r.x
 				continue
+			}
+		}
+		if bn, ok := n.op.(*batchNormOp); ok && alone(bn.x) {
+			if c, ok := bn.x.op.(*convOp); ok {
+				c.foldInto(bn)
+				g.foldable = true
 			}
 		}
 		n.Grad = make([]float32, len(n.Value))
@@ -270,6 +292,12 @@ func addSpans(spans [][]float32, b []float32) [][]float32 {
 // statistics (and updating its running averages), Dropout and DropPath active.
 func (g *Graph) Forward(train bool) {
 	g.train = train
+	g.folded = !train && g.foldable
+	g.run()
+}
+
+// run runs every op's forward.
+func (g *Graph) run() {
 	for _, n := range g.nodes {
 		if n.op != nil {
 			n.op.forward(g)
@@ -290,6 +318,7 @@ func (g *Graph) Backward() {
 	if g.loss == nil {
 		panic("engine: Backward on a graph without a loss")
 	}
+	g.unfold()
 	g.pool.For(len(g.zeroSpans), g.zeroFn)
 	g.loss.seed()
 	for i := len(g.nodes) - 1; i >= 0; i-- {
@@ -305,12 +334,22 @@ func (g *Graph) BackwardFrom(out *Node, grad []float32) {
 	if !g.built {
 		panic("engine: BackwardFrom before Build")
 	}
+	g.unfold()
 	g.pool.For(len(g.allSpans), g.allFn)
 	copy(out.Grad, grad)
 	for i := out.id; i >= 0; i-- {
 		if n := g.nodes[i]; n.op != nil && n.Grad != nil {
 			n.op.backward(g)
 		}
+	}
+}
+
+// unfold reruns an inference Forward that ran with BatchNorms folded into convolutions, unfolded,
+// so that the convolutions' outputs, which BatchNorm's backward reads, are set.
+func (g *Graph) unfold() {
+	if g.folded {
+		g.folded = false
+		g.run()
 	}
 }
 

@@ -11,9 +11,9 @@ type addOp struct {
 	scale   float32
 	// setA and setB make backward set a's or b's gradient instead of adding to it.
 	setA, setB bool
-	fwd        *elementwise
-	bwdA       *elementwise
-	bwdB       *elementwise
+	// relu marks an Add that applies the ReLU consuming it, in place (see Build).
+	relu     bool
+	fwd, bwd *elementwise
 }
 
 // Add adds y = a + scale·b for two nodes of the same shape: scale 1 is a residual connection,
@@ -24,12 +24,25 @@ func (g *Graph) Add(a, b *Node, scale float32) *Node {
 	}
 	o := &addOp{a: a, b: b, scale: scale}
 	o.y = g.addNode(a.Name+".add", a.Shape, o, a, b)
-	o.fwd = newElementwise(g, o.y, func(lo, hi int) { addScaled(o.y.Value[lo:hi], a.Value[lo:hi], b.Value[lo:hi], scale) })
-	o.bwdA = newElementwise(g, o.y, func(lo, hi int) {
-		put(a.Grad[lo:hi], o.y.Grad[lo:hi], !o.setA)
+	o.fwd = newElementwise(g, o.y, func(lo, hi int) {
+		ys := o.y.Value[lo:hi]
+		addScaled(ys, a.Value[lo:hi], b.Value[lo:hi], scale)
+		if o.relu {
+			relu(ys, ys)
+		}
 	})
-	o.bwdB = newElementwise(g, o.y, func(lo, hi int) {
-		dy, db := o.y.Grad[lo:hi], b.Grad[lo:hi]
+	o.bwd = newElementwise(g, o.y, func(lo, hi int) {
+		dy := o.y.Grad[lo:hi]
+		if o.relu {
+			reluGrad(o.y.Value[lo:hi], dy, dy, false)
+		}
+		if a.Grad != nil {
+			put(a.Grad[lo:hi], dy, !o.setA)
+		}
+		if b.Grad == nil {
+			return
+		}
+		db := b.Grad[lo:hi]
 		switch {
 		case !o.setB:
 			addScaled(db, db, dy, scale)
@@ -57,11 +70,8 @@ func (o *addOp) overwrite(input int) bool {
 func (o *addOp) forward(*Graph) { o.fwd.run() }
 
 func (o *addOp) backward(*Graph) {
-	if o.a.Grad != nil {
-		o.bwdA.run()
-	}
-	if o.b.Grad != nil {
-		o.bwdB.run()
+	if o.a.Grad != nil || o.b.Grad != nil {
+		o.bwd.run()
 	}
 }
 

@@ -137,3 +137,11 @@ func TestMergeShapeMismatchPanics(t *testing.T) {
 		})
 	}
 }
+
+// TestGradAddReLU checks an Add followed only by a ReLU, which Build fuses.
+func TestGradAddReLU(t *testing.T) {
+	checkGradients(t, gradCase{
+		name: "fused add relu", batch: 2, inputs: []Shape{{3, 3, 4}, {3, 3, 4}},
+		build: func(g *Graph, xs []*Node) *Node { return g.ReLU(g.Add(xs[0], xs[1], 0.5)) },
+	})
+}
