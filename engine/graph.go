@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/gonas/nas/engine/parallel"
 )
@@ -24,8 +25,10 @@ type Node struct {
 	Shape Shape
 	// Value is the forward result, Batch()×Shape.Size() float32s.
 	Value []float32
-	// Grad is dLoss/dValue after Backward; nil when the node needs no gradient (inputs, or
-	// graphs built for inference only).
+	// Grad is dLoss/dValue, nil when the node needs no gradient (inputs, or graphs built for
+	// inference only). Nodes whose gradients are never needed at the same time share buffers
+	// (see Build), so a node's Grad holds its gradient from when Backward computes it until the
+	// node's op has passed it on to its inputs, and may hold another node's afterwards.
 	Grad []float32
 
 	id     int
@@ -141,6 +144,30 @@ func (g *Graph) Params() []*Param { return g.params }
 // Nodes lists the nodes in topological order.
 func (g *Graph) Nodes() []*Node { return g.nodes }
 
+// Bytes is the memory of the graph's buffers: every distinct node value and gradient buffer,
+// the parameters and their gradients, and the scratch space the ops share. Optimizer state is not
+// the graph's and is not counted.
+func (g *Graph) Bytes() int64 {
+	seen := map[*float32]bool{}
+	var floats int64
+	count := func(b []float32) {
+		if len(b) > 0 && !seen[&b[:1][0]] {
+			seen[&b[:1][0]] = true
+			floats += int64(cap(b))
+		}
+	}
+	for _, n := range g.nodes {
+		count(n.Value)
+		count(n.Grad)
+	}
+	for _, p := range g.params {
+		count(p.Value)
+		count(p.Grad)
+	}
+	count(g.scratch)
+	return 4 * floats
+}
+
 // Input adds an input node of the given per-sample shape. The caller fills its Value.
 func (g *Graph) Input(name string, s Shape) *Node {
 	return g.addNode(name, s, nil)
@@ -190,6 +217,10 @@ func (g *Graph) reserveScratch(n int) {
 // is a convolution with no other consumer into that convolution for inference: Forward(false)
 // then computes the BatchNorm's output (and its ReLU's) directly, with the running statistics
 // folded into the convolution's weights and bias, and leaves the convolution's own Value stale.
+// Finally it plans the gradient buffers: a gradient lives in Backward from its first write, by the
+// loss or by a consumer's backward that sets rather than adds to it, until its node's op has read
+// it, and gradients whose lifetimes do not overlap share a buffer. Only the other gradients, which
+// start from zero, are cleared before each Backward.
 func (g *Graph) Build() {
 	if g.built {
 		return
@@ -201,7 +232,8 @@ func (g *Graph) Build() {
 			consumers[in.id]++
 		}
 	}
-	// owner[i] is the node whose gradient buffer node i uses: itself, or a fused BatchNorm.
+	// owner[i] is the node whose gradient buffer node i uses: itself, or the op a ReLU is fused
+	// into.
 	owner := make([]*Node, len(g.nodes))
 	for _, n := range g.nodes {
 		owner[n.id] = n
@@ -221,7 +253,7 @@ func (g *Graph) Build() {
 			}
 			if fused {
 				r.fused = true
-				n.Value, n.Grad = r.x.Value, r.x.Grad
+				n.Value = r.x.Value
 				owner[n.id] = r.x
 				continue
 			}
@@ -232,13 +264,12 @@ func (g *Graph) Build() {
 				g.foldable = true
 			}
 		}
-		n.Grad = make([]float32, len(n.Value))
 	}
 	// first[i] is the consumer whose backward writes node i's gradient buffer first in a step,
-	// and slot the input it takes it as; shared marks buffers that consumer takes twice.
+	// and slot the input it takes it as; twice marks buffers that consumer takes twice.
 	first := make([]*Node, len(g.nodes))
 	slot := make([]int, len(g.nodes))
-	shared := make([]bool, len(g.nodes))
+	twice := make([]bool, len(g.nodes))
 	for _, c := range g.nodes {
 		if r, ok := c.op.(*reluOp); ok && r.fused {
 			continue
@@ -248,31 +279,95 @@ func (g *Graph) Build() {
 			switch first[o] {
 			case nil:
 			case c:
-				shared[o] = true
+				twice[o] = true
 				continue
 			}
-			first[o], slot[o], shared[o] = c, i, false
+			first[o], slot[o], twice[o] = c, i, false
 		}
 	}
+	// A gradient that its first writer sets, or the loss does, is live in Backward from that
+	// write until its own op's backward has read it; such gradients whose lifetimes do not
+	// overlap share buffers. The others start from zero: they get buffers of their own, cleared
+	// by every Backward.
+	var shared []*Node
+	start := make([]int, len(g.nodes)) // the node id at which a shared gradient's lifetime begins
 	for _, n := range g.nodes {
 		if n.op == nil || owner[n.id] != n {
 			continue
 		}
-		g.allSpans = addSpans(g.allSpans, n.Grad)
-		// The loss sets the logits' gradient before any op's backward runs.
-		if g.loss != nil && owner[g.loss.logits.id] == n {
-			continue
-		}
-		if c := first[n.id]; c != nil && !shared[n.id] {
-			if w, ok := c.op.(overwriter); ok && w.overwrite(slot[n.id]) {
+		switch c := first[n.id]; {
+		case g.loss != nil && owner[g.loss.logits.id] == n:
+			start[n.id] = len(g.nodes) // the loss writes before any op's backward
+		case c != nil && !twice[n.id]:
+			w, ok := c.op.(overwriter)
+			if !ok || !w.overwrite(slot[n.id]) {
+				n.Grad = make([]float32, len(n.Value))
+				g.zeroSpans = addSpans(g.zeroSpans, n.Grad)
+				g.allSpans = addSpans(g.allSpans, n.Grad)
 				continue
 			}
+			start[n.id] = c.id
+		default:
+			n.Grad = make([]float32, len(n.Value))
+			g.zeroSpans = addSpans(g.zeroSpans, n.Grad)
+			g.allSpans = addSpans(g.allSpans, n.Grad)
+			continue
 		}
-		g.zeroSpans = addSpans(g.zeroSpans, n.Grad)
+		shared = append(shared, n)
+	}
+	g.shareGradients(shared, start)
+	for _, n := range g.nodes {
+		if o := owner[n.id]; o != n {
+			n.Grad = o.Grad
+		}
 	}
 	for _, p := range g.params {
 		g.zeroSpans = addSpans(g.zeroSpans, p.Grad)
 		g.allSpans = addSpans(g.allSpans, p.Grad)
+	}
+}
+
+// gradientsShareBuffers lets shareGradients reuse buffers; tests turn it off to compare.
+var gradientsShareBuffers = true
+
+// shareGradients gives the nodes gradient buffers, node n's live in Backward from the op with id
+// start[n.id] to n's own op, reusing a buffer as soon as its last holder's op has run: buffers
+// are handed out in the order of the lifetimes' beginnings, each the smallest free one that fits.
+func (g *Graph) shareGradients(nodes []*Node, start []int) {
+	slices.SortStableFunc(nodes, func(a, b *Node) int { return start[b.id] - start[a.id] })
+	type held struct {
+		buf []float32
+		end int // the id of the op whose backward reads the gradient last
+	}
+	var free [][]float32
+	var live []held
+	for _, n := range nodes {
+		s := start[n.id]
+		still := live[:0]
+		for _, h := range live {
+			if h.end > s {
+				free = append(free, h.buf)
+			} else {
+				still = append(still, h)
+			}
+		}
+		live = still
+		size, best := len(n.Value), -1
+		for i, b := range free {
+			if len(b) >= size && (best < 0 || len(b) < len(free[best])) {
+				best = i
+			}
+		}
+		var buf []float32
+		if best >= 0 && gradientsShareBuffers {
+			buf = free[best]
+			free = slices.Delete(free, best, best+1)
+		} else {
+			buf = make([]float32, size)
+			g.allSpans = addSpans(g.allSpans, buf)
+		}
+		n.Grad = buf[:size]
+		live = append(live, held{buf, n.id})
 	}
 }
 

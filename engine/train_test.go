@@ -197,9 +197,9 @@ func BenchmarkTrainStep(b *testing.B) {
 }
 
 // TestBackwardLeavesNoStaleGradient runs Backward twice after one Forward: since Backward clears
-// only the gradients whose first writer does not set them, any op that added to a stale buffer
-// would make the second pass differ from the first. Both must also match BackwardFrom, which
-// clears every gradient, seeded with the first pass's logits gradient.
+// only the gradients whose first writer does not set them, and gradients share buffers, any op
+// that added to a stale buffer would make the second pass differ from the first. Both must also
+// match BackwardFrom, which clears every gradient, seeded with the loss's gradient.
 func TestBackwardLeavesNoStaleGradient(t *testing.T) {
 	images, labels := stripes(8, 3)
 	net := newTestNet(8, 2, 1)
@@ -220,8 +220,19 @@ func TestBackwardLeavesNoStaleGradient(t *testing.T) {
 	}
 	first := grads(net.g.Backward)
 	second := grads(net.g.Backward)
-	logits := net.loss.logits
-	seed := append([]float32(nil), logits.Grad...)
+	// The loss's gradient, (softmax − one-hot)/n, as the loss computes it: Backward may have reused
+	// the logits' gradient buffer since.
+	logits, n, k := net.loss.logits, net.g.ActiveBatch(), net.loss.classes
+	seed := make([]float32, len(logits.Value))
+	for i := range n {
+		for j, p := range net.loss.Probs(i) {
+			var target float32
+			if j == int(net.loss.Labels[i]) {
+				target = 1
+			}
+			seed[i*k+j] = (p - target) * (1 / float32(n))
+		}
+	}
 	from := grads(func() { net.g.BackwardFrom(logits, seed) })
 	for i := range first {
 		for j := range first[i] {
@@ -230,5 +241,46 @@ func TestBackwardLeavesNoStaleGradient(t *testing.T) {
 					i, j, first[i][j], second[i][j], from[i][j])
 			}
 		}
+	}
+}
+
+// TestSharedGradientBuffersChangeNothing trains the test net with gradient buffers shared between
+// nodes, as Build plans them, and with a buffer for every node: the weights must come out the same.
+func TestSharedGradientBuffersChangeNothing(t *testing.T) {
+	images, labels := stripes(32, 3)
+	weights := func() [][]float32 {
+		net := newTestNet(8, 2, 1)
+		defer net.g.Pool().Close()
+		net.train(images, labels, 6)
+		var out [][]float32
+		for _, p := range net.g.Params() {
+			out = append(out, p.Value)
+		}
+		return out
+	}
+	shared := weights()
+	gradientsShareBuffers = false
+	defer func() { gradientsShareBuffers = true }()
+	separate := weights()
+	for i := range shared {
+		for j := range shared[i] {
+			if math.Float32bits(shared[i][j]) != math.Float32bits(separate[i][j]) {
+				t.Fatalf("param %d element %d: %v with shared gradient buffers, %v without", i, j, shared[i][j], separate[i][j])
+			}
+		}
+	}
+}
+
+func TestBytesCountsSharedBuffersOnce(t *testing.T) {
+	net := newTestNet(8, 1, 1)
+	var sum int64
+	for _, n := range net.g.Nodes() {
+		sum += int64(4 * (len(n.Value) + len(n.Grad)))
+	}
+	for _, p := range net.g.Params() {
+		sum += int64(4 * (len(p.Value) + len(p.Grad)))
+	}
+	if got := net.g.Bytes(); got >= sum || got < sum/4 {
+		t.Errorf("Bytes() = %d, want below the %d of counting every node's buffers, which share", got, sum)
 	}
 }
