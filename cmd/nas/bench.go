@@ -140,7 +140,7 @@ type benchResult struct {
 	// CPUMs is the CPU time this process spent per call over all repeats, all threads summed:
 	// unlike Ms it hardly changes when other processes compete for the cores.
 	CPUMs float64 `json:"cpu_ms"`
-	// AllocsPerStep is the mean number of heap allocations per timed call.
+	// AllocsPerStep is the mean number of heap allocations per call in the last repeat.
 	AllocsPerStep float64 `json:"allocs_per_step"`
 	// OtherCPULoad is the CPU time other processes used during the timed repeats, in CPUs.
 	OtherCPULoad *float64      `json:"other_cpu_load,omitempty"`
@@ -555,12 +555,16 @@ func (t benchTiming) measure(ctx context.Context, step func()) (*benchResult, er
 	var before, after runtime.MemStats
 	runtime.GC()
 	cpu0, own0 := busyCPU(), ownCPU()
-	runtime.ReadMemStats(&before)
 	wall := time.Now()
 	ms := make([]float64, 0, t.reps)
-	for range t.reps {
+	for rep := range t.reps {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if rep == t.reps-1 {
+			// Allocations are counted in the last repeat: per-thread buffers that grow to the
+			// largest layer they meet are part of warming up, not of a step.
+			runtime.ReadMemStats(&before)
 		}
 		t0 := time.Now()
 		for range steps {
@@ -574,7 +578,7 @@ func (t benchTiming) measure(ctx context.Context, step func()) (*benchResult, er
 	slices.Sort(ms)
 	r := &benchResult{Ms: ms[len(ms)/2], MsMin: ms[0], MsMax: ms[len(ms)-1], Reps: t.reps, StepsPerRep: steps,
 		CPUMs:         (own1 - own0) * 1e3 / float64(t.reps*steps),
-		AllocsPerStep: float64(after.Mallocs-before.Mallocs) / float64(t.reps*steps)}
+		AllocsPerStep: float64(after.Mallocs-before.Mallocs) / float64(steps)}
 	if cpu0 >= 0 && cpu1 >= 0 && elapsed > 0 {
 		load := math.Round(max(0, (cpu1-cpu0)-(own1-own0))/elapsed*100) / 100
 		r.OtherCPULoad = &load
