@@ -76,6 +76,10 @@ type convOp struct {
 	windowed        bool
 	fwdWin, dualWin window
 	wt              []float32
+	// winoFwd and winoDual, when not nil, compute the output and the input gradient of a 3×3
+	// convolution by Winograd's F(2×2, 3×3) instead, with the transformed weights uFwd and uDual.
+	winoFwd, winoDual *winograd
+	uFwd, uDual       []float32
 	// lowerX is x's im2col, for the other convolutions.
 	lowerX lowering
 	// dxBeta is 0 when backward sets x's gradient instead of adding to it (see overwrite).
@@ -145,6 +149,16 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 			padH: s.PadH, padW: s.PadW, blocks: o.blocks, width: o.bc}
 		o.colSize = convTile * o.blocks * o.k
 	}
+	if o.windowed && usesWinograd(s, in, o.blocks) {
+		o.winoFwd = newWinograd(in, out, s.PadH, s.PadW)
+		o.uFwd = make([]float32, 16*in.C*out.C)
+		o.colSize = max(o.colSize, o.winoFwd.size())
+	}
+	if o.windowed && usesWinograd(ConvSpec{KH: s.KH, KW: s.KW, Stride: 1, PadH: s.KH - 1 - s.PadH, PadW: s.KW - 1 - s.PadW}, out, o.blocks) {
+		o.winoDual = newWinograd(out, in, s.KH-1-s.PadH, s.KW-1-s.PadW)
+		o.uDual = make([]float32, 16*in.C*out.C)
+		o.colSize = max(o.colSize, o.winoDual.size())
+	}
 	o.y = g.addNode(name, out, o, x)
 	std := math.Sqrt(2 / float64(s.Filters*s.KH*s.KW))
 	o.w = g.addParam(name+".weight", false, func(v []float32, rng *normalRand) {
@@ -206,6 +220,9 @@ func (o *convOp) pixels() int { return o.out.H * o.out.W }
 
 // forwardChunks is how many chunks forward has: bands of images, or tiles of output pixels.
 func (o *convOp) forwardChunks() int {
+	if o.winoFwd != nil {
+		return o.winoFwd.chunks(o.g.n)
+	}
 	if o.windowed {
 		return o.g.n * o.fwdWin.bands()
 	}
@@ -224,6 +241,9 @@ func (o *convOp) forward(g *Graph) {
 	}
 	if g.folded && o.fold != nil {
 		o.setFolded()
+	}
+	if o.winoFwd != nil {
+		o.winoFwd.transformWeights(o.uFwd, o.fwdW)
 	}
 	g.pool.For(o.forwardChunks(), o.fwd)
 }
@@ -262,7 +282,12 @@ func (o *convOp) setFolded() {
 func (o *convOp) forwardChunk(w, i int) {
 	cout, wts, y := o.s.Filters, o.fwdW, o.fwdOut
 	var r0, r1 int
-	if o.windowed {
+	switch {
+	case o.winoFwd != nil:
+		v := o.winoFwd
+		v.convolve(o.col(w), o.x.Value, y, o.uFwd, o.g.n, i, false)
+		r0, r1 = v.outPixels(o.g.n, i)
+	case o.windowed:
 		v := &o.fwdWin
 		n, oh0, oh1 := v.band(i)
 		buf, temp := v.buffers(o.col(w))
@@ -270,7 +295,7 @@ func (o *convOp) forwardChunk(w, i int) {
 		v.multiply(temp, buf, wts, oh1-oh0, o.bf, cout)
 		r0, r1 = (n*o.out.H+oh0)*o.out.W, (n*o.out.H+oh1)*o.out.W
 		v.store(y[r0*cout:r1*cout], temp, oh1-oh0, cout, false)
-	} else {
+	default:
 		r0, r1 = parallel.Span(i, o.g.n*o.pixels(), convTile)
 		a, lda := o.lower(w, r0, r1)
 		for b := range o.blocks {
@@ -294,6 +319,9 @@ func (o *convOp) forwardChunk(w, i int) {
 func (o *convOp) backward(g *Graph) {
 	if o.x.Grad != nil && o.windowed {
 		o.flipWeights()
+		if o.winoDual != nil {
+			o.winoDual.transformWeights(o.uDual, o.wt)
+		}
 	}
 	g.pool.For(o.dataChunks()+parallel.Chunks(g.n, o.segImages), o.bwd)
 	g.pool.For(parallel.Chunks(o.gradLen(), convSumSpan), o.sum)
@@ -316,6 +344,8 @@ func (o *convOp) dataChunks() int {
 	switch {
 	case o.x.Grad == nil:
 		return 0
+	case o.winoDual != nil:
+		return o.winoDual.chunks(o.g.n)
 	case o.windowed:
 		return o.g.n * o.dualWin.bands()
 	case o.direct:
@@ -360,6 +390,8 @@ func (o *convOp) backwardData(w, i int) {
 		// dX = dY·Wᵀ, row by row.
 		r0, r1 := parallel.Span(i, o.g.n*o.in.H*o.in.W, convTile)
 		gemm.Sgemm(false, true, r1-r0, cin, cout, 1, dy[r0*cout:], cout, o.blockWeights(), cout, o.dxBeta, dx[r0*cin:], cin)
+	case o.winoDual != nil:
+		o.winoDual.convolve(o.col(w), dy, dx, o.uDual, o.g.n, i, o.dxBeta != 0)
 	case o.windowed:
 		v := &o.dualWin
 		n, ih0, ih1 := v.band(i)
@@ -394,6 +426,9 @@ func (o *convOp) backwardWeights(w, seg int) {
 	clear(db)
 	var beta float32 // the first product overwrites the partial left by the previous step
 	switch {
+	case o.winoFwd != nil && o.in.C >= winogradGradMinChannels:
+		o.winoFwd.weightGrad(o.col(w), o.x.Value, dy, n0, n1)
+		o.winoFwd.weightGradDone(dw, o.col(w))
 	case o.windowed:
 		v := &o.fwdWin
 		buf, dyp := v.buffers(o.col(w))

@@ -99,6 +99,9 @@ var convCases = []struct {
 	{"4 groups merged in pairs, stride 2", Shape{5, 5, 8}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 4}},
 	{"1x1 with 2 groups", Shape{3, 3, 8}, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 1, Groups: 2}},
 	{"1x1 padded", Shape{3, 3, 2}, ConvSpec{Filters: 3, KH: 1, KW: 1, Stride: 1, PadH: 1, PadW: 1}},
+	{"Winograd, odd output", Shape{7, 5, 8}, ConvSpec{Filters: 12, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true}},
+	{"Winograd unpadded, dual padded 2", Shape{6, 7, 12}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1}},
+	{"Winograd padded 2, dual unpadded", Shape{4, 5, 8}, ConvSpec{Filters: 9, KH: 3, KW: 3, Stride: 1, PadH: 2, PadW: 2}},
 }
 
 func TestConv2DForwardMatchesDefinition(t *testing.T) {

@@ -47,6 +47,21 @@ func addScaledAVX2(y, a, b []float32, s float32)
 //go:noescape
 func copyRowsAVX2(dst []float32, dstStride int, src []float32, srcStride int, n, rows int)
 
+// winoInputAVX2 is winogradInput for the channels below c8, a multiple of 8.
+//
+//go:noescape
+func winoInputAVX2(src []float32, line, c, c8, tiles int, v []float32, ldv int)
+
+// winoOutputAVX2 is winogradOutput for the filters below f8, a multiple of 8.
+//
+//go:noescape
+func winoOutputAVX2(m []float32, ldm, f, f8, tiles int, y []float32, line int)
+
+// winoGradOutAVX2 is winogradGradOutput for the filters below f8, a multiple of 8.
+//
+//go:noescape
+func winoGradOutAVX2(dy []float32, line, f, f8, tiles int, m []float32, ldm int)
+
 // The Vec functions run the AVX2 kernels where the CPU has them and report how far they got
 // (channels for BatchNorm, elements otherwise), leaving the rest to the Go code that calls them.
 
@@ -112,4 +127,32 @@ func copyRowsVec(dst []float32, dstStride int, src []float32, srcStride int, n, 
 	}
 	copyRowsAVX2(dst, dstStride, src, srcStride, n, rows)
 	return true
+}
+
+func winogradInputVec(src []float32, line, c, tiles int, v []float32, ldv int) int {
+	if !vecAVX2 || c < 8 || tiles == 0 {
+		return 0
+	}
+	// The last reads and writes, so that a bad call panics here rather than in assembly.
+	_, _ = src[3*line+2*(tiles-1)*c+3*c+c&^7-1], v[15*ldv+(tiles-1)*c+c&^7-1]
+	winoInputAVX2(src, line, c, c&^7, tiles, v, ldv)
+	return c &^ 7
+}
+
+func winogradOutputVec(m []float32, ldm, f, tiles int, y []float32, line int) int {
+	if !vecAVX2 || f < 8 || tiles == 0 {
+		return 0
+	}
+	_, _ = m[15*ldm+(tiles-1)*f+f&^7-1], y[line+(2*tiles-1)*f+f&^7-1]
+	winoOutputAVX2(m, ldm, f, f&^7, tiles, y, line)
+	return f &^ 7
+}
+
+func winogradGradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm int) int {
+	if !vecAVX2 || f < 8 || tiles == 0 {
+		return 0
+	}
+	_, _ = dy[line+(2*tiles-1)*f+f&^7-1], m[15*ldm+(tiles-1)*f+f&^7-1]
+	winoGradOutAVX2(dy, line, f, f&^7, tiles, m, ldm)
+	return f &^ 7
 }

@@ -360,3 +360,310 @@ nextRow:
 rowsDone:
 	VZEROUPPER
 	RET
+
+// func winoInputAVX2(src []float32, line int, c int, c8 int, tiles int, v []float32, ldv int)
+TEXT ·winoInputAVX2(SB), NOSPLIT, $0-88
+	MOVQ line+24(FP), R8
+	SHLQ $2, R8
+	MOVQ c+32(FP), BX
+	SHLQ $2, BX
+	LEAQ (BX)(BX*2), AX
+	MOVQ ldv+80(FP), R12
+	SHLQ $2, R12
+	MOVQ R12, R10
+	SHLQ $2, R10
+	XORQ CX, CX
+
+inChan:
+	MOVQ c8+40(FP), DX
+	SHLQ $2, DX
+	CMPQ CX, DX
+	JGE  inDone
+	MOVQ src_base+0(FP), R9
+	ADDQ CX, R9
+	MOVQ v_base+56(FP), DI
+	ADDQ CX, DI
+	MOVQ tiles+48(FP), DX
+
+inTile:
+	TESTQ DX, DX
+	JZ    inNextChan
+	LEAQ  (R9)(R8*1), R13
+	LEAQ  (R9)(R8*2), R14
+	LEAQ  (R13)(R8*2), R15
+
+	// Column 0 of d·B: d[i][0] − d[i][2].
+	VMOVUPS (R9), Y0
+	VSUBPS  (R9)(BX*2), Y0, Y0
+	VMOVUPS (R13), Y1
+	VSUBPS  (R13)(BX*2), Y1, Y1
+	VMOVUPS (R14), Y2
+	VSUBPS  (R14)(BX*2), Y2, Y2
+	VMOVUPS (R15), Y3
+	VSUBPS  (R15)(BX*2), Y3, Y3
+	MOVQ    DI, R11
+	VSUBPS  Y2, Y0, Y4
+	VMOVUPS Y4, (R11)
+	VADDPS  Y2, Y1, Y4
+	VMOVUPS Y4, (R11)(R10*1)
+	VSUBPS  Y1, Y2, Y4
+	VMOVUPS Y4, (R11)(R10*2)
+	LEAQ    (R11)(R10*2), R11
+	VSUBPS  Y3, Y1, Y4
+	VMOVUPS Y4, (R11)(R10*1)
+
+	// Column 1: d[i][1] + d[i][2].
+	VMOVUPS (R9)(BX*1), Y0
+	VADDPS  (R9)(BX*2), Y0, Y0
+	VMOVUPS (R13)(BX*1), Y1
+	VADDPS  (R13)(BX*2), Y1, Y1
+	VMOVUPS (R14)(BX*1), Y2
+	VADDPS  (R14)(BX*2), Y2, Y2
+	VMOVUPS (R15)(BX*1), Y3
+	VADDPS  (R15)(BX*2), Y3, Y3
+	LEAQ    (DI)(R12*1), R11
+	VSUBPS  Y2, Y0, Y4
+	VMOVUPS Y4, (R11)
+	VADDPS  Y2, Y1, Y4
+	VMOVUPS Y4, (R11)(R10*1)
+	VSUBPS  Y1, Y2, Y4
+	VMOVUPS Y4, (R11)(R10*2)
+	LEAQ    (R11)(R10*2), R11
+	VSUBPS  Y3, Y1, Y4
+	VMOVUPS Y4, (R11)(R10*1)
+
+	// Column 2: d[i][2] − d[i][1].
+	VMOVUPS (R9)(BX*2), Y0
+	VSUBPS  (R9)(BX*1), Y0, Y0
+	VMOVUPS (R13)(BX*2), Y1
+	VSUBPS  (R13)(BX*1), Y1, Y1
+	VMOVUPS (R14)(BX*2), Y2
+	VSUBPS  (R14)(BX*1), Y2, Y2
+	VMOVUPS (R15)(BX*2), Y3
+	VSUBPS  (R15)(BX*1), Y3, Y3
+	LEAQ    (DI)(R12*2), R11
+	VSUBPS  Y2, Y0, Y4
+	VMOVUPS Y4, (R11)
+	VADDPS  Y2, Y1, Y4
+	VMOVUPS Y4, (R11)(R10*1)
+	VSUBPS  Y1, Y2, Y4
+	VMOVUPS Y4, (R11)(R10*2)
+	LEAQ    (R11)(R10*2), R11
+	VSUBPS  Y3, Y1, Y4
+	VMOVUPS Y4, (R11)(R10*1)
+
+	// Column 3: d[i][1] − d[i][3].
+	VMOVUPS (R9)(BX*1), Y0
+	VSUBPS  (R9)(AX*1), Y0, Y0
+	VMOVUPS (R13)(BX*1), Y1
+	VSUBPS  (R13)(AX*1), Y1, Y1
+	VMOVUPS (R14)(BX*1), Y2
+	VSUBPS  (R14)(AX*1), Y2, Y2
+	VMOVUPS (R15)(BX*1), Y3
+	VSUBPS  (R15)(AX*1), Y3, Y3
+	LEAQ    (R12)(R12*2), R11
+	ADDQ    DI, R11
+	VSUBPS  Y2, Y0, Y4
+	VMOVUPS Y4, (R11)
+	VADDPS  Y2, Y1, Y4
+	VMOVUPS Y4, (R11)(R10*1)
+	VSUBPS  Y1, Y2, Y4
+	VMOVUPS Y4, (R11)(R10*2)
+	LEAQ    (R11)(R10*2), R11
+	VSUBPS  Y3, Y1, Y4
+	VMOVUPS Y4, (R11)(R10*1)
+
+	ADDQ BX, R9
+	ADDQ BX, R9
+	ADDQ BX, DI
+	DECQ DX
+	JMP  inTile
+
+inNextChan:
+	ADDQ $32, CX
+	JMP  inChan
+
+inDone:
+	VZEROUPPER
+	RET
+
+// func winoOutputAVX2(m []float32, ldm int, f int, f8 int, tiles int, y []float32, line int)
+TEXT ·winoOutputAVX2(SB), NOSPLIT, $0-88
+	MOVQ ldm+24(FP), R12
+	SHLQ $2, R12
+	LEAQ (R12)(R12*2), AX
+	MOVQ R12, R10
+	SHLQ $2, R10
+	MOVQ f+32(FP), BX
+	SHLQ $2, BX
+	MOVQ line+80(FP), R8
+	SHLQ $2, R8
+	XORQ CX, CX
+
+outChan:
+	MOVQ f8+40(FP), DX
+	SHLQ $2, DX
+	CMPQ CX, DX
+	JGE  outDone
+	MOVQ m_base+0(FP), SI
+	ADDQ CX, SI
+	MOVQ y_base+56(FP), DI
+	ADDQ CX, DI
+	MOVQ tiles+48(FP), DX
+
+outTile:
+	TESTQ DX, DX
+	JZ    outNextChan
+	MOVQ  SI, R9
+	LEAQ  (SI)(R10*1), R13
+	LEAQ  (SI)(R10*2), R14
+	LEAQ  (R13)(R10*2), R15
+
+	// s0[j] = m[0][j] + m[1][j] + m[2][j] in Y0..Y3; s1[j] = m[1][j] − m[2][j] − m[3][j] in Y4..Y7.
+	VMOVUPS (R9), Y0
+	VADDPS  (R13), Y0, Y0
+	VADDPS  (R14), Y0, Y0
+	VMOVUPS (R13), Y4
+	VSUBPS  (R14), Y4, Y4
+	VSUBPS  (R15), Y4, Y4
+	VMOVUPS (R9)(R12*1), Y1
+	VADDPS  (R13)(R12*1), Y1, Y1
+	VADDPS  (R14)(R12*1), Y1, Y1
+	VMOVUPS (R13)(R12*1), Y5
+	VSUBPS  (R14)(R12*1), Y5, Y5
+	VSUBPS  (R15)(R12*1), Y5, Y5
+	VMOVUPS (R9)(R12*2), Y2
+	VADDPS  (R13)(R12*2), Y2, Y2
+	VADDPS  (R14)(R12*2), Y2, Y2
+	VMOVUPS (R13)(R12*2), Y6
+	VSUBPS  (R14)(R12*2), Y6, Y6
+	VSUBPS  (R15)(R12*2), Y6, Y6
+	VMOVUPS (R9)(AX*1), Y3
+	VADDPS  (R13)(AX*1), Y3, Y3
+	VADDPS  (R14)(AX*1), Y3, Y3
+	VMOVUPS (R13)(AX*1), Y7
+	VSUBPS  (R14)(AX*1), Y7, Y7
+	VSUBPS  (R15)(AX*1), Y7, Y7
+
+	// y[a][0] = s[0] + s[1] + s[2]; y[a][1] = s[1] − s[2] − s[3].
+	VADDPS  Y1, Y0, Y8
+	VADDPS  Y2, Y8, Y8
+	VMOVUPS Y8, (DI)
+	VSUBPS  Y2, Y1, Y8
+	VSUBPS  Y3, Y8, Y8
+	VMOVUPS Y8, (DI)(BX*1)
+	LEAQ    (DI)(R8*1), R11
+	VADDPS  Y5, Y4, Y8
+	VADDPS  Y6, Y8, Y8
+	VMOVUPS Y8, (R11)
+	VSUBPS  Y6, Y5, Y8
+	VSUBPS  Y7, Y8, Y8
+	VMOVUPS Y8, (R11)(BX*1)
+
+	ADDQ BX, SI
+	ADDQ BX, DI
+	ADDQ BX, DI
+	DECQ DX
+	JMP  outTile
+
+outNextChan:
+	ADDQ $32, CX
+	JMP  outChan
+
+outDone:
+	VZEROUPPER
+	RET
+
+// func winoGradOutAVX2(dy []float32, line int, f int, f8 int, tiles int, m []float32, ldm int)
+TEXT ·winoGradOutAVX2(SB), NOSPLIT, $0-88
+	MOVQ      line+24(FP), R8
+	SHLQ      $2, R8
+	MOVQ      f+32(FP), BX
+	SHLQ      $2, BX
+	MOVQ      ldm+80(FP), R12
+	SHLQ      $2, R12
+	LEAQ      (R12)(R12*2), AX
+	MOVQ      R12, R10
+	SHLQ      $2, R10
+	VPCMPEQD  Y15, Y15, Y15
+	VPSLLD    $31, Y15, Y15
+	XORQ      CX, CX
+
+gradChan:
+	MOVQ f8+40(FP), DX
+	SHLQ $2, DX
+	CMPQ CX, DX
+	JGE  gradOutDone
+	MOVQ dy_base+0(FP), SI
+	ADDQ CX, SI
+	MOVQ m_base+56(FP), DI
+	ADDQ CX, DI
+	MOVQ tiles+48(FP), DX
+
+gradTile:
+	TESTQ   DX, DX
+	JZ      gradNextChan
+	LEAQ    (SI)(R8*1), R11
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(BX*1), Y1
+	VMOVUPS (R11), Y2
+	VMOVUPS (R11)(BX*1), Y3
+	MOVQ    DI, R9
+	LEAQ    (DI)(R10*1), R13
+	LEAQ    (DI)(R10*2), R14
+	LEAQ    (R13)(R10*2), R15
+
+	// Row 0: a = d00, b = d01.
+	VMOVUPS Y0, (R9)
+	VADDPS  Y1, Y0, Y4
+	VMOVUPS Y4, (R9)(R12*1)
+	VSUBPS  Y1, Y0, Y4
+	VMOVUPS Y4, (R9)(R12*2)
+	VXORPS  Y15, Y1, Y4
+	VMOVUPS Y4, (R9)(AX*1)
+
+	// Row 1: a = d00 + d10, b = d01 + d11.
+	VADDPS  Y2, Y0, Y5
+	VADDPS  Y3, Y1, Y6
+	VMOVUPS Y5, (R13)
+	VADDPS  Y6, Y5, Y4
+	VMOVUPS Y4, (R13)(R12*1)
+	VSUBPS  Y6, Y5, Y4
+	VMOVUPS Y4, (R13)(R12*2)
+	VXORPS  Y15, Y6, Y4
+	VMOVUPS Y4, (R13)(AX*1)
+
+	// Row 2: a = d00 − d10, b = d01 − d11.
+	VSUBPS  Y2, Y0, Y5
+	VSUBPS  Y3, Y1, Y6
+	VMOVUPS Y5, (R14)
+	VADDPS  Y6, Y5, Y4
+	VMOVUPS Y4, (R14)(R12*1)
+	VSUBPS  Y6, Y5, Y4
+	VMOVUPS Y4, (R14)(R12*2)
+	VXORPS  Y15, Y6, Y4
+	VMOVUPS Y4, (R14)(AX*1)
+
+	// Row 3: a = −d10, b = −d11.
+	VXORPS  Y15, Y2, Y5
+	VXORPS  Y15, Y3, Y6
+	VMOVUPS Y5, (R15)
+	VADDPS  Y6, Y5, Y4
+	VMOVUPS Y4, (R15)(R12*1)
+	VSUBPS  Y6, Y5, Y4
+	VMOVUPS Y4, (R15)(R12*2)
+	VMOVUPS Y3, (R15)(AX*1)
+
+	ADDQ BX, SI
+	ADDQ BX, SI
+	ADDQ BX, DI
+	DECQ DX
+	JMP  gradTile
+
+gradNextChan:
+	ADDQ $32, CX
+	JMP  gradChan
+
+gradOutDone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,306 @@
+package engine
+
+import (
+	"github.com/gonas/nas/engine/gemm"
+	"github.com/gonas/nas/engine/parallel"
+)
+
+// winograd computes a 3×3, stride-1 convolution of one block by Winograd's minimal filtering
+// F(2×2, 3×3) (Lavin and Gray 2016): the output is cut into 2×2 tiles, each computed from the
+// 4×4 input window around it as Y = Aᵀ[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]A. For a band of tile rows, the 16
+// elementwise products of every tile become 16 GEMMs, M[ξ] = V[ξ]·U[ξ] with V[ξ] the tiles ×
+// channels matrix of transformed inputs and U[ξ] the channels × filters matrix of transformed
+// weights: 16 multiply-adds per tile, channel and filter instead of the 36 of the definition.
+//
+// The work is cut into chunks of up to rows tile rows of the whole batch, which may span images, so
+// that small images still make products of many rows. For each image in a chunk, its input rows
+// are zero-padded by window.pad into rows of wp = 2·tilesW+2 pixels, transformed into V, and after
+// the products M is transformed back into output rows of 2·tilesW pixels, from which store keeps
+// the outW real ones.
+type winograd struct {
+	pad            window // pads the input rows of an image's tile rows
+	gradPad        window // pads the output gradient's rows to whole tiles, for weightGrad
+	tilesH, tilesW int
+	rows           int // tile rows per chunk
+	c, filters     int
+	outH, outW     int
+	// tiles is the tiles of a chunk, rounded up for the GEMM; ldv and ldm the strides of the 16
+	// matrices of V and M, padded by a cache line so that the 16 do not fall on the same cache
+	// sets; the buffers' lengths.
+	tiles, ldv, ldm           int
+	inLen, vLen, mLen, outLen int
+	ol                        int // the length of an output row, 2·tilesW pixels
+}
+
+// winogradGradMinChannels is the fewest input channels for which the weight gradient is computed
+// by Winograd's transform too: its products are channels × filters, summed over the tiles, and
+// with fewer channels than about two microkernel heights their rows are mostly a partial
+// microtile, which the GEMM packs and stages; such weight gradients are windowed.
+const winogradGradMinChannels = 32
+
+// winogradTiles is about how many tiles a chunk covers: enough rows for the 16 products to run
+// at the microkernels' speed, few enough for V and M to stay near the cache.
+const winogradTiles = 192
+
+// newWinograd returns the geometry of the 3×3 convolution of src, padded by padH and padW, that
+// gives out.
+func newWinograd(src, out Shape, padH, padW int) *winograd {
+	v := &winograd{tilesH: (out.H + 1) / 2, tilesW: (out.W + 1) / 2, c: src.C, filters: out.C, outH: out.H, outW: out.W}
+	// Pad as a window whose output is the whole tiles: its padded rows are 2·tilesW+2 wide.
+	v.pad = newWindow(src, Shape{H: 2 * v.tilesH, W: 2 * v.tilesW, C: out.C}, 3, 3, padH, padW, 1)
+	v.rows = max(1, winogradTiles/v.tilesW)
+	v.tiles = (v.rows*v.tilesW + convRowMultiple - 1) / convRowMultiple * convRowMultiple
+	v.ldv, v.ldm = v.tiles*src.C+16, v.tiles*out.C+16
+	v.inLen = v.pad.blockLen(2 * min(v.rows, v.tilesH))
+	v.vLen, v.mLen = 16*v.ldv, 16*v.ldm
+	v.ol = 2 * v.tilesW * out.C
+	v.gradPad = newWindow(out, Shape{H: 2 * v.tilesH, W: 2 * v.tilesW, C: out.C}, 1, 1, 0, 0, 1)
+	v.outLen = v.gradPad.blockLen(2 * min(v.rows, v.tilesH))
+	return v
+}
+
+// usesWinograd reports whether a convolution is computed by Winograd's F(2×2, 3×3): a 3×3,
+// stride-1 convolution of one block with at least 8 channels, padded by at most 2 so that its
+// input gradient (the dual convolution, padded 2−pad) is one too.
+func usesWinograd(s ConvSpec, in Shape, blocks int) bool {
+	return s.KH == 3 && s.KW == 3 && s.Stride == 1 && s.PadH <= 2 && s.PadW <= 2 && blocks == 1 && in.C >= 8
+}
+
+// size is the length of a chunk's buffers.
+func (v *winograd) size() int { return v.inLen + v.vLen + v.mLen + v.outLen + 16*v.c*v.filters }
+
+// chunks is how many chunks a batch of n images has.
+func (v *winograd) chunks(n int) int { return parallel.Chunks(n*v.tilesH, v.rows) }
+
+// outPixels returns the output pixels [p0, p1) of the batch of n images that chunk i computes.
+func (v *winograd) outPixels(n, i int) (p0, p1 int) {
+	q0, q1 := parallel.Span(i, n*v.tilesH, v.rows)
+	// Tile row q of the batch starts at output row 2·(q mod tilesH) of image q / tilesH.
+	row := func(q int) int { return q/v.tilesH*v.outH + min(2*(q%v.tilesH), v.outH) }
+	return row(q0) * v.outW, row(q1) * v.outW
+}
+
+// transformWeights sets u, [16][c][f], to G·g·Gᵀ for each 3×3 kernel g = w[·][·][c][f] of w,
+// laid out [3][3][c][f].
+func (v *winograd) transformWeights(u, w []float32) {
+	c, f := v.c, v.filters
+	at := func(kh, kw, ci, fi int) float32 { return w[((kh*3+kw)*c+ci)*f+fi] }
+	for ci := range c {
+		for fi := range f {
+			// G·g, row by row (rows of 3), then (G·g)·Gᵀ.
+			var gg [4][3]float32
+			for kw := range 3 {
+				g0, g1, g2 := at(0, kw, ci, fi), at(1, kw, ci, fi), at(2, kw, ci, fi)
+				gg[0][kw], gg[1][kw], gg[2][kw], gg[3][kw] = g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2
+			}
+			for i, r := range gg {
+				out := [4]float32{r[0], (r[0] + r[1] + r[2]) / 2, (r[0] - r[1] + r[2]) / 2, r[2]}
+				for j, x := range out {
+					u[((4*i+j)*c+ci)*f+fi] = x
+				}
+			}
+		}
+	}
+}
+
+// convolve computes chunk i of a batch of n images src (images of the source's size) into dst
+// (images of the output's size), with the transformed weights u: it sets dst's pixels, or with add
+// adds to them.
+func (v *winograd) convolve(buf, src, dst, u []float32, n, i int, add bool) {
+	b := v.buffers(buf)
+	c, f := v.c, v.filters
+	q0, q1 := parallel.Span(i, n*v.tilesH, v.rows)
+	v.transformInput(b, src, q0, q1)
+	// The rows past the chunk's tiles, up to the GEMM's multiple, are left as they are: their
+	// products land in rows of M that nothing reads.
+	for xi := range 16 {
+		gemm.Sgemm(false, false, v.tiles, f, c, 1, b.v[xi*v.ldv:], c, u[xi*c*f:], f, 0, b.m[xi*v.ldm:], f)
+	}
+	size := v.outH * v.outW * f
+	for q := q0; q < q1; {
+		img, t0, t1 := v.segment(q, q1)
+		for r := range t1 - t0 {
+			winogradOutput(b.m[(q-q0+r)*v.tilesW*f:], v.ldm, f, v.tilesW, b.out[2*r*v.ol:], v.ol)
+		}
+		oh0, oh1 := 2*t0, min(2*t1, v.outH)
+		v.store(dst[img*size+oh0*v.outW*f:img*size+oh1*v.outW*f], b.out, oh1-oh0, add)
+		q += t1 - t0
+	}
+}
+
+// winogradBuffers are a chunk's buffers: the padded input rows, the transformed inputs V, the
+// products M (or the transformed output gradients), the output rows (or the padded output
+// gradient's rows) and the weight gradient's transform dU.
+type winogradBuffers struct{ in, v, m, out, du []float32 }
+
+func (v *winograd) buffers(buf []float32) winogradBuffers {
+	var b winogradBuffers
+	for _, p := range []struct {
+		dst *[]float32
+		n   int
+	}{{&b.in, v.inLen}, {&b.v, v.vLen}, {&b.m, v.mLen}, {&b.out, v.outLen}, {&b.du, 16 * v.c * v.filters}} {
+		*p.dst, buf = buf[:p.n], buf[p.n:]
+	}
+	return b
+}
+
+// segment returns the part of tile rows [q, q1) of the batch in q's image: the image and its tile
+// rows [t0, t1).
+func (v *winograd) segment(q, q1 int) (img, t0, t1 int) {
+	img, t0 = q/v.tilesH, q%v.tilesH
+	return img, t0, min(v.tilesH, t0+q1-q)
+}
+
+// transformInput pads the input rows of tile rows [q0, q1) of the batch src, image by image, and
+// transforms their tiles into the matrices V.
+func (v *winograd) transformInput(b winogradBuffers, src []float32, q0, q1 int) {
+	c, size, line := v.c, v.pad.src.Size(), v.pad.wp*v.c
+	for q := q0; q < q1; {
+		img, t0, t1 := v.segment(q, q1)
+		v.pad.pad(b.in, src[img*size:][:size], 2*t0, 2*t1)
+		for r := range t1 - t0 {
+			winogradInput(b.in[2*r*line:], line, c, v.tilesW, b.v[(q-q0+r)*v.tilesW*c:], v.ldv)
+		}
+		q += t1 - t0
+	}
+}
+
+// weightGrad adds the weight gradient's transform over the tiles of images [n0, n1) to du
+// (setting it when set), dU[ξ] = Σ_t V[ξ][t]ᵀ·(A·dY_t·Aᵀ)[ξ], for the input x and output
+// gradient dy of the whole batch, a chunk of tile rows at a time.
+func (v *winograd) weightGrad(buf, x, dy []float32, n0, n1 int) {
+	b := v.buffers(buf)
+	c, f := v.c, v.filters
+	size, line := v.outH*v.outW*f, 2*v.tilesW*f
+	var beta float32
+	for q0 := n0 * v.tilesH; q0 < n1*v.tilesH; q0 += v.rows {
+		q1 := min(q0+v.rows, n1*v.tilesH)
+		v.transformInput(b, x, q0, q1)
+		for q := q0; q < q1; {
+			img, t0, t1 := v.segment(q, q1)
+			v.gradPad.pad(b.out, dy[img*size:][:size], 2*t0, 2*t1)
+			for r := range t1 - t0 {
+				winogradGradOutput(b.out[2*r*line:], line, f, v.tilesW, b.m[(q-q0+r)*v.tilesW*f:], v.ldm)
+			}
+			q += t1 - t0
+		}
+		tiles := (q1 - q0) * v.tilesW
+		for xi := range 16 {
+			gemm.Sgemm(true, false, c, f, tiles, 1, b.v[xi*v.ldv:], c, b.m[xi*v.ldm:], f, beta, b.du[xi*c*f:], f)
+		}
+		beta = 1
+	}
+}
+
+// weightGradDone sets dw, laid out [3][3][c][f], to Gᵀ·dU·G from the transform weightGrad summed
+// in the chunk's buffers.
+func (v *winograd) weightGradDone(dw, buf []float32) {
+	du := v.buffers(buf).du
+	c, f := v.c, v.filters
+	for ci := range c {
+		for fi := range f {
+			at := func(i, j int) float32 { return du[((4*i+j)*c+ci)*f+fi] }
+			// Gᵀ·dU, column by column (columns of 3), then (Gᵀ·dU)·G.
+			var gd [3][4]float32
+			for j := range 4 {
+				d0, d1, d2, d3 := at(0, j), at(1, j), at(2, j), at(3, j)
+				gd[0][j], gd[1][j], gd[2][j] = d0+(d1+d2)/2, (d1-d2)/2, (d1+d2)/2+d3
+			}
+			for i, r := range gd {
+				out := [3]float32{r[0] + (r[1]+r[2])/2, (r[1] - r[2]) / 2, (r[1]+r[2])/2 + r[3]}
+				for j, x := range out {
+					dw[((i*3+j)*c+ci)*f+fi] = x
+				}
+			}
+		}
+	}
+}
+
+// store moves rows output rows from the chunk's output rows to dst (outW pixels each): it sets
+// them, or with add adds them.
+func (v *winograd) store(dst, out []float32, rows int, add bool) {
+	n := v.outW * v.filters
+	if !add {
+		copyRows(dst, n, out, v.ol, n, rows)
+		return
+	}
+	for i := range rows {
+		put(dst[i*n:(i+1)*n], out[i*v.ol:], true)
+	}
+}
+
+// winogradInput sets, for the tiles of one tile row, V[ξ][t][·] = (Bᵀ·d·B)[ξ] where d is tile t's
+// 4×4 window of c channels, which starts at src[2·t·c] and has rows line apart; V[ξ] starts at
+// v[ξ·ldv] with rows of c. Each of the 16 outputs is a sum of at most four inputs with signs,
+// computed column by column of B in the same order by the AVX2 kernel.
+func winogradInput(src []float32, line, c, tiles int, v []float32, ldv int) {
+	j0 := winogradInputVec(src, line, c, tiles, v, ldv)
+	for t := range tiles {
+		d := src[2*t*c:]
+		for ch := j0; ch < c; ch++ {
+			at := func(i, j int) float32 { return d[i*line+j*c+ch] }
+			for j := range 4 {
+				// e[i] = (d·B)[i][j] for row i.
+				var e [4]float32
+				for i := range 4 {
+					switch j {
+					case 0:
+						e[i] = at(i, 0) - at(i, 2)
+					case 1:
+						e[i] = at(i, 1) + at(i, 2)
+					case 2:
+						e[i] = at(i, 2) - at(i, 1)
+					case 3:
+						e[i] = at(i, 1) - at(i, 3)
+					}
+				}
+				out := [4]float32{e[0] - e[2], e[1] + e[2], e[2] - e[1], e[1] - e[3]}
+				for i, x := range out {
+					v[(4*i+j)*ldv+t*c+ch] = x
+				}
+			}
+		}
+	}
+}
+
+// winogradOutput sets, for the tiles of one tile row, the 2×2 outputs Aᵀ·M·A of tile t from
+// M[ξ][t][·] (M[ξ] at m[ξ·ldm], rows of f): pixel (a, b) of the tile is y[a·line+(2t+b)·f+·].
+func winogradOutput(m []float32, ldm, f, tiles int, y []float32, line int) {
+	j0 := winogradOutputVec(m, ldm, f, tiles, y, line)
+	for t := range tiles {
+		for ch := j0; ch < f; ch++ {
+			at := func(i, j int) float32 { return m[(4*i+j)*ldm+t*f+ch] }
+			// s[a][j] = (Aᵀ·M)[a][j], then (·A).
+			var s0, s1 [4]float32
+			for j := range 4 {
+				s0[j] = at(0, j) + at(1, j) + at(2, j)
+				s1[j] = at(1, j) - at(2, j) - at(3, j)
+			}
+			y[(2*t)*f+ch] = s0[0] + s0[1] + s0[2]
+			y[(2*t+1)*f+ch] = s0[1] - s0[2] - s0[3]
+			y[line+(2*t)*f+ch] = s1[0] + s1[1] + s1[2]
+			y[line+(2*t+1)*f+ch] = s1[1] - s1[2] - s1[3]
+		}
+	}
+}
+
+// winogradGradOutput sets, for the tiles of one tile row, M[ξ][t][·] = (A·dy·Aᵀ)[ξ] where dy is
+// tile t's 2×2 output gradient of f channels, pixel (a, b) at dy[a·line+(2t+b)·f]: the transpose
+// of winogradOutput's transform, which the weight gradient multiplies with the tiles' V.
+func winogradGradOutput(dy []float32, line, f, tiles int, m []float32, ldm int) {
+	j0 := winogradGradOutputVec(dy, line, f, tiles, m, ldm)
+	for t := range tiles {
+		for ch := j0; ch < f; ch++ {
+			d00, d01 := dy[2*t*f+ch], dy[(2*t+1)*f+ch]
+			d10, d11 := dy[line+2*t*f+ch], dy[line+(2*t+1)*f+ch]
+			// The rows of A·dy, then each row times Aᵀ: (a, b) → (a, a+b, a−b, −b).
+			rows := [4][2]float32{{d00, d01}, {d00 + d10, d01 + d11}, {d00 - d10, d01 - d11}, {-d10, -d11}}
+			for i, r := range rows {
+				a, b := r[0], r[1]
+				for j, x := range [4]float32{a, a + b, a - b, -b} {
+					m[(4*i+j)*ldm+t*f+ch] = x
+				}
+			}
+		}
+	}
+}
