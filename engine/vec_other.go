@@ -8,10 +8,12 @@ var vecAVX2 = false
 func bnStatsVec(xs []float32, c int, shift []float32, s1, s2 []float64) int         { return 0 }
 func bnGradSumsVec(xs, dys []float32, c int, m []float32, s1, s2 []float64) int     { return 0 }
 func bnNormalizeVec(xs, ys []float32, c int, scale, shift []float32, relu bool) int { return 0 }
-func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32) int        { return 0 }
-func reluVec(x, y []float32) int                                                    { return 0 }
-func reluGradVec(y, dy, dx []float32, accumulate bool) int                          { return 0 }
-func addScaledVec(y, a, b []float32, s float32) int                                 { return 0 }
+func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumulate bool) int {
+	return 0
+}
+func reluVec(x, y []float32) int                           { return 0 }
+func reluGradVec(y, dy, dx []float32, accumulate bool) int { return 0 }
+func addScaledVec(y, a, b []float32, s float32) int        { return 0 }
 func copyRowsVec(dst []float32, dstStride int, src []float32, srcStride int, n, rows int) bool {
 	return false
 }

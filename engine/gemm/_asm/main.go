@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	ConstraintExpr("!purego")
+	ConstraintExpr("amd64 && !purego")
 	for _, rowsA := range []bool{false, true} {
 		microkernel("kernelAVX512", 24, 1, true, rowsA)
 		microkernel("kernelAVX2", 6, 2, false, rowsA)
