@@ -80,6 +80,10 @@ type convOp struct {
 	// convolution by Winograd's F(2×2, 3×3) instead, with the transformed weights uFwd and uDual.
 	winoFwd, winoDual *winograd
 	uFwd, uDual       []float32
+	// winoGrad marks a weight gradient computed by winoFwd too: the segments' partials then hold
+	// its transform dU, summed into duSum and transformed once.
+	winoGrad bool
+	duSum    []float32
 	// lowerX is x's im2col, for the other convolutions.
 	lowerX lowering
 	// dxBeta is 0 when backward sets x's gradient instead of adding to it (see overwrite).
@@ -98,8 +102,11 @@ type convOp struct {
 	fwdReLU               bool
 	// segImages is how many images one weight-gradient segment covers.
 	segImages int
-	// In g.scratch: partial gradients (the blocks' weights, laid out as wx, then the bias) of
-	// size part for each segment, then from colOffset one buffer of colSize per worker: an im2col
+	// partW is the length of a segment's partial weight gradient: the blocks' weights, laid out
+	// as wx, or dU.
+	partW int
+	// In g.scratch: partial gradients (the weights' partW, then the bias) of size part for each
+	// segment, then from colOffset one buffer of colSize per worker: an im2col
 	// tile, or a band's padded input followed by its output rows.
 	part, colOffset, colSize int
 	g                        *Graph
@@ -177,6 +184,12 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 	if o.windowed {
 		o.wt = make([]float32, o.part)
 	}
+	if o.winoFwd != nil && in.C >= winogradGradMinChannels {
+		o.winoGrad = true
+		o.duSum = make([]float32, 16*in.C*out.C)
+		o.part = len(o.duSum)
+	}
+	o.partW = o.part
 	if s.Bias {
 		o.b = g.addParam(name+".bias", true, uniformInit(1/math.Sqrt(float64(s.KH*s.KW*cinG))), s.Filters)
 		o.part += s.Filters
@@ -324,7 +337,10 @@ func (o *convOp) backward(g *Graph) {
 		}
 	}
 	g.pool.For(o.dataChunks()+parallel.Chunks(g.n, o.segImages), o.bwd)
-	g.pool.For(parallel.Chunks(o.gradLen(), convSumSpan), o.sum)
+	g.pool.For(parallel.Chunks(o.sumLen(), convSumSpan), o.sum)
+	if o.winoGrad {
+		o.winoFwd.addWeightGrad(o.w.Grad, o.duSum)
+	}
 }
 
 // overwrite makes backward set x's gradient rather than add to it, where every input pixel's
@@ -421,14 +437,12 @@ func (o *convOp) backwardWeights(w, seg int) {
 	dy := o.y.Grad
 	n0, n1 := seg*o.segImages, min((seg+1)*o.segImages, o.g.n)
 	part := o.partial(seg)
-	nw := o.blocks * o.k * o.bf
-	dw, db := part[:nw], part[nw:]
+	dw, db := part[:o.partW], part[o.partW:]
 	clear(db)
 	var beta float32 // the first product overwrites the partial left by the previous step
 	switch {
-	case o.winoFwd != nil && o.in.C >= winogradGradMinChannels:
-		o.winoFwd.weightGrad(o.col(w), o.x.Value, dy, n0, n1)
-		o.winoFwd.weightGradDone(dw, o.col(w))
+	case o.winoGrad:
+		o.winoFwd.weightGrad(o.col(w), o.x.Value, dy, dw, n0, n1)
 	case o.windowed:
 		v := &o.fwdWin
 		buf, dyp := v.buffers(o.col(w))
@@ -466,40 +480,48 @@ func (o *convOp) backwardWeights(w, seg int) {
 }
 
 // sumSpan adds the segments' partial gradients, in segment order, to span j of the parameters'
-// gradients (the weights', then the bias').
+// gradients (the weights', then the bias'), or for a Winograd weight gradient sets span j of
+// duSum, then the bias', to their sum.
 func (o *convOp) sumSpan(_, j int) {
-	nw, nx := len(o.w.Grad), o.blocks*o.k*o.bf
-	lo, hi := parallel.Span(j, o.gradLen(), convSumSpan)
+	nw := len(o.w.Grad)
+	dst := o.w.Grad
+	if o.winoGrad {
+		nw, dst = o.partW, o.duSum
+	}
+	lo, hi := parallel.Span(j, o.sumLen(), convSumSpan)
 	for seg := range parallel.Chunks(o.g.n, o.segImages) {
 		p := o.partial(seg)
 		if lo < nw {
-			dst := o.w.Grad[lo:min(hi, nw)]
-			if o.wxIndex == nil {
-				for i, v := range p[lo:min(hi, nw)] {
-					dst[i] += v
-				}
-			} else {
+			d := dst[lo:min(hi, nw)]
+			switch {
+			case o.winoGrad && seg == 0:
+				copy(d, p[lo:])
+			case o.wxIndex == nil:
+				addScaled(d, d, p[lo:], 1)
+			default:
 				for i, at := range o.wxIndex[lo:min(hi, nw)] {
-					dst[i] += p[at]
+					d[i] += p[at]
 				}
 			}
 		}
 		if hi > nw {
 			b0, b1 := max(lo, nw)-nw, hi-nw
-			dst := o.b.Grad[b0:b1]
-			for i, v := range p[nx+b0 : nx+b1] {
-				dst[i] += v
-			}
+			db := o.b.Grad[b0:b1]
+			addScaled(db, db, p[o.partW+b0:], 1)
 		}
 	}
 }
 
-// gradLen is the number of parameter gradients: the weights', then the bias'.
-func (o *convOp) gradLen() int {
-	if o.b == nil {
-		return len(o.w.Grad)
+// sumLen is the number of sums sumSpan makes: the weights' gradients (or dU's), then the bias'.
+func (o *convOp) sumLen() int {
+	n := len(o.w.Grad)
+	if o.winoGrad {
+		n = o.partW
 	}
-	return len(o.w.Grad) + len(o.b.Grad)
+	if o.b != nil {
+		n += len(o.b.Grad)
+	}
+	return n
 }
 
 // partial is segment seg's partial gradient buffer in the graph's scratch.

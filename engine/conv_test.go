@@ -102,6 +102,7 @@ var convCases = []struct {
 	{"Winograd, odd output", Shape{7, 5, 8}, ConvSpec{Filters: 12, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true}},
 	{"Winograd unpadded, dual padded 2", Shape{6, 7, 12}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1}},
 	{"Winograd padded 2, dual unpadded", Shape{4, 5, 8}, ConvSpec{Filters: 9, KH: 3, KW: 3, Stride: 1, PadH: 2, PadW: 2}},
+	{"Winograd with its weight gradient", Shape{3, 4, 32}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true}},
 }
 
 func TestConv2DForwardMatchesDefinition(t *testing.T) {
@@ -381,6 +382,7 @@ func TestConvBackwardIsTheAdjoint(t *testing.T) {
 		{"5x5 unpadded in bands", Shape{44, 21, 12}, ConvSpec{Filters: 20, KH: 5, KW: 5, Stride: 1}},
 		{"grouped 3x3 in bands", Shape{33, 40, 32}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 8}},
 		{"3x3 stride 2", Shape{30, 30, 16}, ConvSpec{Filters: 24, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1}},
+		{"3x3 with Winograd's weight gradient", Shape{13, 11, 32}, ConvSpec{Filters: 40, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const batch = 2

@@ -67,7 +67,7 @@ func usesWinograd(s ConvSpec, in Shape, blocks int) bool {
 }
 
 // size is the length of a chunk's buffers.
-func (v *winograd) size() int { return v.inLen + v.vLen + v.mLen + v.outLen + 16*v.c*v.filters }
+func (v *winograd) size() int { return v.inLen + v.vLen + v.mLen + v.outLen }
 
 // chunks is how many chunks a batch of n images has.
 func (v *winograd) chunks(n int) int { return parallel.Chunks(n*v.tilesH, v.rows) }
@@ -129,16 +129,16 @@ func (v *winograd) convolve(buf, src, dst, u []float32, n, i int, add bool) {
 }
 
 // winogradBuffers are a chunk's buffers: the padded input rows, the transformed inputs V, the
-// products M (or the transformed output gradients), the output rows (or the padded output
-// gradient's rows) and the weight gradient's transform dU.
-type winogradBuffers struct{ in, v, m, out, du []float32 }
+// products M (or the transformed output gradients) and the output rows (or the padded output
+// gradient's rows).
+type winogradBuffers struct{ in, v, m, out []float32 }
 
 func (v *winograd) buffers(buf []float32) winogradBuffers {
 	var b winogradBuffers
 	for _, p := range []struct {
 		dst *[]float32
 		n   int
-	}{{&b.in, v.inLen}, {&b.v, v.vLen}, {&b.m, v.mLen}, {&b.out, v.outLen}, {&b.du, 16 * v.c * v.filters}} {
+	}{{&b.in, v.inLen}, {&b.v, v.vLen}, {&b.m, v.mLen}, {&b.out, v.outLen}} {
 		*p.dst, buf = buf[:p.n], buf[p.n:]
 	}
 	return b
@@ -165,10 +165,10 @@ func (v *winograd) transformInput(b winogradBuffers, src []float32, q0, q1 int) 
 	}
 }
 
-// weightGrad adds the weight gradient's transform over the tiles of images [n0, n1) to du
-// (setting it when set), dU[ξ] = Σ_t V[ξ][t]ᵀ·(A·dY_t·Aᵀ)[ξ], for the input x and output
-// gradient dy of the whole batch, a chunk of tile rows at a time.
-func (v *winograd) weightGrad(buf, x, dy []float32, n0, n1 int) {
+// weightGrad sets du, [16][c][f], to the weight gradient's transform over the tiles of images
+// [n0, n1), dU[ξ] = Σ_t V[ξ][t]ᵀ·(A·dY_t·Aᵀ)[ξ], for the input x and output gradient dy of the
+// whole batch, a chunk of tile rows at a time; addWeightGrad turns it into the weights'.
+func (v *winograd) weightGrad(buf, x, dy, du []float32, n0, n1 int) {
 	b := v.buffers(buf)
 	c, f := v.c, v.filters
 	size, line := v.outH*v.outW*f, 2*v.tilesW*f
@@ -186,16 +186,14 @@ func (v *winograd) weightGrad(buf, x, dy []float32, n0, n1 int) {
 		}
 		tiles := (q1 - q0) * v.tilesW
 		for xi := range 16 {
-			gemm.Sgemm(true, false, c, f, tiles, 1, b.v[xi*v.ldv:], c, b.m[xi*v.ldm:], f, beta, b.du[xi*c*f:], f)
+			gemm.Sgemm(true, false, c, f, tiles, 1, b.v[xi*v.ldv:], c, b.m[xi*v.ldm:], f, beta, du[xi*c*f:], f)
 		}
 		beta = 1
 	}
 }
 
-// weightGradDone sets dw, laid out [3][3][c][f], to Gᵀ·dU·G from the transform weightGrad summed
-// in the chunk's buffers.
-func (v *winograd) weightGradDone(dw, buf []float32) {
-	du := v.buffers(buf).du
+// addWeightGrad adds Gᵀ·dU·G to dw, laid out [3][3][c][f], for the transform du of weightGrad.
+func (v *winograd) addWeightGrad(dw, du []float32) {
 	c, f := v.c, v.filters
 	for ci := range c {
 		for fi := range f {
@@ -209,7 +207,7 @@ func (v *winograd) weightGradDone(dw, buf []float32) {
 			for i, r := range gd {
 				out := [3]float32{r[0] + (r[1]+r[2])/2, (r[1] - r[2]) / 2, (r[1]+r[2])/2 + r[3]}
 				for j, x := range out {
-					dw[((i*3+j)*c+ci)*f+fi] = x
+					dw[((i*3+j)*c+ci)*f+fi] += x
 				}
 			}
 		}
