@@ -230,19 +230,16 @@ func (m *Model) latency(n int) float64 {
 	return times[len(times)/2]
 }
 
-// Bytes is the memory the model's buffers take in training: every activation and gradient, and
-// each parameter with its gradient and the optimizer's state (one buffer for SGD, two for AdamW).
+// Bytes is the memory the model's buffers take in training: the graph's distinct buffers
+// (engine.Graph.Bytes) and the optimizer's state, one buffer per parameter for SGD, two for AdamW.
 func (m *Model) Bytes(optimizer string) int64 {
-	var floats int64
-	for _, n := range m.Graph.Nodes() {
-		floats += int64(len(n.Value) + len(n.Grad))
-	}
 	state := int64(1)
 	if optimizer == "adamw" {
 		state = 2
 	}
+	var params int64
 	for _, p := range m.Graph.Params() {
-		floats += int64(len(p.Value)+len(p.Grad)) + state*int64(len(p.Value))
+		params += int64(len(p.Value))
 	}
-	return 4 * floats
+	return m.Graph.Bytes() + 4*state*params
 }
