@@ -28,6 +28,11 @@ type ConvSpec struct {
 //   - im2col: a strided convolution copies each output pixel's window into a row of a tile
 //     (im2col), for one product of depth KH·KW·C per tile.
 //
+// A windowed 3×3 convolution of one block with at least 8 channels computes its output and its
+// input gradient by Winograd's F(2×2, 3×3) instead (winograd.go), and its weight gradient too
+// from 32 channels: 16 multiply-adds per 2×2 output tile, channel and filter where the
+// definition takes 36.
+//
 // Groups are merged into blocks of sb consecutive groups, enough for a block to have at least
 // convBlockWidth filters, so that a product is at least as wide as a microkernel: a block is a
 // convolution from bc = sb·Cin/G input to bf = sb·Cout/G output channels whose weights are zero

@@ -7,7 +7,7 @@ import (
 
 // winograd computes a 3×3, stride-1 convolution of one block by Winograd's minimal filtering
 // F(2×2, 3×3) (Lavin and Gray 2016): the output is cut into 2×2 tiles, each computed from the
-// 4×4 input window around it as Y = Aᵀ[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]A. For a band of tile rows, the 16
+// 4×4 input window around it as Y = Aᵀ[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]A. For a chunk of tiles, the 16
 // elementwise products of every tile become 16 GEMMs, M[ξ] = V[ξ]·U[ξ] with V[ξ] the tiles ×
 // channels matrix of transformed inputs and U[ξ] the channels × filters matrix of transformed
 // weights: 16 multiply-adds per tile, channel and filter instead of the 36 of the definition.

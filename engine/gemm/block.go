@@ -17,9 +17,12 @@ var scratches = freeList[scratch]{alloc: func() *scratch { return new(scratch) }
 func (s *scratch) gemm(kr *kernel, g *operands, i0, i1, j0, j1 int, packedB []float32) {
 	mr, nr := kr.mr, kr.nr
 	kc := kBlock(kr, g.k)
-	s.a = grow(s.a, min(kr.mc, roundUp(i1-i0, mr))*kc)
-	s.b = grow(s.b, min(kr.nc, roundUp(j1-j0, nr))*kc)
-	s.tile = grow(s.tile, mr*nr)
+	// A scratch serves products of every shape in turn, so its panels are sized for the largest
+	// block at once: growing them shape by shape would allocate now and then for as long as a
+	// new thread meets a larger layer.
+	s.a = grow(s.a, min(kr.mc, roundUp(i1-i0, mr))*kc, kr.mc*kr.kc)
+	s.b = grow(s.b, min(kr.nc, roundUp(j1-j0, nr))*kc, kr.nc*kr.kc)
+	s.tile = grow(s.tile, mr*nr, mr*nr)
 	for jc := j0; jc < j1; jc += kr.nc {
 		nc := min(kr.nc, j1-jc)
 		for pc := 0; pc < g.k; pc += kc {
@@ -191,10 +194,11 @@ func packGeneric(sliver, x []float32, ld int, oMajor bool, o0, n, p0, pn, w int)
 	}
 }
 
-// grow returns x resliced to n elements, reallocated only when its capacity is short.
-func grow(x []float32, n int) []float32 {
+// grow returns x resliced to n elements, reallocated only when its capacity is short, and then
+// with a capacity of at least least.
+func grow(x []float32, n, least int) []float32 {
 	if cap(x) < n {
-		return make([]float32, n)
+		return make([]float32, n, max(n, least))
 	}
 	return x[:n]
 }

@@ -73,7 +73,7 @@ func Parallel(p *parallel.Pool, transA, transB bool, m, n, k int, alpha float32,
 	j.g, j.kr, j.tm, j.tn, j.tilesN, j.packedB = g, kr, tm, tn, tilesN, nil
 	if !inPlaceB(&g, kr.nr) {
 		// Every tile would pack the same op(B); pack it once, k block by k block.
-		s.b = grow(s.b, k*roundUp(n, kr.nr))
+		s.b = grow(s.b, k*roundUp(n, kr.nr), 0)
 		j.packedB = s.b
 		p.For(parallel.Chunks(k, kBlock(kr, k)), j.packFn)
 	}
