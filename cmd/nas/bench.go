@@ -30,6 +30,7 @@ import (
 	"github.com/gonas/nas/engine/parallel"
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/space"
+	"github.com/gonas/nas/store"
 )
 
 func init() { register(&benchCommand{}) }
@@ -271,7 +272,7 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 
 	start := time.Now()
 	rep := benchReport{Meta: benchMeta{
-		Go: runtime.Version(), CPU: cpuName(), NumCPU: runtime.NumCPU(), Batch: *batch, Threads: threads,
+		Go: runtime.Version(), CPU: store.ThisMachine("").CPUModel, NumCPU: runtime.NumCPU(), Batch: *batch, Threads: threads,
 		Reps: timing.reps, TargetS: timing.target.Seconds(), Quick: *quick, Reference: *refPath,
 		LoadStart: loadAvg(), GEMMPeakGF: fmaPeakPerCore,
 	}}
@@ -652,19 +653,6 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
-}
-
-// cpuName returns the CPU's model name from /proc/cpuinfo, or GOARCH.
-func cpuName() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return runtime.GOARCH
 }
 
 // torchReference is the part of torch_reference.py's JSON that nas bench compares with.

@@ -229,17 +229,5 @@ func TestBenchTableMatchesGolden(t *testing.T) {
 	if err := printBench(&out, rep); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "bench_table.golden")
-	if *update {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != string(want) {
-		t.Errorf("nas bench's table differs from %s (run go test -update to accept):\n%s", golden, out.String())
-	}
+	checkGolden(t, "bench_table.golden", out.String())
 }

@@ -28,19 +28,7 @@ func TestInfoTableMatchesGolden(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	golden := filepath.Join("testdata", "info_resnet20_mnist.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != string(want) {
-		t.Errorf("nas info output differs from %s (run go test -update to accept):\n%s", golden, out)
-	}
+	checkGolden(t, "info_resnet20_mnist.golden", out)
 }
 
 // The bench's PyTorch definitions have these counts (shared/bench/torch_reference_layers.txt).
@@ -130,5 +118,23 @@ func TestInfoRejectsBadInput(t *testing.T) {
 				t.Errorf("stderr %q does not match %q", strings.TrimSpace(stderr), tc.want)
 			}
 		})
+	}
+}
+
+// checkGolden compares got with testdata/name, which go test -update rewrites.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (run go test -update to accept):\n%s", golden, got)
 	}
 }

@@ -282,17 +282,5 @@ func TestSearchSummaryMatchesGolden(t *testing.T) {
 		fmt.Fprintln(&out, batchLine(s, sum.Objectives, 4*time.Minute))
 	}
 	printSummary(&out, sum)
-	golden := filepath.Join("testdata", "search_summary.golden")
-	if *update {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != string(want) {
-		t.Errorf("search output differs from %s (run go test -update to accept):\n%s", golden, out.String())
-	}
+	checkGolden(t, "search_summary.golden", out.String())
 }
