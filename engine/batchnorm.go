@@ -48,6 +48,8 @@ type batchNormOp struct {
 	runVar      *Buffer
 	// rows is how many pixel rows one chunk covers.
 	rows int
+	// acc is each worker's scratch for the float32 sums of a chunk.
+	acc [][]float32
 	// partial holds each chunk's two per-channel sums: chunk i owns partial[2Ci : 2C(i+1)].
 	partial []float64
 	sum1    []float64
@@ -103,18 +105,22 @@ func (g *Graph) BatchNorm(x *Node) *Node {
 	o.statShift, o.scale, o.shift = make([]float32, c), make([]float32, c), make([]float32, c)
 	o.a, o.b, o.k, o.m = make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c)
 
-	o.statsFn = func(_, i int) {
-		xs, _, _, s1, s2 := o.chunk(i)
-		bnStats(xs, c, o.statShift, s1, s2)
+	o.acc = make([][]float32, g.pool.Threads())
+	for w := range o.acc {
+		o.acc[w] = make([]float32, 2*c)
 	}
-	o.gradSumsFn = func(_, i int) {
+	o.statsFn = func(w, i int) {
+		xs, _, _, s1, s2 := o.chunk(i)
+		bnStats(xs, c, o.statShift, o.acc[w], s1, s2)
+	}
+	o.gradSumsFn = func(w, i int) {
 		xs, dys, _, s1, s2 := o.chunk(i)
 		if o.relu {
 			// The ReLU's gradient, in place while the chunk is in cache.
 			lo, hi := parallel.Span(i, o.totalRows(), o.rows)
 			reluGrad(o.y.Value[lo*c:hi*c], dys, dys, false)
 		}
-		bnGradSums(xs, dys, c, o.m, s1, s2)
+		bnGradSums(xs, dys, c, o.m, o.acc[w], s1, s2)
 	}
 	o.normFn = func(_, i int) {
 		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
@@ -238,59 +244,50 @@ func (o *batchNormOp) backward(g *Graph) {
 	}
 }
 
-// The kernels below work on the rows of one chunk, c channels each. They leave the channels they
-// can to their AVX2 forms (see vec_amd64.go), then take the rest four at a time, keeping those
-// channels' sums and constants in registers as they walk down the rows, then one at a time.
+// The kernels below work on the rows of one chunk, c channels each, row by row. They leave the
+// channels they can to their AVX2 forms (see vec_amd64.go) and take the rest in plain Go, with the
+// same float32 operations in the same order. The summing kernels sum in float32 into acc, 2·c
+// float32s of scratch: acc[:c] and acc[c:].
 
 // bnStats sets s1[j] and s2[j] to Σ (x − k) and Σ (x − k)² over the rows of xs for channel j,
 // where k = shift[j].
-func bnStats(xs []float32, c int, shift []float32, s1, s2 []float64) {
-	j := bnStatsVec(xs, c, shift, s1, s2)
-	for ; j+4 <= c; j += 4 {
-		k0, k1, k2, k3 := shift[j], shift[j+1], shift[j+2], shift[j+3]
-		var a0, a1, a2, a3, q0, q1, q2, q3 float32
-		for r := j; r < len(xs); r += c {
-			v := xs[r : r+4 : r+4]
-			d0, d1, d2, d3 := v[0]-k0, v[1]-k1, v[2]-k2, v[3]-k3
-			a0, a1, a2, a3 = a0+d0, a1+d1, a2+d2, a3+d3
-			q0, q1, q2, q3 = q0+d0*d0, q1+d1*d1, q2+d2*d2, q3+d3*d3
+func bnStats(xs []float32, c int, shift, acc []float32, s1, s2 []float64) {
+	j0 := bnStatsVec(xs, c, shift, acc)
+	sum, sq := acc[:c], acc[c:2*c]
+	clear(sum[j0:])
+	clear(sq[j0:])
+	for r := 0; j0 < c && r < len(xs); r += c {
+		for j, v := range xs[r+j0 : r+c] {
+			d := v - shift[j0+j]
+			sum[j0+j] += d
+			sq[j0+j] += float32(d * d)
 		}
-		s1[j], s1[j+1], s1[j+2], s1[j+3] = float64(a0), float64(a1), float64(a2), float64(a3)
-		s2[j], s2[j+1], s2[j+2], s2[j+3] = float64(q0), float64(q1), float64(q2), float64(q3)
 	}
-	for ; j < c; j++ {
-		k := shift[j]
-		var a, q float32
-		for r := j; r < len(xs); r += c {
-			d := xs[r] - k
-			a, q = a+d, q+d*d
-		}
-		s1[j], s2[j] = float64(a), float64(q)
-	}
+	widen(s1, sum)
+	widen(s2, sq)
 }
 
 // bnGradSums sets s1[j] and s2[j] to Σ dy and Σ dy·(x − m[j]) over the rows for channel j.
-func bnGradSums(xs, dys []float32, c int, m []float32, s1, s2 []float64) {
-	j := bnGradSumsVec(xs, dys, c, m, s1, s2)
-	for ; j+4 <= c; j += 4 {
-		m0, m1, m2, m3 := m[j], m[j+1], m[j+2], m[j+3]
-		var a0, a1, a2, a3, q0, q1, q2, q3 float32
-		for r := j; r < len(xs); r += c {
-			v, dy := xs[r:r+4:r+4], dys[r:r+4:r+4]
-			a0, a1, a2, a3 = a0+dy[0], a1+dy[1], a2+dy[2], a3+dy[3]
-			q0, q1 = q0+dy[0]*(v[0]-m0), q1+dy[1]*(v[1]-m1)
-			q2, q3 = q2+dy[2]*(v[2]-m2), q3+dy[3]*(v[3]-m3)
+func bnGradSums(xs, dys []float32, c int, m, acc []float32, s1, s2 []float64) {
+	j0 := bnGradSumsVec(xs, dys, c, m, acc)
+	sum, prod := acc[:c], acc[c:2*c]
+	clear(sum[j0:])
+	clear(prod[j0:])
+	for r := 0; j0 < c && r < len(xs); r += c {
+		dy := dys[r+j0 : r+c]
+		for j, v := range xs[r+j0 : r+c] {
+			sum[j0+j] += dy[j]
+			prod[j0+j] += float32(dy[j] * (v - m[j0+j]))
 		}
-		s1[j], s1[j+1], s1[j+2], s1[j+3] = float64(a0), float64(a1), float64(a2), float64(a3)
-		s2[j], s2[j+1], s2[j+2], s2[j+3] = float64(q0), float64(q1), float64(q2), float64(q3)
 	}
-	for ; j < c; j++ {
-		mj := m[j]
-		var a, q float32
-		for r := j; r < len(xs); r += c {
-			a, q = a+dys[r], q+dys[r]*(xs[r]-mj)
-		}
-		s1[j], s2[j] = float64(a), float64(q)
+	widen(s1, sum)
+	widen(s2, prod)
+}
+
+// widen sets d to the float64 values of s.
+func widen(d []float64, s []float32) {
+	for j, v := range s {
+		d[j] = float64(v)
 	}
 }
 
@@ -298,28 +295,14 @@ func bnGradSums(xs, dys []float32, c int, m []float32, s1, s2 []float64) {
 // of that.
 func bnNormalize(xs, ys []float32, c int, scale, shift []float32, relu bool) {
 	j0 := bnNormalizeVec(xs, ys, c, scale, shift, relu)
-	j := j0
-	for ; j+4 <= c; j += 4 {
-		s0, s1, s2, s3 := scale[j], scale[j+1], scale[j+2], scale[j+3]
-		h0, h1, h2, h3 := shift[j], shift[j+1], shift[j+2], shift[j+3]
-		for r := j; r < len(xs); r += c {
-			v, y := xs[r:r+4:r+4], ys[r:r+4:r+4]
-			y[0], y[1], y[2], y[3] = v[0]*s0+h0, v[1]*s1+h1, v[2]*s2+h2, v[3]*s3+h3
-		}
-	}
-	for ; j < c; j++ {
-		sj, hj := scale[j], shift[j]
-		for r := j; r < len(xs); r += c {
-			ys[r] = xs[r]*sj + hj
-		}
-	}
-	if !relu || j0 == c {
-		return
-	}
-	for r := 0; r < len(xs); r += c {
+	for r := 0; j0 < c && r < len(xs); r += c {
 		y := ys[r+j0 : r+c]
-		for i, v := range y {
-			y[i] = reluOf(v)
+		for j, v := range xs[r+j0 : r+c] {
+			w := float32(v*scale[j0+j]) + shift[j0+j]
+			if relu {
+				w = reluOf(w)
+			}
+			y[j] = w
 		}
 	}
 }
@@ -327,32 +310,16 @@ func bnNormalize(xs, ys []float32, c int, scale, shift []float32, relu bool) {
 // bnInputGrad adds a[j]·dy − b[j] − k[j]·(x − m[j]) to dx over the rows for channel j, or
 // without accumulate sets dx to it.
 func bnInputGrad(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumulate bool) {
-	j := bnInputGradVec(xs, dys, dxs, c, a, b, k, m, accumulate)
-	for ; j+4 <= c; j += 4 {
-		a0, a1, a2, a3 := a[j], a[j+1], a[j+2], a[j+3]
-		b0, b1, b2, b3 := b[j], b[j+1], b[j+2], b[j+3]
-		k0, k1, k2, k3 := k[j], k[j+1], k[j+2], k[j+3]
-		m0, m1, m2, m3 := m[j], m[j+1], m[j+2], m[j+3]
-		for r := j; r < len(xs); r += c {
-			v, dy, dx := xs[r:r+4:r+4], dys[r:r+4:r+4], dxs[r:r+4:r+4]
-			g0 := a0*dy[0] - b0 - k0*(v[0]-m0)
-			g1 := a1*dy[1] - b1 - k1*(v[1]-m1)
-			g2 := a2*dy[2] - b2 - k2*(v[2]-m2)
-			g3 := a3*dy[3] - b3 - k3*(v[3]-m3)
+	j0 := bnInputGradVec(xs, dys, dxs, c, a, b, k, m, accumulate)
+	for r := 0; j0 < c && r < len(xs); r += c {
+		dy, dx := dys[r+j0:r+c], dxs[r+j0:r+c]
+		for j, v := range xs[r+j0 : r+c] {
+			i := j0 + j
+			g := float32(a[i]*dy[j]) - b[i] - float32(k[i]*(v-m[i]))
 			if accumulate {
-				g0, g1, g2, g3 = dx[0]+g0, dx[1]+g1, dx[2]+g2, dx[3]+g3
+				g = dx[j] + g
 			}
-			dx[0], dx[1], dx[2], dx[3] = g0, g1, g2, g3
-		}
-	}
-	for ; j < c; j++ {
-		aj, bj, kj, mj := a[j], b[j], k[j], m[j]
-		for r := j; r < len(xs); r += c {
-			g := aj*dys[r] - bj - kj*(xs[r]-mj)
-			if accumulate {
-				g = dxs[r] + g
-			}
-			dxs[r] = g
+			dx[j] = g
 		}
 	}
 }

@@ -7,15 +7,17 @@ import "golang.org/x/sys/cpu"
 // vecAVX2 selects the AVX2 kernels of vec_amd64.s; tests turn it off to check the Go twins.
 var vecAVX2 = cpu.X86.HasAVX2
 
-// bnStatsAVX2 is bnStats for the channels below c8, a multiple of 8.
+// bnStatsAVX2 is bnStats for the channels below c8, a multiple of 8, summing into acc[:c8] and
+// acc[c:c+c8].
 //
 //go:noescape
-func bnStatsAVX2(xs []float32, c, c8 int, shift []float32, s1, s2 []float64)
+func bnStatsAVX2(xs []float32, c, c8 int, shift, acc []float32)
 
-// bnGradSumsAVX2 is bnGradSums for the channels below c8, a multiple of 8.
+// bnGradSumsAVX2 is bnGradSums for the channels below c8, a multiple of 8, summing into acc[:c8]
+// and acc[c:c+c8].
 //
 //go:noescape
-func bnGradSumsAVX2(xs, dys []float32, c, c8 int, m []float32, s1, s2 []float64)
+func bnGradSumsAVX2(xs, dys []float32, c, c8 int, m, acc []float32)
 
 // bnNormalizeAVX2 is bnNormalize for the channels below c8, a multiple of 8.
 //
@@ -65,19 +67,21 @@ func winoGradOutAVX2(dy []float32, line, f, f8, tiles int, m []float32, ldm int)
 // The Vec functions run the AVX2 kernels where the CPU has them and report how far they got
 // (channels for BatchNorm, elements otherwise), leaving the rest to the Go code that calls them.
 
-func bnStatsVec(xs []float32, c int, shift []float32, s1, s2 []float64) int {
+func bnStatsVec(xs []float32, c int, shift, acc []float32) int {
 	if !vecAVX2 || c < 8 {
 		return 0
 	}
-	bnStatsAVX2(xs, c, c&^7, shift, s1, s2)
+	_ = acc[2*c-1]
+	bnStatsAVX2(xs, c, c&^7, shift, acc)
 	return c &^ 7
 }
 
-func bnGradSumsVec(xs, dys []float32, c int, m []float32, s1, s2 []float64) int {
+func bnGradSumsVec(xs, dys []float32, c int, m, acc []float32) int {
 	if !vecAVX2 || c < 8 {
 		return 0
 	}
-	bnGradSumsAVX2(xs, dys[:len(xs)], c, c&^7, m, s1, s2)
+	_ = acc[2*c-1]
+	bnGradSumsAVX2(xs, dys[:len(xs)], c, c&^7, m, acc)
 	return c &^ 7
 }
 

@@ -5,8 +5,8 @@ package engine
 // vecAVX2 is false: this build has only the Go kernels, and the Vec functions do nothing.
 var vecAVX2 = false
 
-func bnStatsVec(xs []float32, c int, shift []float32, s1, s2 []float64) int         { return 0 }
-func bnGradSumsVec(xs, dys []float32, c int, m []float32, s1, s2 []float64) int     { return 0 }
+func bnStatsVec(xs []float32, c int, shift, acc []float32) int                      { return 0 }
+func bnGradSumsVec(xs, dys []float32, c int, m, acc []float32) int                  { return 0 }
 func bnNormalizeVec(xs, ys []float32, c int, scale, shift []float32, relu bool) int { return 0 }
 func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumulate bool) int {
 	return 0

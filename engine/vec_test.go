@@ -66,8 +66,9 @@ func TestVectorKernelsMatchTheGoTwins(t *testing.T) {
 			withVec(t, func(bool) {
 				o := out{make([]float64, c), make([]float64, c), make([]float64, c), make([]float64, c),
 					make([]float32, rows*c), make([]float32, rows*c), randomValues(rows*c, 3, false), randomValues(rows*c, 5, false)}
-				bnStats(xs, c, p[0], o.s1, o.s2)
-				bnGradSums(xs, dys, c, p[1], o.t1, o.t2)
+				acc := make([]float32, 2*c)
+				bnStats(xs, c, p[0], acc, o.s1, o.s2)
+				bnGradSums(xs, dys, c, p[1], acc, o.t1, o.t2)
 				bnNormalize(xs, o.y, c, p[2], p[3], false)
 				bnNormalize(xs, o.yr, c, p[2], p[3], true)
 				bnInputGrad(xs, dys, o.dx, c, p[0], p[1], p[2], p[3], true)
