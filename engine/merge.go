@@ -33,11 +33,17 @@ func (g *Graph) Add(a, b *Node, scale float32) *Node {
 	})
 	o.bwd = newElementwise(g, o.y, func(lo, hi int) {
 		dy := o.y.Grad[lo:hi]
-		if o.relu {
-			reluGrad(o.y.Value[lo:hi], dy, dy, false)
-		}
-		if a.Grad != nil {
-			put(a.Grad[lo:hi], dy, !o.setA)
+		if o.relu && a.Grad != nil && o.setA {
+			// The ReLU's gradient straight into a's, which then serves as dy.
+			reluGrad(o.y.Value[lo:hi], dy, a.Grad[lo:hi], false)
+			dy = a.Grad[lo:hi]
+		} else {
+			if o.relu {
+				reluGrad(o.y.Value[lo:hi], dy, dy, false)
+			}
+			if a.Grad != nil {
+				put(a.Grad[lo:hi], dy, !o.setA)
+			}
 		}
 		if b.Grad == nil {
 			return
