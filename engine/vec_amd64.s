@@ -352,126 +352,128 @@ rowsDone:
 	RET
 
 // func winoInputAVX2(src []float32, line int, c int, c8 int, tiles int, v []float32, ldv int)
+//
+// Tile by tile, and within a tile eight channels at a time, so that a tile's window is read as
+// four runs of 4·c contiguous floats, in L1 still for the next tile, which shares half of it,
+// and V is written in 16 runs of c floats per tile.
 TEXT ·winoInputAVX2(SB), NOSPLIT, $0-88
 	MOVQ line+24(FP), R8
 	SHLQ $2, R8
 	MOVQ c+32(FP), BX
 	SHLQ $2, BX
 	LEAQ (BX)(BX*2), AX
-	MOVQ ldv+80(FP), R12
-	SHLQ $2, R12
-	MOVQ R12, R10
-	SHLQ $2, R10
-	XORQ CX, CX
-
-inChan:
 	MOVQ c8+40(FP), DX
 	SHLQ $2, DX
-	CMPQ CX, DX
-	JGE  inDone
+	MOVQ ldv+80(FP), R12
+	SHLQ $2, R12
 	MOVQ src_base+0(FP), R9
-	ADDQ CX, R9
 	MOVQ v_base+56(FP), DI
-	ADDQ CX, DI
-	MOVQ tiles+48(FP), DX
+	MOVQ tiles+48(FP), R10
 
 inTile:
-	TESTQ DX, DX
-	JZ    inNextChan
-	LEAQ  (R9)(R8*1), R13
-	LEAQ  (R9)(R8*2), R14
-	LEAQ  (R13)(R8*2), R15
+	TESTQ R10, R10
+	JZ    inDone
+	XORQ  CX, CX
 
-	// Column 0 of d·B: d[i][0] − d[i][2].
-	VMOVUPS (R9), Y0
-	VSUBPS  (R9)(BX*2), Y0, Y0
+inChan:
+	LEAQ (R9)(CX*1), SI
+	LEAQ (SI)(R8*1), R13
+	LEAQ (SI)(R8*2), R14
+	LEAQ (R13)(R8*2), R15
+
+	// Column 0 of d·B: d[i][0] − d[i][2]; V[4i+j] is at ldv·j + 4·ldv·i.
+	VMOVUPS (SI), Y0
+	VSUBPS  (SI)(BX*2), Y0, Y0
 	VMOVUPS (R13), Y1
 	VSUBPS  (R13)(BX*2), Y1, Y1
 	VMOVUPS (R14), Y2
 	VSUBPS  (R14)(BX*2), Y2, Y2
 	VMOVUPS (R15), Y3
 	VSUBPS  (R15)(BX*2), Y3, Y3
-	MOVQ    DI, R11
+	LEAQ    (DI)(CX*1), R11
 	VSUBPS  Y2, Y0, Y4
 	VMOVUPS Y4, (R11)
 	VADDPS  Y2, Y1, Y4
-	VMOVUPS Y4, (R11)(R10*1)
+	VMOVUPS Y4, (R11)(R12*4)
 	VSUBPS  Y1, Y2, Y4
-	VMOVUPS Y4, (R11)(R10*2)
-	LEAQ    (R11)(R10*2), R11
+	VMOVUPS Y4, (R11)(R12*8)
+	LEAQ    (R11)(R12*8), R11
 	VSUBPS  Y3, Y1, Y4
-	VMOVUPS Y4, (R11)(R10*1)
+	VMOVUPS Y4, (R11)(R12*4)
 
 	// Column 1: d[i][1] + d[i][2].
-	VMOVUPS (R9)(BX*1), Y0
-	VADDPS  (R9)(BX*2), Y0, Y0
+	VMOVUPS (SI)(BX*1), Y0
+	VADDPS  (SI)(BX*2), Y0, Y0
 	VMOVUPS (R13)(BX*1), Y1
 	VADDPS  (R13)(BX*2), Y1, Y1
 	VMOVUPS (R14)(BX*1), Y2
 	VADDPS  (R14)(BX*2), Y2, Y2
 	VMOVUPS (R15)(BX*1), Y3
 	VADDPS  (R15)(BX*2), Y3, Y3
-	LEAQ    (DI)(R12*1), R11
+	LEAQ    (DI)(CX*1), R11
+	ADDQ    R12, R11
 	VSUBPS  Y2, Y0, Y4
 	VMOVUPS Y4, (R11)
 	VADDPS  Y2, Y1, Y4
-	VMOVUPS Y4, (R11)(R10*1)
+	VMOVUPS Y4, (R11)(R12*4)
 	VSUBPS  Y1, Y2, Y4
-	VMOVUPS Y4, (R11)(R10*2)
-	LEAQ    (R11)(R10*2), R11
+	VMOVUPS Y4, (R11)(R12*8)
+	LEAQ    (R11)(R12*8), R11
 	VSUBPS  Y3, Y1, Y4
-	VMOVUPS Y4, (R11)(R10*1)
+	VMOVUPS Y4, (R11)(R12*4)
 
 	// Column 2: d[i][2] − d[i][1].
-	VMOVUPS (R9)(BX*2), Y0
-	VSUBPS  (R9)(BX*1), Y0, Y0
+	VMOVUPS (SI)(BX*2), Y0
+	VSUBPS  (SI)(BX*1), Y0, Y0
 	VMOVUPS (R13)(BX*2), Y1
 	VSUBPS  (R13)(BX*1), Y1, Y1
 	VMOVUPS (R14)(BX*2), Y2
 	VSUBPS  (R14)(BX*1), Y2, Y2
 	VMOVUPS (R15)(BX*2), Y3
 	VSUBPS  (R15)(BX*1), Y3, Y3
-	LEAQ    (DI)(R12*2), R11
+	LEAQ    (DI)(CX*1), R11
+	LEAQ    (R11)(R12*2), R11
 	VSUBPS  Y2, Y0, Y4
 	VMOVUPS Y4, (R11)
 	VADDPS  Y2, Y1, Y4
-	VMOVUPS Y4, (R11)(R10*1)
+	VMOVUPS Y4, (R11)(R12*4)
 	VSUBPS  Y1, Y2, Y4
-	VMOVUPS Y4, (R11)(R10*2)
-	LEAQ    (R11)(R10*2), R11
+	VMOVUPS Y4, (R11)(R12*8)
+	LEAQ    (R11)(R12*8), R11
 	VSUBPS  Y3, Y1, Y4
-	VMOVUPS Y4, (R11)(R10*1)
+	VMOVUPS Y4, (R11)(R12*4)
 
 	// Column 3: d[i][1] − d[i][3].
-	VMOVUPS (R9)(BX*1), Y0
-	VSUBPS  (R9)(AX*1), Y0, Y0
+	VMOVUPS (SI)(BX*1), Y0
+	VSUBPS  (SI)(AX*1), Y0, Y0
 	VMOVUPS (R13)(BX*1), Y1
 	VSUBPS  (R13)(AX*1), Y1, Y1
 	VMOVUPS (R14)(BX*1), Y2
 	VSUBPS  (R14)(AX*1), Y2, Y2
 	VMOVUPS (R15)(BX*1), Y3
 	VSUBPS  (R15)(AX*1), Y3, Y3
-	LEAQ    (R12)(R12*2), R11
-	ADDQ    DI, R11
+	LEAQ    (DI)(CX*1), R11
+	LEAQ    (R11)(R12*2), R11
+	ADDQ    R12, R11
 	VSUBPS  Y2, Y0, Y4
 	VMOVUPS Y4, (R11)
 	VADDPS  Y2, Y1, Y4
-	VMOVUPS Y4, (R11)(R10*1)
+	VMOVUPS Y4, (R11)(R12*4)
 	VSUBPS  Y1, Y2, Y4
-	VMOVUPS Y4, (R11)(R10*2)
-	LEAQ    (R11)(R10*2), R11
+	VMOVUPS Y4, (R11)(R12*8)
+	LEAQ    (R11)(R12*8), R11
 	VSUBPS  Y3, Y1, Y4
-	VMOVUPS Y4, (R11)(R10*1)
+	VMOVUPS Y4, (R11)(R12*4)
+
+	ADDQ $32, CX
+	CMPQ CX, DX
+	JLT  inChan
 
 	ADDQ BX, R9
 	ADDQ BX, R9
 	ADDQ BX, DI
-	DECQ DX
+	DECQ R10
 	JMP  inTile
-
-inNextChan:
-	ADDQ $32, CX
-	JMP  inChan
 
 inDone:
 	VZEROUPPER
@@ -565,6 +567,9 @@ outDone:
 	RET
 
 // func winoGradOutAVX2(dy []float32, line int, f int, f8 int, tiles int, m []float32, ldm int)
+//
+// Tile by tile, and within a tile eight filters at a time, so that dy is read in two runs of
+// 2·f contiguous floats per tile, and M written in 16 runs of f floats.
 TEXT ·winoGradOutAVX2(SB), NOSPLIT, $0-88
 	MOVQ      line+24(FP), R8
 	SHLQ      $2, R8
@@ -577,30 +582,26 @@ TEXT ·winoGradOutAVX2(SB), NOSPLIT, $0-88
 	SHLQ      $2, R10
 	VPCMPEQD  Y15, Y15, Y15
 	VPSLLD    $31, Y15, Y15
-	XORQ      CX, CX
-
-gradChan:
-	MOVQ f8+40(FP), DX
-	SHLQ $2, DX
-	CMPQ CX, DX
-	JGE  gradOutDone
-	MOVQ dy_base+0(FP), SI
-	ADDQ CX, SI
-	MOVQ m_base+56(FP), DI
-	ADDQ CX, DI
-	MOVQ tiles+48(FP), DX
+	MOVQ      f8+40(FP), DX
+	SHLQ      $2, DX
+	MOVQ      dy_base+0(FP), SI
+	MOVQ      m_base+56(FP), DI
 
 gradTile:
-	TESTQ   DX, DX
-	JZ      gradNextChan
-	LEAQ    (SI)(R8*1), R11
-	VMOVUPS (SI), Y0
-	VMOVUPS (SI)(BX*1), Y1
+	DECQ tiles+48(FP)
+	JL   gradOutDone
+	XORQ CX, CX
+
+gradChan:
+	LEAQ    (SI)(CX*1), R11
+	VMOVUPS (R11), Y0
+	VMOVUPS (R11)(BX*1), Y1
+	ADDQ    R8, R11
 	VMOVUPS (R11), Y2
 	VMOVUPS (R11)(BX*1), Y3
-	MOVQ    DI, R9
-	LEAQ    (DI)(R10*1), R13
-	LEAQ    (DI)(R10*2), R14
+	LEAQ    (DI)(CX*1), R9
+	LEAQ    (R9)(R10*1), R13
+	LEAQ    (R9)(R10*2), R14
 	LEAQ    (R13)(R10*2), R15
 
 	// Row 0: a = d00, b = d01.
@@ -644,15 +645,14 @@ gradTile:
 	VMOVUPS Y4, (R15)(R12*2)
 	VMOVUPS Y3, (R15)(AX*1)
 
+	ADDQ $32, CX
+	CMPQ CX, DX
+	JLT  gradChan
+
 	ADDQ BX, SI
 	ADDQ BX, SI
 	ADDQ BX, DI
-	DECQ DX
 	JMP  gradTile
-
-gradNextChan:
-	ADDQ $32, CX
-	JMP  gradChan
 
 gradOutDone:
 	VZEROUPPER
