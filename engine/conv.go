@@ -332,7 +332,7 @@ func (o *convOp) forwardChunk(w, i int) {
 	}
 }
 
-// backward runs the input gradient's chunks and the partial weight gradient of every segment as
+// backward runs the partial weight gradient of every segment and the input gradient's chunks as
 // one pool job, since they write disjoint buffers, then sums the partials.
 func (o *convOp) backward(g *Graph) {
 	if o.x.Grad != nil && o.windowed {
@@ -391,15 +391,16 @@ func (o *convOp) flipWeights() {
 	}
 }
 
-// backwardChunk is chunk i of backward: the input gradient's chunks, then the weight-gradient
-// segments.
+// backwardChunk is chunk i of backward: the weight-gradient segments, then the input gradient's
+// chunks. The segments are the larger chunks, so they go first and the smaller ones even out
+// the threads' finishing times.
 func (o *convOp) backwardChunk(w, i int) {
-	d := o.dataChunks()
-	if i < d {
-		o.backwardData(w, i)
+	s := parallel.Chunks(o.g.n, o.segImages)
+	if i < s {
+		o.backwardWeights(w, i)
 		return
 	}
-	o.backwardWeights(w, i-d)
+	o.backwardData(w, i-s)
 }
 
 // backwardData adds chunk i of the input gradient to x.Grad.

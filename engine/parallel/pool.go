@@ -8,21 +8,87 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Pool runs indexed chunks of work on a fixed set of worker goroutines. A Pool is used by one
 // caller at a time; For must not be called from inside a chunk.
+//
+// A training step is a few hundred jobs of a few hundred microseconds each, with short serial
+// stretches between them, so waking a parked goroutine for every job would leave a thread idle
+// for a good part of each job. Workers therefore spin for about spinFor after a job, yielding the
+// processor as they do, before they park; the caller waits for them the same way.
 type Pool struct {
 	threads int
-	wake    []chan struct{}
-	done    sync.WaitGroup
+	workers []*worker
+	// gen is incremented by For to publish a job; running counts the workers still in it.
+	gen     atomic.Uint64
+	running atomic.Int32
+	caller  parker
+	closed  atomic.Bool
 
-	// The job in progress, written by For before waking the workers.
+	// The job in progress, written by For before publishing it.
 	n    int
 	fn   func(worker, i int)
 	next atomic.Int64
 
 	closeOnce sync.Once
+}
+
+// spinFor is about how long a worker waits for the next job, or the caller for the workers, before
+// parking.
+const spinFor = 50 * time.Microsecond
+
+// parker parks a goroutine until another one unparks it. A goroutine announces itself with
+// prepare, checks its condition once more, then parks with wait or, if the condition came true
+// meanwhile, withdraws with cancel; unpark wakes it only when it announced itself.
+type parker struct {
+	parked atomic.Bool
+	wake   chan struct{}
+}
+
+func newParker() parker { return parker{wake: make(chan struct{}, 1)} }
+
+func (k *parker) prepare() { k.parked.Store(true) }
+
+func (k *parker) wait() { <-k.wake }
+
+// cancel withdraws the announcement; if an unpark already took it, it consumes that wake-up.
+func (k *parker) cancel() {
+	if !k.parked.CompareAndSwap(true, false) {
+		<-k.wake
+	}
+}
+
+func (k *parker) unpark() {
+	if k.parked.CompareAndSwap(true, false) {
+		k.wake <- struct{}{}
+	}
+}
+
+// await returns once cond holds: it spins for about spinFor, yielding the processor, then parks
+// on k until whoever makes cond true unparks it.
+func await(k *parker, cond func() bool) {
+	start := time.Now()
+	for i := 0; !cond(); i++ {
+		if i%64 == 63 {
+			if time.Since(start) > spinFor {
+				k.prepare()
+				if cond() {
+					k.cancel()
+					return
+				}
+				k.wait()
+				continue
+			}
+			runtime.Gosched()
+		}
+	}
+}
+
+type worker struct {
+	id int
+	parker
 }
 
 // NewPool returns a pool with the given number of threads; threads <= 0 means GOMAXPROCS.
@@ -31,11 +97,11 @@ func NewPool(threads int) *Pool {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	p := &Pool{threads: threads}
-	for w := 1; w < threads; w++ {
-		ch := make(chan struct{}, 1)
-		p.wake = append(p.wake, ch)
-		go p.worker(w, ch)
+	p := &Pool{threads: threads, caller: newParker()}
+	for id := 1; id < threads; id++ {
+		w := &worker{id: id, parker: newParker()}
+		p.workers = append(p.workers, w)
+		go p.work(w)
 	}
 	return p
 }
@@ -59,15 +125,18 @@ func (p *Pool) For(n int, fn func(worker, i int)) {
 	}
 	p.n, p.fn = n, fn
 	p.next.Store(0)
-	helpers := min(len(p.wake), n-1)
-	p.done.Add(helpers)
-	for w := 0; w < helpers; w++ {
-		p.wake[w] <- struct{}{}
+	p.running.Store(int32(len(p.workers)))
+	p.gen.Add(1)
+	for _, w := range p.workers {
+		w.unpark()
 	}
 	p.run(0)
-	p.done.Wait()
+	await(&p.caller, p.idle)
 	p.fn = nil
 }
+
+// idle reports whether every worker has finished the current job.
+func (p *Pool) idle() bool { return p.running.Load() == 0 }
 
 func (p *Pool) run(worker int) {
 	for {
@@ -79,18 +148,31 @@ func (p *Pool) run(worker int) {
 	}
 }
 
-func (p *Pool) worker(id int, wake chan struct{}) {
-	for range wake {
-		p.run(id)
-		p.done.Done()
+// work is a worker's loop: every job For publishes is run by every worker, so a worker that has
+// seen generation g waits for g+1.
+func (p *Pool) work(w *worker) {
+	var seen uint64
+	published := func() bool { return p.gen.Load() != seen }
+	for {
+		await(&w.parker, published)
+		if p.closed.Load() {
+			return
+		}
+		seen++
+		p.run(w.id)
+		if p.running.Add(-1) == 0 {
+			p.caller.unpark()
+		}
 	}
 }
 
 // Close stops the pool's goroutines. The pool must not be used afterwards.
 func (p *Pool) Close() {
 	p.closeOnce.Do(func() {
-		for _, ch := range p.wake {
-			close(ch)
+		p.closed.Store(true)
+		p.gen.Add(1)
+		for _, w := range p.workers {
+			w.unpark()
 		}
 	})
 }

@@ -3,6 +3,7 @@ package parallel
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestForCallsEveryChunkOnce(t *testing.T) {
@@ -53,5 +54,25 @@ func BenchmarkForOverhead(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.For(64, fn)
+	}
+}
+
+// TestForWakesParkedWorkers runs jobs with pauses longer than the workers spin, so that every job
+// finds them parked, and checks that each chunk still runs once and that the workers take part.
+func TestForWakesParkedWorkers(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	for range 20 {
+		time.Sleep(2 * spinFor)
+		var counts [64]atomic.Int32
+		p.For(len(counts), func(_, i int) {
+			counts[i].Add(1)
+			time.Sleep(10 * time.Microsecond)
+		})
+		for i := range counts {
+			if c := counts[i].Load(); c != 1 {
+				t.Fatalf("chunk %d ran %d times", i, c)
+			}
+		}
 	}
 }
