@@ -101,10 +101,11 @@ type convOp struct {
 	// weights foldW and bias foldB.
 	fold         *batchNormOp
 	foldW, foldB []float32
-	// A forward's weights, output buffer, bias (nil for none) and whether it applies a ReLU:
-	// the convolution's own, or the folded ones.
-	fwdW, fwdOut, fwdBias []float32
-	fwdReLU               bool
+	// A forward's weights, output buffer and epilogue: the convolution's own, or the folded ones.
+	fwdW, fwdOut []float32
+	fwdEpi       epilogue
+	// ones is Filters ones, the epilogue's scale.
+	ones []float32
 	// segImages is how many images one weight-gradient segment covers.
 	segImages int
 	// partW is the length of a segment's partial weight gradient: the blocks' weights, laid out
@@ -172,6 +173,10 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 		o.colSize = max(o.colSize, o.winoDual.size())
 	}
 	o.y = g.addNode(name, out, o, x)
+	o.ones = make([]float32, s.Filters)
+	for i := range o.ones {
+		o.ones[i] = 1
+	}
 	std := math.Sqrt(2 / float64(s.Filters*s.KH*s.KW))
 	o.w = g.addParam(name+".weight", false, func(v []float32, rng *normalRand) {
 		for i := range v {
@@ -253,9 +258,9 @@ func (o *convOp) forward(g *Graph) {
 			o.wx[o.wxIndex[j]] = v
 		}
 	}
-	o.fwdW, o.fwdOut, o.fwdBias, o.fwdReLU = o.blockWeights(), o.y.Value, nil, false
+	o.fwdW, o.fwdOut, o.fwdEpi = o.blockWeights(), o.y.Value, epilogue{ones: o.ones}
 	if o.b != nil {
-		o.fwdBias = o.b.Value
+		o.fwdEpi.bias = o.b.Value
 	}
 	if g.folded && o.fold != nil {
 		o.setFolded()
@@ -293,42 +298,51 @@ func (o *convOp) setFolded() {
 			o.foldB[c] += o.b.Value[c] * bn.scale[c]
 		}
 	}
-	o.fwdW, o.fwdOut, o.fwdBias, o.fwdReLU = o.foldW, bn.y.Value, o.foldB, bn.relu
+	o.fwdW, o.fwdOut, o.fwdEpi = o.foldW, bn.y.Value, epilogue{bias: o.foldB, ones: o.ones, relu: bn.relu}
 }
 
 // forwardChunk computes chunk i of the output: a band of an image, or a tile of output pixels.
 func (o *convOp) forwardChunk(w, i int) {
 	cout, wts, y := o.s.Filters, o.fwdW, o.fwdOut
-	var r0, r1 int
 	switch {
 	case o.winoFwd != nil:
-		v := o.winoFwd
-		v.convolve(o.col(w), o.x.Value, y, o.uFwd, o.g.n, i, false)
-		r0, r1 = v.outPixels(o.g.n, i)
+		o.winoFwd.convolve(o.col(w), o.x.Value, y, o.uFwd, o.g.n, i, false, o.fwdEpi)
 	case o.windowed:
 		v := &o.fwdWin
 		n, oh0, oh1 := v.band(i)
 		buf, temp := v.buffers(o.col(w))
 		v.pad(buf, o.x.Value[n*o.in.Size():][:o.in.Size()], oh0, oh1)
 		v.multiply(temp, buf, wts, oh1-oh0, o.bf, cout)
-		r0, r1 = (n*o.out.H+oh0)*o.out.W, (n*o.out.H+oh1)*o.out.W
-		v.store(y[r0*cout:r1*cout], temp, oh1-oh0, cout, false)
+		r0, r1 := (n*o.out.H+oh0)*o.out.W, (n*o.out.H+oh1)*o.out.W
+		v.store(y[r0*cout:r1*cout], temp, oh1-oh0, cout, false, o.fwdEpi)
 	default:
-		r0, r1 = parallel.Span(i, o.g.n*o.pixels(), convTile)
+		r0, r1 := parallel.Span(i, o.g.n*o.pixels(), convTile)
 		a, lda := o.lower(w, r0, r1)
 		for b := range o.blocks {
 			gemm.Sgemm(false, false, r1-r0, o.bf, o.k, 1, a[b*o.k:], lda,
 				wts[b*o.k*o.bf:], o.bf, 0, y[r0*cout+b*o.bf:], cout)
 		}
+		ys := y[r0*cout : r1*cout]
+		o.fwdEpi.apply(ys, ys, cout)
 	}
-	if o.fwdBias != nil {
-		for r := r0; r < r1; r++ {
-			ys := y[r*cout : (r+1)*cout]
-			addScaled(ys, ys, o.fwdBias, 1)
-		}
-	}
-	if o.fwdReLU {
-		relu(y[r0*cout:r1*cout], y[r0*cout:r1*cout])
+}
+
+// epilogue is what a forward applies to the rows of C channels it stores: a per-channel bias
+// (none when nil), added as x·1 + bias by the BatchNorm kernel with scale ones, then a ReLU.
+type epilogue struct {
+	bias, ones []float32
+	relu       bool
+}
+
+// apply sets dst to the rows src with the epilogue applied, in one pass; dst may be src.
+func (e epilogue) apply(dst, src []float32, c int) {
+	switch {
+	case e.bias != nil:
+		bnNormalize(src, dst, c, e.ones, e.bias, e.relu)
+	case e.relu:
+		relu(src, dst)
+	case len(dst) > 0 && &dst[0] != &src[0]:
+		copy(dst, src)
 	}
 }
 
@@ -413,7 +427,7 @@ func (o *convOp) backwardData(w, i int) {
 		r0, r1 := parallel.Span(i, o.g.n*o.in.H*o.in.W, convTile)
 		gemm.Sgemm(false, true, r1-r0, cin, cout, 1, dy[r0*cout:], cout, o.blockWeights(), cout, o.dxBeta, dx[r0*cin:], cin)
 	case o.winoDual != nil:
-		o.winoDual.convolve(o.col(w), dy, dx, o.uDual, o.g.n, i, o.dxBeta != 0)
+		o.winoDual.convolve(o.col(w), dy, dx, o.uDual, o.g.n, i, o.dxBeta != 0, epilogue{})
 	case o.windowed:
 		v := &o.dualWin
 		n, ih0, ih1 := v.band(i)
@@ -421,7 +435,7 @@ func (o *convOp) backwardData(w, i int) {
 		v.pad(buf, dy[n*o.out.Size():][:o.out.Size()], ih0, ih1)
 		v.multiply(temp, buf, o.wt, ih1-ih0, o.bc, cin)
 		r0, r1 := (n*o.in.H+ih0)*o.in.W, (n*o.in.H+ih1)*o.in.W
-		v.store(dx[r0*cin:r1*cin], temp, ih1-ih0, cin, o.dxBeta != 0)
+		v.store(dx[r0*cin:r1*cin], temp, ih1-ih0, cin, o.dxBeta != 0, epilogue{})
 	default:
 		// dcol = dY·Wᵀ for image i's rows, scattered back by col2im.
 		hw, wts, col := o.pixels(), o.blockWeights(), o.col(w)
@@ -651,15 +665,27 @@ func (v *window) multiply(out, buf, wts []float32, rows, bf, ldc int) {
 }
 
 // store moves rows output rows of ldc channels from out, wp pixels apart, to dst, dropping the
-// surplus pixels: it sets them, or with add adds them.
-func (v *window) store(dst, out []float32, rows, ldc int, add bool) {
-	n := v.outW * ldc
-	if !add {
-		copyRows(dst, n, out, v.wp*ldc, n, rows)
-		return
-	}
-	for i := range rows {
-		put(dst[i*n:(i+1)*n], out[i*v.wp*ldc:], true)
+// surplus pixels: it sets them with the epilogue e applied, or with add adds them.
+func (v *window) store(dst, out []float32, rows, ldc int, add bool, e epilogue) {
+	storeRows(dst, out, rows, v.outW*ldc, v.wp*ldc, ldc, add, e)
+}
+
+// storeRows moves rows rows of n float32s, ld apart in out, to dst, where they follow each other:
+// it sets them with the epilogue e applied (rows of c channels), or with add adds them.
+func storeRows(dst, out []float32, rows, n, ld, c int, add bool, e epilogue) {
+	switch {
+	case add:
+		for i := range rows {
+			put(dst[i*n:(i+1)*n], out[i*ld:], true)
+		}
+	case e.bias == nil && !e.relu:
+		copyRows(dst, n, out, ld, n, rows)
+	case ld == n:
+		e.apply(dst[:rows*n], out[:rows*n], c)
+	default:
+		for i := range rows {
+			e.apply(dst[i*n:(i+1)*n], out[i*ld:][:n], c)
+		}
 	}
 }
 

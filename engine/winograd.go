@@ -104,9 +104,9 @@ func (v *winograd) transformWeights(u, w []float32) {
 }
 
 // convolve computes chunk i of a batch of n images src (images of the source's size) into dst
-// (images of the output's size), with the transformed weights u: it sets dst's pixels, or with add
-// adds to them.
-func (v *winograd) convolve(buf, src, dst, u []float32, n, i int, add bool) {
+// (images of the output's size), with the transformed weights u: it sets dst's pixels with the
+// epilogue e applied, or with add adds to them.
+func (v *winograd) convolve(buf, src, dst, u []float32, n, i int, add bool, e epilogue) {
 	b := v.buffers(buf)
 	c, f := v.c, v.filters
 	q0, q1 := parallel.Span(i, n*v.tilesH, v.rows)
@@ -123,7 +123,7 @@ func (v *winograd) convolve(buf, src, dst, u []float32, n, i int, add bool) {
 			winogradOutput(b.m[(q-q0+r)*v.tilesW*f:], v.ldm, f, v.tilesW, b.out[2*r*v.ol:], v.ol)
 		}
 		oh0, oh1 := 2*t0, min(2*t1, v.outH)
-		v.store(dst[img*size+oh0*v.outW*f:img*size+oh1*v.outW*f], b.out, oh1-oh0, add)
+		storeRows(dst[img*size+oh0*v.outW*f:img*size+oh1*v.outW*f], b.out, oh1-oh0, v.outW*f, v.ol, f, add, e)
 		q += t1 - t0
 	}
 }
@@ -215,19 +215,6 @@ func (v *winograd) addWeightGrad(dw, du []float32) {
 				}
 			}
 		}
-	}
-}
-
-// store moves rows output rows from the chunk's output rows to dst (outW pixels each): it sets
-// them, or with add adds them.
-func (v *winograd) store(dst, out []float32, rows int, add bool) {
-	n := v.outW * v.filters
-	if !add {
-		copyRows(dst, n, out, v.ol, n, rows)
-		return
-	}
-	for i := range rows {
-		put(dst[i*n:(i+1)*n], out[i*v.ol:], true)
 	}
 }
 
