@@ -65,7 +65,12 @@ func winoOutputAVX2(m []float32, ldm, f, f8, tiles int, y []float32, line int)
 func winoGradOutAVX2(dy []float32, line, f, f8, tiles int, m []float32, ldm int)
 
 // The Vec functions run the AVX2 kernels where the CPU has them and report how far they got
-// (channels for BatchNorm, elements otherwise), leaving the rest to the Go code that calls them.
+// (channels for BatchNorm and Winograd, elements otherwise), leaving the rest to the Go code that
+// calls them. The channel kernels take channels in groups of eight; from eight channels on, a
+// tail of fewer than eight is taken by running the kernel once more on the last eight channels,
+// [c−8, c). The channels both runs cover get the same values twice, which holds for a kernel that
+// sets its outputs (or sums from zero) from inputs it does not write; an in-place or accumulating
+// call leaves its tail to the Go code.
 
 func bnStatsVec(xs []float32, c int, shift, acc []float32) int {
 	if !vecAVX2 || c < 8 {
@@ -73,7 +78,10 @@ func bnStatsVec(xs []float32, c int, shift, acc []float32) int {
 	}
 	_ = acc[2*c-1]
 	bnStatsAVX2(xs, c, c&^7, shift, acc)
-	return c &^ 7
+	if c%8 != 0 {
+		bnStatsAVX2(xs[c-8:], c, 8, shift[c-8:], acc[c-8:])
+	}
+	return c
 }
 
 func bnGradSumsVec(xs, dys []float32, c int, m, acc []float32) int {
@@ -81,24 +89,38 @@ func bnGradSumsVec(xs, dys []float32, c int, m, acc []float32) int {
 		return 0
 	}
 	_ = acc[2*c-1]
-	bnGradSumsAVX2(xs, dys[:len(xs)], c, c&^7, m, acc)
-	return c &^ 7
+	dys = dys[:len(xs)]
+	bnGradSumsAVX2(xs, dys, c, c&^7, m, acc)
+	if c%8 != 0 {
+		bnGradSumsAVX2(xs[c-8:], dys[c-8:], c, 8, m[c-8:], acc[c-8:])
+	}
+	return c
 }
 
 func bnNormalizeVec(xs, ys []float32, c int, scale, shift []float32, relu bool) int {
 	if !vecAVX2 || c < 8 {
 		return 0
 	}
-	bnNormalizeAVX2(xs, ys[:len(xs)], c, c&^7, scale, shift, relu)
-	return c &^ 7
+	ys = ys[:len(xs)]
+	bnNormalizeAVX2(xs, ys, c, c&^7, scale, shift, relu)
+	if c%8 == 0 || len(xs) == 0 || &xs[0] == &ys[0] {
+		return c &^ 7
+	}
+	bnNormalizeAVX2(xs[c-8:], ys[c-8:], c, 8, scale[c-8:], shift[c-8:], relu)
+	return c
 }
 
 func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumulate bool) int {
 	if !vecAVX2 || c < 8 {
 		return 0
 	}
-	bnInputGradAVX2(xs, dys[:len(xs)], dxs[:len(xs)], c, c&^7, a, b, k, m, accumulate)
-	return c &^ 7
+	dys, dxs = dys[:len(xs)], dxs[:len(xs)]
+	bnInputGradAVX2(xs, dys, dxs, c, c&^7, a, b, k, m, accumulate)
+	if c%8 == 0 || accumulate || len(xs) == 0 {
+		return c &^ 7
+	}
+	bnInputGradAVX2(xs[c-8:], dys[c-8:], dxs[c-8:], c, 8, a[c-8:], b[c-8:], k[c-8:], m[c-8:], false)
+	return c
 }
 
 func reluVec(x, y []float32) int {
@@ -138,25 +160,34 @@ func winogradInputVec(src []float32, line, c, tiles int, v []float32, ldv int) i
 		return 0
 	}
 	// The last reads and writes, so that a bad call panics here rather than in assembly.
-	_, _ = src[3*line+2*(tiles-1)*c+3*c+c&^7-1], v[15*ldv+(tiles-1)*c+c&^7-1]
+	_, _ = src[3*line+2*(tiles-1)*c+4*c-1], v[15*ldv+tiles*c-1]
 	winoInputAVX2(src, line, c, c&^7, tiles, v, ldv)
-	return c &^ 7
+	if c%8 != 0 {
+		winoInputAVX2(src[c-8:], line, c, 8, tiles, v[c-8:], ldv)
+	}
+	return c
 }
 
 func winogradOutputVec(m []float32, ldm, f, tiles int, y []float32, line int) int {
 	if !vecAVX2 || f < 8 || tiles == 0 {
 		return 0
 	}
-	_, _ = m[15*ldm+(tiles-1)*f+f&^7-1], y[line+(2*tiles-1)*f+f&^7-1]
+	_, _ = m[15*ldm+tiles*f-1], y[line+2*tiles*f-1]
 	winoOutputAVX2(m, ldm, f, f&^7, tiles, y, line)
-	return f &^ 7
+	if f%8 != 0 {
+		winoOutputAVX2(m[f-8:], ldm, f, 8, tiles, y[f-8:], line)
+	}
+	return f
 }
 
 func winogradGradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm int) int {
 	if !vecAVX2 || f < 8 || tiles == 0 {
 		return 0
 	}
-	_, _ = dy[line+(2*tiles-1)*f+f&^7-1], m[15*ldm+(tiles-1)*f+f&^7-1]
+	_, _ = dy[line+2*tiles*f-1], m[15*ldm+tiles*f-1]
 	winoGradOutAVX2(dy, line, f, f&^7, tiles, m, ldm)
-	return f &^ 7
+	if f%8 != 0 {
+		winoGradOutAVX2(dy[f-8:], line, f, 8, tiles, m[f-8:], ldm)
+	}
+	return f
 }
