@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/gonas/nas/engine/gemm"
 	"github.com/gonas/nas/engine/parallel"
 )
 
@@ -226,6 +227,8 @@ func (g *Graph) Build() {
 		return
 	}
 	g.built = true
+	// Every thread of the pool, and the caller of a Parallel product, may run a product at once.
+	gemm.Reserve(g.pool.Threads() + 1)
 	consumers := make([]int, len(g.nodes))
 	for _, n := range g.nodes {
 		for _, in := range n.inputs {

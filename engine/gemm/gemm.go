@@ -50,6 +50,25 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	scratches.put(s)
 }
 
+// Reserve makes n products able to run at once, on as many goroutines, without allocating: it
+// sets aside n scratch spaces with panels of the largest block size. Otherwise a scratch is made
+// the first time that many products overlap, which may be long after the first steps of a
+// training.
+func Reserve(n int) {
+	kr := active
+	held := make([]*scratch, n)
+	for i := range held {
+		s := scratches.get()
+		s.a = grow(s.a, kr.mc*kr.kc, 0)
+		s.b = grow(s.b, kr.nc*kr.kc, 0)
+		s.tile = grow(s.tile, kr.mr*kr.nr, 0)
+		held[i] = s
+	}
+	for _, s := range held {
+		scratches.put(s)
+	}
+}
+
 // Parallel computes the same as Sgemm, with the same arguments, on the threads of p. It cuts C into
 // tiles whose sizes depend only on m, n and k, and each tile is computed over the whole of k by one
 // thread, so the result is bitwise identical to Sgemm's whatever p.Threads() is. Parallel must not
