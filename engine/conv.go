@@ -759,9 +759,18 @@ func (l *lowering) each(col, x []float32, r0, r1 int, add bool) {
 		row := col[(r-r0)*rowLen:]
 		img := x[n*size:][:size]
 		ih0, iw0 := oh*l.stride-l.padH, ow*l.stride-l.padW
-		if span := min(owOut-ow, r1-r); !add && l.blocks == 1 && span > 0 && ow >= owIn && ih0 >= 0 && ih0+l.kh <= l.src.H {
+		if span := min(owOut-ow, r1-r); !add && span > 0 && ow >= owIn && ih0 >= 0 && ih0+l.kh <= l.src.H {
 			for kh := range l.kh {
-				copyRows(row[kh*run:], rowLen, img[((ih0+kh)*l.src.W+iw0)*c:], l.stride*c, run, span)
+				at := ((ih0+kh)*l.src.W + iw0) * c
+				if l.blocks == 1 {
+					copyRows(row[kh*run:], rowLen, img[at:], l.stride*c, run, span)
+					continue
+				}
+				for b := range l.blocks {
+					for kw := range l.kw {
+						copyRows(row[b*k+kh*run+kw*width:], rowLen, img[at+kw*c+b*width:], l.stride*c, width, span)
+					}
+				}
 			}
 			r, ow = r+span, ow+span
 		} else {

@@ -97,6 +97,7 @@ var convCases = []struct {
 	{"8 groups merged into 2 blocks", Shape{4, 5, 16}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 8, Bias: true}},
 	{"2 groups wide enough to stay apart", Shape{3, 4, 6}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2}},
 	{"4 groups merged in pairs, stride 2", Shape{5, 5, 8}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 4}},
+	{"8 groups in 2 blocks, stride 2, wide enough for whole spans", Shape{9, 11, 16}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 8}},
 	{"1x1 with 2 groups", Shape{3, 3, 8}, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 1, Groups: 2}},
 	{"1x1 padded", Shape{3, 3, 2}, ConvSpec{Filters: 3, KH: 1, KW: 1, Stride: 1, PadH: 1, PadW: 1}},
 	{"Winograd, odd output", Shape{7, 5, 8}, ConvSpec{Filters: 12, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true}},
