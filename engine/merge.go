@@ -158,69 +158,48 @@ type scaleOp struct {
 	samples int
 	// setX and setS make backward set x's or s's gradient instead of adding to it.
 	setX, setS bool
-	// ds holds each sample's float64 sums of the scale gradient.
-	ds       []float64
-	fwd, bwd func(w, i int)
+	sums       []channelSums
+	fwd, bwd   func(w, i int)
 }
 
 // Scale adds the channel scaling of Squeeze-and-Excitation: y[n,h,w,c] = x[n,h,w,c]·s[n,0,0,c],
-// where s is a 1×1×C vector per sample and x is H×W×C.
+// where s is a 1×1×C vector per sample and x is H×W×C. The scale's gradient is summed in float32
+// over the positions of a sample, in order, then added to s's gradient.
 func (g *Graph) Scale(x, s *Node) *Node {
 	if s.Shape != (Shape{1, 1, x.Shape.C}) {
 		panic(fmt.Sprintf("engine: Scale of %s (%v) by %s (%v): the scale must be 1x1x%d", x.Name, x.Shape, s.Name, s.Shape, x.Shape.C))
 	}
 	size, c := x.Shape.Size(), x.Shape.C
 	// A chunk covers whole samples, so that it alone sums the gradient of its samples' scales.
-	o := &scaleOp{g: g, x: x, s: s, samples: max(1, elemChunk/size), ds: make([]float64, g.batch*c)}
+	o := &scaleOp{g: g, x: x, s: s, samples: max(1, elemChunk/size), sums: newChannelSums(g.pool.Threads(), c)}
 	o.y = g.addNode(x.Name+".scale", x.Shape, o, x, s)
-	o.fwd = func(_, i int) {
+	// The BatchNorm kernels do the work: y = x·s + 0, dx = s·dy − 0 − 0·dy, and Σ dy·(x − 0).
+	o.fwd = func(w, i int) {
+		zeros := o.sums[w].zeros
 		lo, hi := parallel.Span(i, g.n, o.samples)
 		for n := lo; n < hi; n++ {
-			sc := s.Value[n*c : (n+1)*c]
-			xs, ys := x.Value[n*size:(n+1)*size], o.y.Value[n*size:(n+1)*size]
-			for r := 0; r < size; r += c {
-				row, out := xs[r:r+c], ys[r:r+c]
-				out, sc := out[:len(row)], sc[:len(row)]
-				for j, v := range row {
-					out[j] = v * sc[j]
-				}
-			}
+			bnNormalize(x.Value[n*size:(n+1)*size], o.y.Value[n*size:(n+1)*size], c, s.Value[n*c:(n+1)*c], zeros, false)
 		}
 	}
-	o.bwd = func(_, i int) {
+	o.bwd = func(w, i int) {
+		sums := &o.sums[w]
 		lo, hi := parallel.Span(i, g.n, o.samples)
 		for n := lo; n < hi; n++ {
 			sc := s.Value[n*c : (n+1)*c]
 			xs, dys := x.Value[n*size:(n+1)*size], o.y.Grad[n*size:(n+1)*size]
 			if x.Grad != nil {
-				dxs := x.Grad[n*size : (n+1)*size]
-				if o.setX {
-					clear(dxs)
-				}
-				for r := 0; r < size; r += c {
-					dy, dx := dys[r:r+c], dxs[r:r+c]
-					dx, sc := dx[:len(dy)], sc[:len(dy)]
-					for j, d := range dy {
-						dx[j] += d * sc[j]
-					}
-				}
+				z := sums.zeros
+				bnInputGrad(dys, dys, x.Grad[n*size:(n+1)*size], c, sc, z, z, z, !o.setX)
 			}
 			if s.Grad != nil {
-				acc := o.ds[n*c : (n+1)*c]
-				clear(acc)
-				for r := 0; r < size; r += c {
-					row := xs[r : r+c]
-					dy, acc := dys[r:r+len(row)], acc[:len(row)]
-					for j, v := range row {
-						acc[j] += float64(dy[j]) * float64(v)
-					}
-				}
+				bnGradSums(xs, dys, c, sums.zeros, sums.acc, sums.s1, sums.s2)
 				ds := s.Grad[n*c : (n+1)*c]
-				if o.setS {
-					clear(ds)
-				}
-				for j, v := range acc {
-					ds[j] += float32(v)
+				for j, v := range sums.s2 {
+					if o.setS {
+						ds[j] = float32(v)
+					} else {
+						ds[j] += float32(v)
+					}
 				}
 			}
 		}

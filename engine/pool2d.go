@@ -210,39 +210,58 @@ type globalAvgPoolOp struct {
 	x, y *Node
 	// set makes backward set x's gradient instead of adding to it.
 	set      bool
+	sums     []channelSums
 	fwd, bwd func(w, i int)
+}
+
+// channelSums is one worker's scratch for the per-channel sums of a sample's rows, taken by the
+// BatchNorm kernels: acc for their float32 sums, s1 and s2 for the results, t for constants.
+type channelSums struct {
+	acc, t, zeros, ones []float32
+	s1, s2              []float64
+}
+
+func newChannelSums(threads, c int) []channelSums {
+	sums := make([]channelSums, threads)
+	for w := range sums {
+		s := channelSums{acc: make([]float32, 2*c), t: make([]float32, c), zeros: make([]float32, c),
+			ones: make([]float32, c), s1: make([]float64, c), s2: make([]float64, c)}
+		for i := range s.ones {
+			s.ones[i] = 1
+		}
+		sums[w] = s
+	}
+	return sums
 }
 
 // GlobalAvgPool adds the mean over all positions of each channel: H×W×C becomes 1×1×C.
 func (g *Graph) GlobalAvgPool(x *Node) *Node {
-	o := &globalAvgPoolOp{x: x}
 	c := x.Shape.C
+	o := &globalAvgPoolOp{x: x, sums: newChannelSums(g.pool.Threads(), c)}
 	o.y = g.addNode(x.Name+".gap", Shape{1, 1, c}, o, x)
-	positions := x.Shape.H * x.Shape.W
-	scale := 1 / float32(positions)
-	o.fwd = func(_, n int) {
+	size := x.Shape.Size()
+	scale := 1 / float32(x.Shape.H*x.Shape.W)
+	o.fwd = func(w, n int) {
+		// The float32 sum of each channel over the positions, in order, as BatchNorm's statistics
+		// kernel takes it (relative to zero).
+		s := &o.sums[w]
+		bnStats(x.Value[n*size:(n+1)*size], c, s.zeros, s.acc, s.s1, s.s2)
 		y := o.y.Value[n*c : (n+1)*c]
-		clear(y)
-		for p := range positions {
-			for ch, v := range x.Value[(n*positions+p)*c:][:c] {
-				y[ch] += v
-			}
-		}
-		for ch := range y {
-			y[ch] *= scale
+		for ch, v := range s.s1 {
+			y[ch] = float32(v) * scale
 		}
 	}
-	o.bwd = func(_, n int) {
-		dy := o.y.Grad[n*c : (n+1)*c]
+	o.bwd = func(w, n int) {
+		// dx += dy·scale at every position: dx·1 + t by the BatchNorm kernel.
+		s := &o.sums[w]
+		for ch, d := range o.y.Grad[n*c : (n+1)*c] {
+			s.t[ch] = d * scale
+		}
+		dxs := x.Grad[n*size : (n+1)*size]
 		if o.set {
-			clear(x.Grad[n*positions*c : (n+1)*positions*c])
+			clear(dxs)
 		}
-		for p := range positions {
-			dx := x.Grad[(n*positions+p)*c:][:c]
-			for ch, d := range dy {
-				dx[ch] += d * scale
-			}
-		}
+		bnNormalize(dxs, dxs, c, s.ones, s.t, false)
 	}
 	return o.y
 }
