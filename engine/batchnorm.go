@@ -307,6 +307,23 @@ func bnNormalize(xs, ys []float32, c int, scale, shift []float32, relu bool) {
 	}
 }
 
+// bnResidual sets y = (x·scale[j] + shift[j]) + s·r over the rows for channel j, or with relu
+// the ReLU of that: a BatchNorm's output plus a residual r, as Add computes it.
+func bnResidual(xs, ys, rs []float32, c int, scale, shift []float32, s float32, relu bool) {
+	j0 := bnResidualVec(xs, ys, rs, c, scale, shift, s, relu)
+	for r := 0; j0 < c && r < len(xs); r += c {
+		y, res := ys[r+j0:r+c], rs[r+j0:r+c]
+		for j, v := range xs[r+j0 : r+c] {
+			w := float32(v*scale[j0+j]) + shift[j0+j]
+			w += float32(s * res[j])
+			if relu {
+				w = reluOf(w)
+			}
+			y[j] = w
+		}
+	}
+}
+
 // bnInputGrad adds a[j]·dy − b[j] − k[j]·(x − m[j]) to dx over the rows for channel j, or
 // without accumulate sets dx to it.
 func bnInputGrad(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumulate bool) {

@@ -284,3 +284,70 @@ func TestInferenceFoldsBatchNormIntoConv(t *testing.T) {
 	folded.BackwardFrom(fy, dy)
 	assertClose(t, "convolution output seen by backward", fconv.Value, widen(pconv.Value))
 }
+
+// TestInferenceFusesResidualAddIntoConv checks the folded inference forward of residual blocks,
+// where the convolution before a BatchNorm also computes the Add (and its ReLU) that consumes
+// it, against the same graphs run unfolded (a second consumer of each convolution keeps Build
+// from folding), for each position of the folded branch in the Add.
+func TestInferenceFusesResidualAddIntoConv(t *testing.T) {
+	cases := []struct {
+		name      string
+		scale     float32
+		branchIsB bool // the folded branch is the Add's second input
+		project   bool // the shortcut is a folded convolution too, made after the branch
+		wantFused bool
+	}{
+		{"branch first, scaled", 0.5, false, false, true},
+		{"branch second", 1, true, false, true},
+		{"branch second, scaled: not fused", 0.5, true, false, false},
+		{"projection shortcut made after the branch", 1, false, true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			build := func(fold bool) (*Graph, *Node, *addOp) {
+				g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 4})
+				x := g.Input("x", Shape{6, 5, 8})
+				fillNormal(x.Value, 1)
+				spec := ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}
+				conv := g.Conv2D(x, spec)
+				branch := g.BatchNorm(conv)
+				shortcut := x
+				var sc *Node
+				if tc.project {
+					sc = g.Conv2D(x, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 1})
+					shortcut = g.BatchNorm(sc)
+				}
+				var sum *Node
+				if tc.branchIsB {
+					sum = g.Add(shortcut, branch, tc.scale)
+				} else {
+					sum = g.Add(branch, shortcut, tc.scale)
+				}
+				y := g.ReLU(sum)
+				if !fold {
+					g.Add(conv, conv, 1)
+					if sc != nil {
+						g.Add(sc, sc, 1)
+					}
+				}
+				randomizeBatchNorm(g)
+				g.Build()
+				return g, y, sum.op.(*addOp)
+			}
+			folded, fy, fadd := build(true)
+			defer folded.Pool().Close()
+			plain, py, padd := build(false)
+			defer plain.Pool().Close()
+			if fadd.fused != tc.wantFused || padd.fused {
+				t.Fatalf("Add fused: %v folded and %v plain, want %v and false", fadd.fused, padd.fused, tc.wantFused)
+			}
+			folded.Forward(false)
+			plain.Forward(false)
+			want := make([]float64, len(py.Value))
+			for i, v := range py.Value {
+				want[i] = float64(v)
+			}
+			assertClose(t, "fused residual inference", fy.Value, want)
+		})
+	}
+}

@@ -101,6 +101,10 @@ type convOp struct {
 	// weights foldW and bias foldB.
 	fold         *batchNormOp
 	foldW, foldB []float32
+	// residual is the Add that a folded inference forward computes too, with resOther its other
+	// input (see Build).
+	residual *addOp
+	resOther *Node
 	// A forward's weights, output buffer and epilogue: the convolution's own, or the folded ones.
 	fwdW, fwdOut []float32
 	fwdEpi       epilogue
@@ -299,6 +303,14 @@ func (o *convOp) setFolded() {
 		}
 	}
 	o.fwdW, o.fwdOut, o.fwdEpi = o.foldW, bn.y.Value, epilogue{bias: o.foldB, ones: o.ones, relu: bn.relu}
+	if r := o.residual; r != nil {
+		// The Add after the BatchNorm, and its ReLU, are computed here too.
+		o.fwdOut = r.y.Value
+		o.fwdEpi.relu, o.fwdEpi.res, o.fwdEpi.resScale = r.relu, o.resOther.Value, 1
+		if r.a == bn.y {
+			o.fwdEpi.resScale = r.scale
+		}
+	}
 }
 
 // forwardChunk computes chunk i of the output: a band of an image, or a tile of output pixels.
@@ -314,7 +326,7 @@ func (o *convOp) forwardChunk(w, i int) {
 		v.pad(buf, o.x.Value[n*o.in.Size():][:o.in.Size()], oh0, oh1)
 		v.multiply(temp, buf, wts, oh1-oh0, o.bf, cout)
 		r0, r1 := (n*o.out.H+oh0)*o.out.W, (n*o.out.H+oh1)*o.out.W
-		v.store(y[r0*cout:r1*cout], temp, oh1-oh0, cout, false, o.fwdEpi)
+		v.store(y[r0*cout:r1*cout], temp, oh1-oh0, cout, false, o.fwdEpi, r0*cout)
 	default:
 		r0, r1 := parallel.Span(i, o.g.n*o.pixels(), convTile)
 		a, lda := o.lower(w, r0, r1)
@@ -323,7 +335,7 @@ func (o *convOp) forwardChunk(w, i int) {
 				wts[b*o.k*o.bf:], o.bf, 0, y[r0*cout+b*o.bf:], cout)
 		}
 		ys := y[r0*cout : r1*cout]
-		o.fwdEpi.apply(ys, ys, cout)
+		o.fwdEpi.apply(ys, ys, cout, r0*cout)
 	}
 }
 
@@ -332,11 +344,19 @@ func (o *convOp) forwardChunk(w, i int) {
 type epilogue struct {
 	bias, ones []float32
 	relu       bool
+	// res, when not nil, is a residual added after the bias (resScale times it), as the Add
+	// fused into the convolution computes it (see Build): the output's rows at offset at add
+	// res's rows at the same offset.
+	res      []float32
+	resScale float32
 }
 
-// apply sets dst to the rows src with the epilogue applied, in one pass; dst may be src.
-func (e epilogue) apply(dst, src []float32, c int) {
+// apply sets dst, the output's rows from offset at on, to the rows src with the epilogue applied,
+// in one pass; dst may be src.
+func (e epilogue) apply(dst, src []float32, c, at int) {
 	switch {
+	case e.res != nil:
+		bnResidual(src, dst, e.res[at:at+len(dst)], c, e.ones, e.bias, e.resScale, e.relu)
 	case e.bias != nil:
 		bnNormalize(src, dst, c, e.ones, e.bias, e.relu)
 	case e.relu:
@@ -435,7 +455,7 @@ func (o *convOp) backwardData(w, i int) {
 		v.pad(buf, dy[n*o.out.Size():][:o.out.Size()], ih0, ih1)
 		v.multiply(temp, buf, o.wt, ih1-ih0, o.bc, cin)
 		r0, r1 := (n*o.in.H+ih0)*o.in.W, (n*o.in.H+ih1)*o.in.W
-		v.store(dx[r0*cin:r1*cin], temp, ih1-ih0, cin, o.dxBeta != 0, epilogue{})
+		v.store(dx[r0*cin:r1*cin], temp, ih1-ih0, cin, o.dxBeta != 0, epilogue{}, 0)
 	default:
 		// dcol = dY·Wᵀ for image i's rows, scattered back by col2im.
 		hw, wts, col := o.pixels(), o.blockWeights(), o.col(w)
@@ -665,26 +685,28 @@ func (v *window) multiply(out, buf, wts []float32, rows, bf, ldc int) {
 }
 
 // store moves rows output rows of ldc channels from out, wp pixels apart, to dst, dropping the
-// surplus pixels: it sets them with the epilogue e applied, or with add adds them.
-func (v *window) store(dst, out []float32, rows, ldc int, add bool, e epilogue) {
-	storeRows(dst, out, rows, v.outW*ldc, v.wp*ldc, ldc, add, e)
+// surplus pixels: it sets them with the epilogue e applied (dst being the output's rows from
+// offset at on), or with add adds them.
+func (v *window) store(dst, out []float32, rows, ldc int, add bool, e epilogue, at int) {
+	storeRows(dst, out, rows, v.outW*ldc, v.wp*ldc, ldc, add, e, at)
 }
 
 // storeRows moves rows rows of n float32s, ld apart in out, to dst, where they follow each other:
-// it sets them with the epilogue e applied (rows of c channels), or with add adds them.
-func storeRows(dst, out []float32, rows, n, ld, c int, add bool, e epilogue) {
+// it sets them with the epilogue e applied (rows of c channels, dst being the output's rows from
+// offset at on), or with add adds them.
+func storeRows(dst, out []float32, rows, n, ld, c int, add bool, e epilogue, at int) {
 	switch {
 	case add:
 		for i := range rows {
 			put(dst[i*n:(i+1)*n], out[i*ld:], true)
 		}
-	case e.bias == nil && !e.relu:
+	case e.bias == nil && !e.relu && e.res == nil:
 		copyRows(dst, n, out, ld, n, rows)
 	case ld == n:
-		e.apply(dst[:rows*n], out[:rows*n], c)
+		e.apply(dst[:rows*n], out[:rows*n], c, at)
 	default:
 		for i := range rows {
-			e.apply(dst[i*n:(i+1)*n], out[i*ld:][:n], c)
+			e.apply(dst[i*n:(i+1)*n], out[i*ld:][:n], c, at+i*n)
 		}
 	}
 }

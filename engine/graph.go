@@ -238,12 +238,12 @@ func (g *Graph) Build() {
 	// owner[i] is the node whose gradient buffer node i uses: itself, or the op a ReLU is fused
 	// into.
 	owner := make([]*Node, len(g.nodes))
+	alone := func(x *Node) bool { return consumers[x.id] == 1 && (g.loss == nil || g.loss.logits != x) }
 	for _, n := range g.nodes {
 		owner[n.id] = n
 		if n.op == nil {
 			continue
 		}
-		alone := func(x *Node) bool { return consumers[x.id] == 1 && (g.loss == nil || g.loss.logits != x) }
 		if r, ok := n.op.(*reluOp); ok && alone(r.x) {
 			fused := true
 			switch x := r.x.op.(type) {
@@ -265,6 +265,30 @@ func (g *Graph) Build() {
 			if c, ok := bn.x.op.(*convOp); ok {
 				c.foldInto(bn)
 				g.foldable = true
+			}
+		}
+	}
+	// An Add of a folded BatchNorm's output, its only consumer, is computed by that BatchNorm's
+	// convolution too in a folded forward, when the Add's other input is computed before the
+	// convolution runs (and, for the second input, when the scale is 1, so that the sum is the
+	// same either way round).
+	for _, n := range g.nodes {
+		add, ok := n.op.(*addOp)
+		if !ok {
+			continue
+		}
+		for i, x := range []*Node{add.a, add.b} {
+			other := add.b
+			if i == 1 {
+				other = add.a
+			}
+			bn, ok := x.op.(*batchNormOp)
+			if !ok || !bn.folded || !alone(x) || (i == 1 && add.scale != 1) {
+				continue
+			}
+			if conv := bn.x.op.(*convOp); other.id < conv.y.id {
+				conv.residual, conv.resOther, add.fused = add, other, true
+				break
 			}
 		}
 	}

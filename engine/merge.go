@@ -12,7 +12,10 @@ type addOp struct {
 	// setA and setB make backward set a's or b's gradient instead of adding to it.
 	setA, setB bool
 	// relu marks an Add that applies the ReLU consuming it, in place (see Build).
-	relu     bool
+	relu bool
+	// fused marks an Add computed by the convolution of one of its inputs in a folded inference
+	// forward (see Build).
+	fused    bool
 	fwd, bwd *elementwise
 }
 
@@ -73,7 +76,12 @@ func (o *addOp) overwrite(input int) bool {
 	return true
 }
 
-func (o *addOp) forward(*Graph) { o.fwd.run() }
+func (o *addOp) forward(g *Graph) {
+	if o.fused && g.folded {
+		return
+	}
+	o.fwd.run()
+}
 
 func (o *addOp) backward(*Graph) {
 	if o.a.Grad != nil || o.b.Grad != nil {

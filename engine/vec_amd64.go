@@ -29,6 +29,11 @@ func bnNormalizeAVX2(xs, ys []float32, c, c8 int, scale, shift []float32, relu b
 //go:noescape
 func bnInputGradAVX2(xs, dys, dxs []float32, c, c8 int, a, b, k, m []float32, accumulate bool)
 
+// bnResidualAVX2 is bnResidual for the channels below c8, a multiple of 8.
+//
+//go:noescape
+func bnResidualAVX2(xs, ys, rs []float32, c, c8 int, scale, shift []float32, s float32, relu bool)
+
 // reluAVX2 is relu for the first len(x)/8·8 elements.
 //
 //go:noescape
@@ -120,6 +125,19 @@ func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumul
 		return c &^ 7
 	}
 	bnInputGradAVX2(xs[c-8:], dys[c-8:], dxs[c-8:], c, 8, a[c-8:], b[c-8:], k[c-8:], m[c-8:], false)
+	return c
+}
+
+func bnResidualVec(xs, ys, rs []float32, c int, scale, shift []float32, s float32, relu bool) int {
+	if !vecAVX2 || c < 8 {
+		return 0
+	}
+	ys, rs = ys[:len(xs)], rs[:len(xs)]
+	bnResidualAVX2(xs, ys, rs, c, c&^7, scale, shift, s, relu)
+	if c%8 == 0 || len(xs) == 0 || &xs[0] == &ys[0] || &rs[0] == &ys[0] {
+		return c &^ 7
+	}
+	bnResidualAVX2(xs[c-8:], ys[c-8:], rs[c-8:], c, 8, scale[c-8:], shift[c-8:], s, relu)
 	return c
 }
 

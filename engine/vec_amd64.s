@@ -657,3 +657,54 @@ gradChan:
 gradOutDone:
 	VZEROUPPER
 	RET
+
+// func bnResidualAVX2(xs []float32, ys []float32, rs []float32, c int, c8 int, scale []float32, shift []float32, s float32, relu bool)
+TEXT ·bnResidualAVX2(SB), NOSPLIT, $0-141
+	MOVQ         xs_base+0(FP), SI
+	MOVQ         xs_len+8(FP), DX
+	MOVQ         ys_base+24(FP), R13
+	MOVQ         rs_base+48(FP), R14
+	MOVQ         c+72(FP), CX
+	MOVQ         c8+80(FP), R8
+	MOVQ         scale_base+88(FP), R9
+	MOVQ         shift_base+112(FP), R10
+	VBROADCASTSS s+136(FP), Y6
+	MOVBLZX      relu+140(FP), R11
+	SHLQ         $2, CX
+	SHLQ         $2, R8
+	LEAQ         (SI)(DX*4), R12
+	SUBQ         SI, R13
+	SUBQ         SI, R14
+	VXORPS       Y5, Y5, Y5
+
+resRow:
+	CMPQ SI, R12
+	JAE  resDone
+	LEAQ (SI)(R13*1), DI
+	LEAQ (SI)(R14*1), AX
+	XORQ BX, BX
+
+resGroup:
+	CMPQ    BX, R8
+	JGE     resNext
+	VMOVUPS (SI)(BX*1), Y3
+	VMULPS  (R9)(BX*1), Y3, Y3
+	VADDPS  (R10)(BX*1), Y3, Y3
+	VMULPS  (AX)(BX*1), Y6, Y4
+	VADDPS  Y4, Y3, Y3
+	TESTQ   R11, R11
+	JZ      resStore
+	VMAXPS  Y3, Y5, Y3
+
+resStore:
+	VMOVUPS Y3, (DI)(BX*1)
+	ADDQ    $32, BX
+	JMP     resGroup
+
+resNext:
+	ADDQ CX, SI
+	JMP  resRow
+
+resDone:
+	VZEROUPPER
+	RET

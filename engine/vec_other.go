@@ -11,6 +11,9 @@ func bnNormalizeVec(xs, ys []float32, c int, scale, shift []float32, relu bool) 
 func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumulate bool) int {
 	return 0
 }
+func bnResidualVec(xs, ys, rs []float32, c int, scale, shift []float32, s float32, relu bool) int {
+	return 0
+}
 func reluVec(x, y []float32) int                           { return 0 }
 func reluGradVec(y, dy, dx []float32, accumulate bool) int { return 0 }
 func addScaledVec(y, a, b []float32, s float32) int        { return 0 }

@@ -61,16 +61,20 @@ func TestVectorKernelsMatchTheGoTwins(t *testing.T) {
 			type out struct {
 				s1, s2, t1, t2   []float64
 				y, yr, dx, dxSet []float32
+				res, resr        []float32
 			}
 			var results []out
 			withVec(t, func(bool) {
 				o := out{make([]float64, c), make([]float64, c), make([]float64, c), make([]float64, c),
-					make([]float32, rows*c), make([]float32, rows*c), randomValues(rows*c, 3, false), randomValues(rows*c, 5, false)}
+					make([]float32, rows*c), make([]float32, rows*c), randomValues(rows*c, 3, false), randomValues(rows*c, 5, false),
+					make([]float32, rows*c), make([]float32, rows*c)}
 				acc := make([]float32, 2*c)
 				bnStats(xs, c, p[0], acc, o.s1, o.s2)
 				bnGradSums(xs, dys, c, p[1], acc, o.t1, o.t2)
 				bnNormalize(xs, o.y, c, p[2], p[3], false)
 				bnNormalize(xs, o.yr, c, p[2], p[3], true)
+				bnResidual(xs, o.res, dys, c, p[2], p[3], 0.2, false)
+				bnResidual(xs, o.resr, dys, c, p[2], p[3], 1, true)
 				bnInputGrad(xs, dys, o.dx, c, p[0], p[1], p[2], p[3], true)
 				bnInputGrad(xs, dys, o.dxSet, c, p[0], p[1], p[2], p[3], false)
 				results = append(results, o)
@@ -85,6 +89,8 @@ func TestVectorKernelsMatchTheGoTwins(t *testing.T) {
 			sameBits(t, "gradient products", got.t2, want.t2)
 			sameBits(t, "normalize", got.y, want.y)
 			sameBits(t, "normalize relu", got.yr, want.yr)
+			sameBits(t, "residual", got.res, want.res)
+			sameBits(t, "residual relu", got.resr, want.resr)
 			sameBits(t, "input gradient", got.dx, want.dx)
 			sameBits(t, "input gradient set", got.dxSet, want.dxSet)
 		})

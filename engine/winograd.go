@@ -123,7 +123,8 @@ func (v *winograd) convolve(buf, src, dst, u []float32, n, i int, add bool, e ep
 			winogradOutput(b.m[(q-q0+r)*v.tilesW*f:], v.ldm, f, v.tilesW, b.out[2*r*v.ol:], v.ol)
 		}
 		oh0, oh1 := 2*t0, min(2*t1, v.outH)
-		storeRows(dst[img*size+oh0*v.outW*f:img*size+oh1*v.outW*f], b.out, oh1-oh0, v.outW*f, v.ol, f, add, e)
+		at := img*size + oh0*v.outW*f
+		storeRows(dst[at:img*size+oh1*v.outW*f], b.out, oh1-oh0, v.outW*f, v.ol, f, add, e, at)
 		q += t1 - t0
 	}
 }
