@@ -285,16 +285,17 @@ func TestInferenceFoldsBatchNormIntoConv(t *testing.T) {
 	assertClose(t, "convolution output seen by backward", fconv.Value, widen(pconv.Value))
 }
 
-// TestInferenceFusesResidualAddIntoConv checks the folded inference forward of residual blocks,
-// where the convolution before a BatchNorm also computes the Add (and its ReLU) that consumes
-// it, against the same graphs run unfolded (a second consumer of each convolution keeps Build
-// from folding), for each position of the folded branch in the Add.
-func TestInferenceFusesResidualAddIntoConv(t *testing.T) {
+// TestResidualAddFusion checks residual blocks whose Add (and its ReLU) is computed by the
+// BatchNorm before it in training, and by that BatchNorm's convolution in a folded inference
+// forward, against the same graphs unfused (second consumers of the convolutions and the
+// BatchNorms keep Build from fusing), for each position of the branch in the Add: the training
+// step bitwise, the folded inference up to the rounding of folding.
+func TestResidualAddFusion(t *testing.T) {
 	cases := []struct {
 		name      string
 		scale     float32
-		branchIsB bool // the folded branch is the Add's second input
-		project   bool // the shortcut is a folded convolution too, made after the branch
+		branchIsB bool // the branch is the Add's second input
+		project   bool // the shortcut is a convolution and BatchNorm too, made after the branch
 		wantFused bool
 	}{
 		{"branch first, scaled", 0.5, false, false, true},
@@ -304,18 +305,17 @@ func TestInferenceFusesResidualAddIntoConv(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			build := func(fold bool) (*Graph, *Node, *addOp) {
+			build := func(fuse bool) (*Graph, *Node, *addOp) {
 				g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 4})
 				x := g.Input("x", Shape{6, 5, 8})
 				fillNormal(x.Value, 1)
-				spec := ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}
-				conv := g.Conv2D(x, spec)
+				conv := g.Conv2D(x, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1})
 				branch := g.BatchNorm(conv)
-				shortcut := x
-				var sc *Node
+				shortcut, extra := x, []*Node{conv, branch}
 				if tc.project {
-					sc = g.Conv2D(x, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 1})
+					sc := g.Conv2D(x, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 1})
 					shortcut = g.BatchNorm(sc)
+					extra = append(extra, sc, shortcut)
 				}
 				var sum *Node
 				if tc.branchIsB {
@@ -324,30 +324,43 @@ func TestInferenceFusesResidualAddIntoConv(t *testing.T) {
 					sum = g.Add(branch, shortcut, tc.scale)
 				}
 				y := g.ReLU(sum)
-				if !fold {
-					g.Add(conv, conv, 1)
-					if sc != nil {
-						g.Add(sc, sc, 1)
+				if !fuse {
+					for _, n := range extra {
+						g.Add(n, n, 1)
 					}
 				}
 				randomizeBatchNorm(g)
 				g.Build()
 				return g, y, sum.op.(*addOp)
 			}
-			folded, fy, fadd := build(true)
-			defer folded.Pool().Close()
+			fused, fy, fadd := build(true)
+			defer fused.Pool().Close()
 			plain, py, padd := build(false)
 			defer plain.Pool().Close()
-			if fadd.fused != tc.wantFused || padd.fused {
-				t.Fatalf("Add fused: %v folded and %v plain, want %v and false", fadd.fused, padd.fused, tc.wantFused)
+			if fadd.convFused != tc.wantFused || fadd.bnFused != tc.wantFused || padd.convFused || padd.bnFused {
+				t.Fatalf("Add fused by conv/BatchNorm: %v/%v fused and %v/%v plain, want %v and false",
+					fadd.convFused, fadd.bnFused, padd.convFused, padd.bnFused, tc.wantFused)
 			}
-			folded.Forward(false)
+
+			fused.Forward(true)
+			plain.Forward(true)
+			sameBits(t, "training forward", fy.Value, py.Value)
+			dy := make([]float32, len(fy.Value))
+			fillNormal(dy, 3)
+			fused.BackwardFrom(fy, dy)
+			plain.BackwardFrom(py, dy)
+			fp, pp := fused.Params(), plain.Params()
+			for i := range fp {
+				sameBits(t, "gradient of "+fp[i].Name, fp[i].Grad, pp[i].Grad)
+			}
+
+			fused.Forward(false)
 			plain.Forward(false)
 			want := make([]float64, len(py.Value))
 			for i, v := range py.Value {
 				want[i] = float64(v)
 			}
-			assertClose(t, "fused residual inference", fy.Value, want)
+			assertClose(t, "folded inference", fy.Value, want)
 		})
 	}
 }

@@ -268,10 +268,10 @@ func (g *Graph) Build() {
 			}
 		}
 	}
-	// An Add of a folded BatchNorm's output, its only consumer, is computed by that BatchNorm's
-	// convolution too in a folded forward, when the Add's other input is computed before the
-	// convolution runs (and, for the second input, when the scale is 1, so that the sum is the
-	// same either way round).
+	// An Add of a BatchNorm's output, its only consumer, is computed by that BatchNorm too, when
+	// the Add's other input is computed before it (and, for the Add's second input, when the scale
+	// is 1, so that the sum is the same either way round); in a folded forward, by the
+	// BatchNorm's convolution, under the same conditions.
 	for _, n := range g.nodes {
 		add, ok := n.op.(*addOp)
 		if !ok {
@@ -283,13 +283,14 @@ func (g *Graph) Build() {
 				other = add.a
 			}
 			bn, ok := x.op.(*batchNormOp)
-			if !ok || !bn.folded || !alone(x) || (i == 1 && add.scale != 1) {
+			if !ok || !alone(x) || (i == 1 && add.scale != 1) || other.id >= x.id {
 				continue
 			}
-			if conv := bn.x.op.(*convOp); other.id < conv.y.id {
-				conv.residual, conv.resOther, add.fused = add, other, true
-				break
+			bn.residual, bn.resOther, add.bnFused = add, other, true
+			if conv, ok := bn.x.op.(*convOp); ok && bn.folded && other.id < conv.y.id {
+				conv.residual, conv.resOther, add.convFused = add, other, true
 			}
+			break
 		}
 	}
 	// first[i] is the consumer whose backward writes node i's gradient buffer first in a step,

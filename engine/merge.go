@@ -13,10 +13,11 @@ type addOp struct {
 	setA, setB bool
 	// relu marks an Add that applies the ReLU consuming it, in place (see Build).
 	relu bool
-	// fused marks an Add computed by the convolution of one of its inputs in a folded inference
-	// forward (see Build).
-	fused    bool
-	fwd, bwd *elementwise
+	// convFused marks an Add computed by the convolution of one of its inputs in a folded
+	// inference forward, bnFused one computed by the BatchNorm of one of its inputs in other
+	// forwards (see Build).
+	convFused, bnFused bool
+	fwd, bwd           *elementwise
 }
 
 // Add adds y = a + scale·b for two nodes of the same shape: scale 1 is a residual connection,
@@ -77,7 +78,7 @@ func (o *addOp) overwrite(input int) bool {
 }
 
 func (o *addOp) forward(g *Graph) {
-	if o.fused && g.folded {
+	if g.folded && o.convFused || !g.folded && o.bnFused {
 		return
 	}
 	o.fwd.run()
