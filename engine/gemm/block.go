@@ -1,6 +1,9 @@
 package gemm
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // scratch holds one thread's packed panels and the staging tile for microtiles cut by C's edge.
 type scratch struct {
@@ -207,14 +210,24 @@ func grow(x []float32, n, least int) []float32 {
 
 // freeList keeps objects for reuse. Unlike sync.Pool it is never emptied by the garbage collector,
 // so GEMMs in a training step allocate nothing even when other code triggers collections; it holds
-// at most as many objects as were ever in use at once.
+// at most as many objects as were ever in use at once. The first freeSlots objects sit in slots
+// taken and filled by compare-and-swap, so that threads running small products side by side do not
+// queue on a lock; the rest, if ever that many are in use, in a list under a mutex.
 type freeList[T any] struct {
+	slots [freeSlots]atomic.Pointer[T]
 	mu    sync.Mutex
 	items []*T
 	alloc func() *T
 }
 
+const freeSlots = 16
+
 func (l *freeList[T]) get() *T {
+	for i := range l.slots {
+		if x := l.slots[i].Load(); x != nil && l.slots[i].CompareAndSwap(x, nil) {
+			return x
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if n := len(l.items); n > 0 {
@@ -226,6 +239,11 @@ func (l *freeList[T]) get() *T {
 }
 
 func (l *freeList[T]) put(x *T) {
+	for i := range l.slots {
+		if l.slots[i].Load() == nil && l.slots[i].CompareAndSwap(nil, x) {
+			return
+		}
+	}
 	l.mu.Lock()
 	l.items = append(l.items, x)
 	l.mu.Unlock()
