@@ -67,7 +67,9 @@ type maxPoolOp struct {
 	poolGeom
 	x, y *Node
 	// argmax holds, per output element, the offset within its sample of the input element chosen.
-	argmax   []int32
+	argmax []int32
+	// taps holds each worker's offsets of a window's pixels.
+	taps     [][]int32
 	fwd, bwd func(w, i int)
 }
 
@@ -79,12 +81,16 @@ func (g *Graph) MaxPool(x *Node, s PoolSpec) *Node {
 	o := &maxPoolOp{poolGeom: newPoolGeom(name, x.Shape, s), x: x}
 	o.y = g.addNode(name, o.out, o, x)
 	o.argmax = make([]int32, len(o.y.Value))
+	o.taps = make([][]int32, g.pool.Threads())
+	for w := range o.taps {
+		o.taps[w] = make([]int32, 0, s.KH*s.KW)
+	}
 	o.fwd = o.forwardSample
 	o.bwd = o.backwardSample
 	return o.y
 }
 
-func (o *maxPoolOp) forwardSample(_, n int) {
+func (o *maxPoolOp) forwardSample(w, n int) {
 	in, out, s := o.in, o.out, o.s
 	c := in.C
 	x := o.x.Value[n*in.Size() : (n+1)*in.Size()]
@@ -94,25 +100,32 @@ func (o *maxPoolOp) forwardSample(_, n int) {
 		h0, h1, _ := poolWindow(oh, s.KH, s.Stride, s.PadH, in.H)
 		for ow := range out.W {
 			w0, w1, _ := poolWindow(ow, s.KW, s.Stride, s.PadW, in.W)
-			ys := y[(oh*out.W+ow)*c:][:c]
-			as := arg[(oh*out.W+ow)*c:][:c]
-			first := int32((h0*in.W + w0) * c)
-			for ch := range ys {
-				ys[ch] = float32(math.Inf(-1))
-				as[ch] = first + int32(ch)
-			}
+			taps := o.taps[w][:0]
 			for ih := h0; ih < h1; ih++ {
 				for iw := w0; iw < w1; iw++ {
-					base := (ih*in.W + iw) * c
-					for ch, v := range x[base : base+c] {
-						if v > ys[ch] || v != v {
-							ys[ch] = v
-							as[ch] = int32(base + ch)
-						}
-					}
+					taps = append(taps, int32((ih*in.W+iw)*c))
 				}
 			}
+			maxPool(x, y[(oh*out.W+ow)*c:][:c], arg[(oh*out.W+ow)*c:][:c], c, taps)
 		}
+	}
+}
+
+// maxPool sets y, c channels, to the maximum of the pixels of x at the offsets taps, in order,
+// and arg to the offset of the element chosen: the first largest, or the last NaN, as PyTorch.
+func maxPool(x, y []float32, arg []int32, c int, taps []int32) {
+	first := int32(0)
+	if len(taps) > 0 {
+		first = taps[0]
+	}
+	for ch := maxPoolVec(x, y, arg, c, taps); ch < c; ch++ {
+		m, a := float32(math.Inf(-1)), first+int32(ch)
+		for _, base := range taps {
+			if v := x[int(base)+ch]; v > m || v != v {
+				m, a = v, base+int32(ch)
+			}
+		}
+		y[ch], arg[ch] = m, a
 	}
 }
 

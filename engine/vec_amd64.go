@@ -34,6 +34,11 @@ func bnInputGradAVX2(xs, dys, dxs []float32, c, c8 int, a, b, k, m []float32, ac
 //go:noescape
 func bnResidualAVX2(xs, ys, rs []float32, c, c8 int, scale, shift []float32, s float32, relu bool)
 
+// maxPoolAVX2 is maxPool for the channels below c8, a multiple of 8.
+//
+//go:noescape
+func maxPoolAVX2(x, y []float32, arg []int32, c, c8 int, taps []int32)
+
 // reluAVX2 is relu for the first len(x)/8·8 elements.
 //
 //go:noescape
@@ -139,6 +144,16 @@ func bnResidualVec(xs, ys, rs []float32, c int, scale, shift []float32, s float3
 	}
 	bnResidualAVX2(xs[c-8:], ys[c-8:], rs[c-8:], c, 8, scale[c-8:], shift[c-8:], s, relu)
 	return c
+}
+
+func maxPoolVec(x, y []float32, arg []int32, c int, taps []int32) int {
+	if !vecAVX2 || c < 8 || len(taps) == 0 {
+		return 0
+	}
+	// The last reads and writes (taps are in increasing order).
+	_, _, _ = x[int(taps[len(taps)-1])+c&^7-1], y[c&^7-1], arg[c&^7-1]
+	maxPoolAVX2(x, y, arg, c, c&^7, taps)
+	return c &^ 7
 }
 
 func reluVec(x, y []float32) int {

@@ -708,3 +708,66 @@ resNext:
 resDone:
 	VZEROUPPER
 	RET
+
+DATA maxIota<>+0(SB)/4, $0
+DATA maxIota<>+4(SB)/4, $1
+DATA maxIota<>+8(SB)/4, $2
+DATA maxIota<>+12(SB)/4, $3
+DATA maxIota<>+16(SB)/4, $4
+DATA maxIota<>+20(SB)/4, $5
+DATA maxIota<>+24(SB)/4, $6
+DATA maxIota<>+28(SB)/4, $7
+GLOBL maxIota<>(SB), RODATA|NOPTR, $32
+
+DATA maxNegInf<>+0(SB)/4, $0xff800000
+GLOBL maxNegInf<>(SB), RODATA|NOPTR, $4
+
+// func maxPoolAVX2(x []float32, y []float32, arg []int32, c int, c8 int, taps []int32)
+TEXT ·maxPoolAVX2(SB), NOSPLIT, $0-112
+	MOVQ         x_base+0(FP), SI
+	MOVQ         y_base+24(FP), DI
+	MOVQ         arg_base+48(FP), R8
+	MOVQ         c8+80(FP), DX
+	MOVQ         taps_base+88(FP), R9
+	MOVQ         taps_len+96(FP), R10
+	VMOVUPS      maxIota<>(SB), Y15
+	VBROADCASTSS maxNegInf<>(SB), Y14
+	XORQ         CX, CX
+
+mpGroup:
+	CMPQ         CX, DX
+	JGE          mpDone
+	VMOVAPS      Y14, Y0
+	MOVLQSX      (R9), R12
+	ADDQ         CX, R12
+	MOVQ         R12, X1
+	VPBROADCASTD X1, Y1
+	VPADDD       Y15, Y1, Y1
+	XORQ         R11, R11
+
+mpTap:
+	CMPQ         R11, R10
+	JGE          mpStore
+	MOVLQSX      (R9)(R11*4), R12
+	ADDQ         CX, R12
+	VMOVUPS      (SI)(R12*4), Y2
+	VCMPPS       $0x1e, Y0, Y2, Y3
+	VCMPPS       $0x03, Y2, Y2, Y4
+	VORPS        Y4, Y3, Y3
+	VBLENDVPS    Y3, Y2, Y0, Y0
+	MOVQ         R12, X5
+	VPBROADCASTD X5, Y5
+	VPADDD       Y15, Y5, Y5
+	VBLENDVPS    Y3, Y5, Y1, Y1
+	INCQ         R11
+	JMP          mpTap
+
+mpStore:
+	VMOVUPS Y0, (DI)(CX*4)
+	VMOVUPS Y1, (R8)(CX*4)
+	ADDQ    $8, CX
+	JMP     mpGroup
+
+mpDone:
+	VZEROUPPER
+	RET

@@ -14,9 +14,10 @@ func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumul
 func bnResidualVec(xs, ys, rs []float32, c int, scale, shift []float32, s float32, relu bool) int {
 	return 0
 }
-func reluVec(x, y []float32) int                           { return 0 }
-func reluGradVec(y, dy, dx []float32, accumulate bool) int { return 0 }
-func addScaledVec(y, a, b []float32, s float32) int        { return 0 }
+func maxPoolVec(x, y []float32, arg []int32, c int, taps []int32) int { return 0 }
+func reluVec(x, y []float32) int                                      { return 0 }
+func reluGradVec(y, dy, dx []float32, accumulate bool) int            { return 0 }
+func addScaledVec(y, a, b []float32, s float32) int                   { return 0 }
 func copyRowsVec(dst []float32, dstStride int, src []float32, srcStride int, n, rows int) bool {
 	return false
 }

@@ -182,3 +182,34 @@ func TestWinogradTransformsMatchTheGoTwins(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxPoolKernelMatchesTheGoTwin(t *testing.T) {
+	for _, c := range []int{3, 8, 12, 16, 35} {
+		const pixels = 9
+		x := randomValues(pixels*c, 7, true)
+		// Windows of a few taps, as pooling makes them: in increasing order, sometimes one.
+		windows := [][]int32{{0}, {0, 1, 2}, {0, 2, 3, 5, 6, 8}, {1, 2, 4, 5, 7, 8}}
+		var results [][]float32
+		var args [][]int32
+		withVec(t, func(bool) {
+			y, arg := make([]float32, len(windows)*c), make([]int32, len(windows)*c)
+			for i, win := range windows {
+				taps := make([]int32, len(win))
+				for j, p := range win {
+					taps[j] = p * int32(c)
+				}
+				maxPool(x, y[i*c:(i+1)*c], arg[i*c:(i+1)*c], c, taps)
+			}
+			results, args = append(results, y), append(args, arg)
+		})
+		if len(results) < 2 {
+			continue
+		}
+		sameBits(t, fmt.Sprintf("max pool of %d channels", c), results[1], results[0])
+		for i := range args[0] {
+			if args[1][i] != args[0][i] {
+				t.Fatalf("%d channels: argmax %d = %d, the Go twin gives %d", c, i, args[1][i], args[0][i])
+			}
+		}
+	}
+}
