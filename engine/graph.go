@@ -218,6 +218,9 @@ func (g *Graph) reserveScratch(n int) {
 // is a convolution with no other consumer into that convolution for inference: Forward(false)
 // then computes the BatchNorm's output (and its ReLU's) directly, with the running statistics
 // folded into the convolution's weights and bias, and leaves the convolution's own Value stale.
+// An Add that alone consumes a BatchNorm's output (a residual connection) is computed by that
+// BatchNorm as it normalises, and in a folded forward by its convolution as it stores its rows:
+// the BatchNorm's own Value, which nothing else reads, is then left stale too.
 // Finally it plans the gradient buffers: a gradient lives in Backward from its first write, by the
 // loss or by a consumer's backward that sets rather than adds to it, until its node's op has read
 // it, and gradients whose lifetimes do not overlap share a buffer. Only the other gradients, which
