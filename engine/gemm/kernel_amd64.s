@@ -224,6 +224,9 @@ update:
 	MOVQ         c_base+80(FP), AX
 	MOVQ         ldc+104(FP), CX
 	SHLQ         $0x02, CX
+	MOVL         alpha+112(FP), DX
+	CMPL         DX, $0x3f800000
+	JE           scaled
 	VBROADCASTSS alpha+112(FP), Z24
 	VMULPS       Z24, Z0, Z0
 	VMULPS       Z24, Z1, Z1
@@ -249,6 +252,8 @@ update:
 	VMULPS       Z24, Z21, Z21
 	VMULPS       Z24, Z22, Z22
 	VMULPS       Z24, Z23, Z23
+
+scaled:
 	MOVL         beta+116(FP), DX
 	SHLL         $0x01, DX
 	JZ           overwrite
@@ -540,6 +545,9 @@ update:
 	MOVQ         c_base+80(FP), AX
 	MOVQ         ldc+104(FP), CX
 	SHLQ         $0x02, CX
+	MOVL         alpha+112(FP), DX
+	CMPL         DX, $0x3f800000
+	JE           scaled
 	VBROADCASTSS alpha+112(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
@@ -553,6 +561,8 @@ update:
 	VMULPS       Y12, Y9, Y9
 	VMULPS       Y12, Y10, Y10
 	VMULPS       Y12, Y11, Y11
+
+scaled:
 	MOVL         beta+116(FP), DX
 	SHLL         $0x01, DX
 	JZ           overwrite
@@ -897,6 +907,9 @@ update:
 	MOVQ         c_base+80(FP), AX
 	MOVQ         ldc+104(FP), CX
 	SHLQ         $0x02, CX
+	MOVL         alpha+112(FP), DX
+	CMPL         DX, $0x3f800000
+	JE           scaled
 	VBROADCASTSS alpha+112(FP), Z24
 	VMULPS       Z24, Z0, Z0
 	VMULPS       Z24, Z1, Z1
@@ -922,6 +935,8 @@ update:
 	VMULPS       Z24, Z21, Z21
 	VMULPS       Z24, Z22, Z22
 	VMULPS       Z24, Z23, Z23
+
+scaled:
 	MOVL         beta+116(FP), DX
 	SHLL         $0x01, DX
 	JZ           overwrite
@@ -1228,6 +1243,9 @@ update:
 	MOVQ         c_base+80(FP), AX
 	MOVQ         ldc+104(FP), CX
 	SHLQ         $0x02, CX
+	MOVL         alpha+112(FP), DX
+	CMPL         DX, $0x3f800000
+	JE           scaled
 	VBROADCASTSS alpha+112(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
@@ -1241,6 +1259,8 @@ update:
 	VMULPS       Y12, Y9, Y9
 	VMULPS       Y12, Y10, Y10
 	VMULPS       Y12, Y11, Y11
+
+scaled:
 	MOVL         beta+116(FP), DX
 	SHLL         $0x01, DX
 	JZ           overwrite

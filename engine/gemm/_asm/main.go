@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	ConstraintExpr("amd64 && !purego")
+	ConstraintExpr("amd64,!purego")
 	for _, rowsA := range []bool{false, true} {
 		microkernel("kernelAVX512", 24, 1, true, rowsA)
 		microkernel("kernelAVX2", 6, 2, false, rowsA)
@@ -218,12 +218,19 @@ func microkernel(name string, mr, vecs int, wide, rowsA bool) {
 	ldc := Load(Param("ldc"), GP64())
 	SHLQ(U8(2), ldc)
 	valpha, vbeta := vec(mr*vecs), vec(mr*vecs+1)
+	// alpha = 1, the convolutions' only alpha, leaves the sums as they are: skip the products,
+	// which would take FMA-port slots from short k loops.
+	alphaBits := GP32()
+	MOVL(param("alpha"), alphaBits)
+	CMPL(alphaBits, U32(0x3f800000))
+	JE(LabelRef("scaled"))
 	VBROADCASTSS(param("alpha"), valpha)
 	for i := range mr {
 		for v := range vecs {
 			VMULPS(valpha, acc(i, v), acc(i, v))
 		}
 	}
+	Label("scaled")
 	rows := func(withBeta bool) {
 		for i := range mr {
 			for v := range vecs {
