@@ -74,9 +74,8 @@ type batchNormOp struct {
 	// when the ReLU is the only consumer, saving a pass over memory each way and a buffer.
 	relu bool
 	// residual is the Add consuming the output that an unfolded forward computes too, writing
-	// the Add's output instead of its own, with resOther the Add's other input (see Build).
+	// the Add's output instead of its own (see Build).
 	residual *addOp
-	resOther *Node
 }
 
 // BatchNorm adds per-channel batch normalisation, y = γ·(x − μ)/√(σ² + ε) + β with ε = 1e-5, like
@@ -129,11 +128,8 @@ func (g *Graph) BatchNorm(x *Node) *Node {
 	o.normFn = func(_, i int) {
 		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
 		if r := o.residual; r != nil {
-			s := r.scale
-			if r.a != o.y {
-				s = 1
-			}
-			bnResidual(x.Value[lo*c:hi*c], r.y.Value[lo*c:hi*c], o.resOther.Value[lo*c:hi*c], c, o.scale, o.shift, s, r.relu)
+			other, s := r.residual(o.y)
+			bnResidual(x.Value[lo*c:hi*c], r.y.Value[lo*c:hi*c], other.Value[lo*c:hi*c], c, o.scale, o.shift, s, r.relu)
 			return
 		}
 		bnNormalize(x.Value[lo*c:hi*c], o.y.Value[lo*c:hi*c], c, o.scale, o.shift, o.relu)

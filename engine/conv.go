@@ -101,10 +101,8 @@ type convOp struct {
 	// weights foldW and bias foldB.
 	fold         *batchNormOp
 	foldW, foldB []float32
-	// residual is the Add that a folded inference forward computes too, with resOther its other
-	// input (see Build).
+	// residual is the Add that a folded inference forward computes too (see Build).
 	residual *addOp
-	resOther *Node
 	// A forward's weights, output buffer and epilogue: the convolution's own, or the folded ones.
 	fwdW, fwdOut []float32
 	fwdEpi       epilogue
@@ -177,10 +175,7 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 		o.colSize = max(o.colSize, o.winoDual.size())
 	}
 	o.y = g.addNode(name, out, o, x)
-	o.ones = make([]float32, s.Filters)
-	for i := range o.ones {
-		o.ones[i] = 1
-	}
+	o.ones = filled(s.Filters, 1)
 	std := math.Sqrt(2 / float64(s.Filters*s.KH*s.KW))
 	o.w = g.addParam(name+".weight", false, func(v []float32, rng *normalRand) {
 		for i := range v {
@@ -305,11 +300,9 @@ func (o *convOp) setFolded() {
 	o.fwdW, o.fwdOut, o.fwdEpi = o.foldW, bn.y.Value, epilogue{bias: o.foldB, ones: o.ones, relu: bn.relu}
 	if r := o.residual; r != nil {
 		// The Add after the BatchNorm, and its ReLU, are computed here too.
+		other, s := r.residual(bn.y)
 		o.fwdOut = r.y.Value
-		o.fwdEpi.relu, o.fwdEpi.res, o.fwdEpi.resScale = r.relu, o.resOther.Value, 1
-		if r.a == bn.y {
-			o.fwdEpi.resScale = r.scale
-		}
+		o.fwdEpi.relu, o.fwdEpi.res, o.fwdEpi.resScale = r.relu, other.Value, s
 	}
 }
 

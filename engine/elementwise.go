@@ -110,6 +110,15 @@ func positive(v float32) uint32 {
 	return uint32((int64(uint32(int32(math.Float32bits(v))-1)) - 0x7f800000) >> 63)
 }
 
+// filled returns n float32s of value v.
+func filled(n int, v float32) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
+
 // put sets dst to src, or with add adds src to dst.
 func put(dst, src []float32, add bool) {
 	if !add {

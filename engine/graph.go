@@ -280,18 +280,15 @@ func (g *Graph) Build() {
 		if !ok {
 			continue
 		}
-		for i, x := range []*Node{add.a, add.b} {
-			other := add.b
-			if i == 1 {
-				other = add.a
-			}
+		for _, x := range []*Node{add.a, add.b} {
+			other, _ := add.residual(x)
 			bn, ok := x.op.(*batchNormOp)
-			if !ok || !alone(x) || (i == 1 && add.scale != 1) || other.id >= x.id {
+			if !ok || !alone(x) || (x == add.b && add.scale != 1) || other.id >= x.id {
 				continue
 			}
-			bn.residual, bn.resOther, add.bnFused = add, other, true
+			bn.residual, add.bnFused = add, true
 			if conv, ok := bn.x.op.(*convOp); ok && bn.folded && other.id < conv.y.id {
-				conv.residual, conv.resOther, add.convFused = add, other, true
+				conv.residual, add.convFused = add, true
 			}
 			break
 		}

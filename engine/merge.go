@@ -68,6 +68,15 @@ func (g *Graph) Add(a, b *Node, scale float32) *Node {
 	return o.y
 }
 
+// residual returns, for an Add fused into the op computing its input x, the other input and the
+// scale to add it with: x + scale·b when x is a, x + b (= a + x) when x is b and the scale is 1.
+func (o *addOp) residual(x *Node) (other *Node, scale float32) {
+	if x == o.a {
+		return o.b, o.scale
+	}
+	return o.a, 1
+}
+
 func (o *addOp) overwrite(input int) bool {
 	if input == 0 {
 		o.setA = true

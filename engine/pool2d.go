@@ -228,7 +228,8 @@ type globalAvgPoolOp struct {
 }
 
 // channelSums is one worker's scratch for the per-channel sums of a sample's rows, taken by the
-// BatchNorm kernels: acc for their float32 sums, s1 and s2 for the results, t for constants.
+// BatchNorm kernels: acc for their float32 sums, s1 and s2 for the results, t for constants; zeros
+// and ones, shared by the workers, are the kernels' constant shifts and scales.
 type channelSums struct {
 	acc, t, zeros, ones []float32
 	s1, s2              []float64
@@ -236,13 +237,10 @@ type channelSums struct {
 
 func newChannelSums(threads, c int) []channelSums {
 	sums := make([]channelSums, threads)
+	zeros, ones := filled(c, 0), filled(c, 1)
 	for w := range sums {
-		s := channelSums{acc: make([]float32, 2*c), t: make([]float32, c), zeros: make([]float32, c),
-			ones: make([]float32, c), s1: make([]float64, c), s2: make([]float64, c)}
-		for i := range s.ones {
-			s.ones[i] = 1
-		}
-		sums[w] = s
+		sums[w] = channelSums{acc: make([]float32, 2*c), t: make([]float32, c), zeros: zeros, ones: ones,
+			s1: make([]float64, c), s2: make([]float64, c)}
 	}
 	return sums
 }
