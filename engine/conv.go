@@ -29,9 +29,9 @@ type ConvSpec struct {
 //     (im2col), for one product of depth KH·KW·C per tile.
 //
 // A windowed 3×3 convolution of one block with at least 8 channels computes its output and its
-// input gradient by Winograd's F(2×2, 3×3) instead (winograd.go), and its weight gradient too
-// from 32 channels: 16 multiply-adds per 2×2 output tile, channel and filter where the
-// definition takes 36.
+// input gradient by Winograd's F(4×4, 3×3) instead (winograd.go; F(2×2, 3×3) for the few image
+// sizes where that takes fewer products), and its weight gradient too from 32 channels: 36
+// multiply-adds per 4×4 output tile, channel and filter where the definition takes 144.
 //
 // Groups are merged into blocks of sb consecutive groups, enough for a block to have at least
 // convBlockWidth filters, so that a product is at least as wide as a microkernel: a block is a
@@ -82,7 +82,7 @@ type convOp struct {
 	fwdWin, dualWin window
 	wt              []float32
 	// winoFwd and winoDual, when not nil, compute the output and the input gradient of a 3×3
-	// convolution by Winograd's F(2×2, 3×3) instead, with the transformed weights uFwd and uDual.
+	// convolution by Winograd's transform instead, with the transformed weights uFwd and uDual.
 	winoFwd, winoDual *winograd
 	uFwd, uDual       []float32
 	// winoGrad marks a weight gradient computed by winoFwd too: the segments' partials then hold
@@ -165,13 +165,13 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 		o.colSize = convTile * o.blocks * o.k
 	}
 	if o.windowed && usesWinograd(s, in, o.blocks) {
-		o.winoFwd = newWinograd(in, out, s.PadH, s.PadW)
-		o.uFwd = make([]float32, 16*in.C*out.C)
+		o.winoFwd = newWinograd(winogradFormOf(out), in, out, s.PadH, s.PadW, g.batch)
+		o.uFwd = make([]float32, o.winoFwd.products()*in.C*out.C)
 		o.colSize = max(o.colSize, o.winoFwd.size())
 	}
 	if o.windowed && usesWinograd(ConvSpec{KH: s.KH, KW: s.KW, Stride: 1, PadH: s.KH - 1 - s.PadH, PadW: s.KW - 1 - s.PadW}, out, o.blocks) {
-		o.winoDual = newWinograd(out, in, s.KH-1-s.PadH, s.KW-1-s.PadW)
-		o.uDual = make([]float32, 16*in.C*out.C)
+		o.winoDual = newWinograd(winogradFormOf(in), out, in, s.KH-1-s.PadH, s.KW-1-s.PadW, g.batch)
+		o.uDual = make([]float32, o.winoDual.products()*in.C*out.C)
 		o.colSize = max(o.colSize, o.winoDual.size())
 	}
 	o.y = g.addNode(name, out, o, x)
@@ -195,7 +195,7 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 	}
 	if o.winoFwd != nil && in.C >= winogradGradMinChannels {
 		o.winoGrad = true
-		o.duSum = make([]float32, 16*in.C*out.C)
+		o.duSum = make([]float32, o.winoFwd.products()*in.C*out.C)
 		o.part = len(o.duSum)
 	}
 	o.partW = o.part

@@ -224,3 +224,39 @@ func winogradGradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm in
 	}
 	return f
 }
+
+func winograd4InputVec(src []float32, line, c, tiles int, v []float32, ldv int) int {
+	if !vecAVX2 || c < 8 || tiles == 0 {
+		return 0
+	}
+	_, _ = src[5*line+4*(tiles-1)*c+6*c-1], v[35*ldv+tiles*c-1]
+	winoInput4AVX2(src, line, c, c&^7, tiles, v, ldv)
+	if c%8 != 0 {
+		winoInput4AVX2(src[c-8:], line, c, 8, tiles, v[c-8:], ldv)
+	}
+	return c
+}
+
+func winograd4OutputVec(m []float32, ldm, f, tiles int, y []float32, line int) int {
+	if !vecAVX2 || f < 8 || tiles == 0 {
+		return 0
+	}
+	_, _ = m[35*ldm+tiles*f-1], y[3*line+4*tiles*f-1]
+	winoOutput4AVX2(m, ldm, f, f&^7, tiles, y, line)
+	if f%8 != 0 {
+		winoOutput4AVX2(m[f-8:], ldm, f, 8, tiles, y[f-8:], line)
+	}
+	return f
+}
+
+func winograd4GradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm int) int {
+	if !vecAVX2 || f < 8 || tiles == 0 {
+		return 0
+	}
+	_, _ = dy[3*line+4*tiles*f-1], m[35*ldm+tiles*f-1]
+	winoGradOut4AVX2(dy, line, f, f&^7, tiles, m, ldm)
+	if f%8 != 0 {
+		winoGradOut4AVX2(dy[f-8:], line, f, 8, tiles, m[f-8:], ldm)
+	}
+	return f
+}

@@ -21,6 +21,9 @@ func addScaledVec(y, a, b []float32, s float32) int                   { return 0
 func copyRowsVec(dst []float32, dstStride int, src []float32, srcStride int, n, rows int) bool {
 	return false
 }
-func winogradInputVec(src []float32, line, c, tiles int, v []float32, ldv int) int     { return 0 }
-func winogradOutputVec(m []float32, ldm, f, tiles int, y []float32, line int) int      { return 0 }
-func winogradGradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm int) int { return 0 }
+func winogradInputVec(src []float32, line, c, tiles int, v []float32, ldv int) int      { return 0 }
+func winogradOutputVec(m []float32, ldm, f, tiles int, y []float32, line int) int       { return 0 }
+func winogradGradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm int) int  { return 0 }
+func winograd4InputVec(src []float32, line, c, tiles int, v []float32, ldv int) int     { return 0 }
+func winograd4OutputVec(m []float32, ldm, f, tiles int, y []float32, line int) int      { return 0 }
+func winograd4GradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm int) int { return 0 }

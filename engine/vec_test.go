@@ -159,30 +159,6 @@ func TestCopyRows(t *testing.T) {
 	}
 }
 
-func TestWinogradTransformsMatchTheGoTwins(t *testing.T) {
-	for _, c := range []int{1, 8, 12, 16, 20} {
-		const tiles, line, pad = 3, 64, 5
-		src := randomValues(4*line+2*tiles*c+4*c, 1, false)
-		m := randomValues(16*(tiles*c+pad), 2, false)
-		dy := randomValues(2*(2*tiles*c+pad), 3, true)
-		var v, y, gm [][]float32
-		withVec(t, func(bool) {
-			vi := make([]float32, 16*(tiles*c+pad))
-			winogradInput(src, line, c, tiles, vi, tiles*c+pad)
-			yi := make([]float32, 2*(2*tiles*c+pad))
-			winogradOutput(m, tiles*c+pad, c, tiles, yi, 2*tiles*c+pad)
-			gi := make([]float32, 16*(tiles*c+pad))
-			winogradGradOutput(dy, 2*tiles*c+pad, c, tiles, gi, tiles*c+pad)
-			v, y, gm = append(v, vi), append(y, yi), append(gm, gi)
-		})
-		if len(v) == 2 {
-			sameBits(t, fmt.Sprintf("input transform, %d channels", c), v[1], v[0])
-			sameBits(t, fmt.Sprintf("output transform, %d channels", c), y[1], y[0])
-			sameBits(t, fmt.Sprintf("output gradient transform, %d channels", c), gm[1], gm[0])
-		}
-	}
-}
-
 func TestMaxPoolKernelMatchesTheGoTwin(t *testing.T) {
 	for _, c := range []int{3, 8, 12, 16, 35} {
 		const pixels = 9

@@ -6,31 +6,60 @@ import (
 )
 
 // winograd computes a 3×3, stride-1 convolution of one block by Winograd's minimal filtering
-// F(2×2, 3×3) (Lavin and Gray 2016): the output is cut into 2×2 tiles, each computed from the
-// 4×4 input window around it as Y = Aᵀ[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]A. For a chunk of tiles, the 16
-// elementwise products of every tile become 16 GEMMs, M[ξ] = V[ξ]·U[ξ] with V[ξ] the tiles ×
-// channels matrix of transformed inputs and U[ξ] the channels × filters matrix of transformed
-// weights: 16 multiply-adds per tile, channel and filter instead of the 36 of the definition.
+// F(m×m, 3×3) (Lavin and Gray 2016), m = 2 or 4: the output is cut into m×m tiles, each computed
+// from the a×a input window around it, a = m+2, as Y = Aᵀ[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]A. For a chunk of
+// tiles, the a² elementwise products of every tile become a² GEMMs, M[ξ] = V[ξ]·U[ξ] with V[ξ] the
+// tiles × channels matrix of transformed inputs and U[ξ] the channels × filters matrix of
+// transformed weights: a²/m² multiply-adds per output pixel, channel and filter (4 for F(2×2),
+// 2.25 for F(4×4)) where the definition takes 9.
 //
 // The work is cut into chunks of up to rows tile rows of the whole batch, which may span images, so
 // that small images still make products of many rows. For each image in a chunk, its input rows
-// are zero-padded by window.pad into rows of wp = 2·tilesW+2 pixels, transformed into V, and after
-// the products M is transformed back into output rows of 2·tilesW pixels, from which store keeps
+// are zero-padded by window.pad into rows of wp = m·tilesW+2 pixels, transformed into V, and after
+// the products M is transformed back into output rows of m·tilesW pixels, from which store keeps
 // the outW real ones.
 type winograd struct {
+	winogradForm
 	pad            window // pads the input rows of an image's tile rows
 	gradPad        window // pads the output gradient's rows to whole tiles, for weightGrad
 	tilesH, tilesW int
 	rows           int // tile rows per chunk
 	c, filters     int
 	outH, outW     int
-	// tiles is the tiles of a chunk, rounded up for the GEMM; ldv and ldm the strides of the 16
-	// matrices of V and M, padded by a cache line so that the 16 do not fall on the same cache
+	// tiles is the tiles of a chunk, rounded up for the GEMM; ldv and ldm the strides of the a²
+	// matrices of V and M, padded by a cache line so that they do not fall on the same cache
 	// sets; the buffers' lengths.
 	tiles, ldv, ldm           int
 	inLen, vLen, mLen, outLen int
-	ol                        int // the length of an output row, 2·tilesW pixels
+	ol                        int // the length of an output row, m·tilesW pixels
+	// t is the scratch of the weights' transforms, a×3 rows of filters.
+	t []float32
 }
+
+// winogradForm is one of Winograd's F(m×m, 3×3): the output tile's side m, the a×3 matrix G, a =
+// m+2, and the kernels that compute the input transform Bᵀ·d·B, the output transform Aᵀ·M·A and
+// its transpose A·dY·Aᵀ for the tiles of one tile row (see winogradInput, winogradOutput and
+// winogradGradOutput for their contracts, which are the same for both forms but for the sizes).
+type winogradForm struct {
+	m          int
+	g          [][3]float32
+	input      func(src []float32, line, c, tiles int, v []float32, ldv int)
+	output     func(m []float32, ldm, f, tiles int, y []float32, line int)
+	gradOutput func(dy []float32, line, f, tiles int, m []float32, ldm int)
+}
+
+var (
+	// winograd2 is F(2×2, 3×3), from the interpolation points 0, ±1 and ∞.
+	winograd2 = winogradForm{m: 2, g: [][3]float32{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}},
+		input: winogradInput, output: winogradOutput, gradOutput: winogradGradOutput}
+	// winograd4 is F(4×4, 3×3), from the points 0, ±1, ±2 and ∞.
+	winograd4 = winogradForm{m: 4, g: [][3]float32{{1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+		{-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}},
+		input: winograd4Input, output: winograd4Output, gradOutput: winograd4GradOutput}
+)
+
+// products is a², the number of products per tile and of matrices in V, U and M.
+func (f winogradForm) products() int { return (f.m + 2) * (f.m + 2) }
 
 // winogradGradMinChannels is the fewest input channels for which the weight gradient is computed
 // by Winograd's transform too: its products are channels × filters, summed over the tiles, and
@@ -38,28 +67,45 @@ type winograd struct {
 // microtile, which the GEMM packs and stages; such weight gradients are windowed.
 const winogradGradMinChannels = 32
 
-// winogradTiles is about how many tiles a chunk covers: enough rows for the 16 products to run
-// at the microkernels' speed, few enough for V and M to stay near the cache.
+// winogradTiles is about how many tiles a chunk covers: enough rows for the products to run at
+// the microkernels' speed, few enough for V and M to stay near the cache.
 const winogradTiles = 192
 
 // newWinograd returns the geometry of the 3×3 convolution of src, padded by padH and padW, that
-// gives out.
-func newWinograd(src, out Shape, padH, padW int) *winograd {
-	v := &winograd{tilesH: (out.H + 1) / 2, tilesW: (out.W + 1) / 2, c: src.C, filters: out.C, outH: out.H, outW: out.W}
-	// Pad as a window whose output is the whole tiles: its padded rows are 2·tilesW+2 wide.
-	v.pad = newWindow(src, Shape{H: 2 * v.tilesH, W: 2 * v.tilesW, C: out.C}, 3, 3, padH, padW, 1)
-	v.rows = max(1, winogradTiles/v.tilesW)
+// gives out, computed by form f for batches of up to batch images.
+func newWinograd(f winogradForm, src, out Shape, padH, padW, batch int) *winograd {
+	m := f.m
+	v := &winograd{winogradForm: f, tilesH: (out.H + m - 1) / m, tilesW: (out.W + m - 1) / m, c: src.C,
+		filters: out.C, outH: out.H, outW: out.W}
+	// Pad as a window whose output is the whole tiles: its padded rows are m·tilesW+2 wide.
+	whole := Shape{H: m * v.tilesH, W: m * v.tilesW, C: out.C}
+	v.pad = newWindow(src, whole, 3, 3, padH, padW, 1)
+	v.rows = min(batch*v.tilesH, max(1, winogradTiles/v.tilesW))
 	v.tiles = (v.rows*v.tilesW + convRowMultiple - 1) / convRowMultiple * convRowMultiple
 	v.ldv, v.ldm = v.tiles*src.C+16, v.tiles*out.C+16
-	v.inLen = v.pad.blockLen(2 * min(v.rows, v.tilesH))
-	v.vLen, v.mLen = 16*v.ldv, 16*v.ldm
-	v.ol = 2 * v.tilesW * out.C
-	v.gradPad = newWindow(out, Shape{H: 2 * v.tilesH, W: 2 * v.tilesW, C: out.C}, 1, 1, 0, 0, 1)
-	v.outLen = v.gradPad.blockLen(2 * min(v.rows, v.tilesH))
+	v.inLen = v.pad.blockLen(m * min(v.rows, v.tilesH))
+	v.vLen, v.mLen = f.products()*v.ldv, f.products()*v.ldm
+	v.ol = m * v.tilesW * out.C
+	v.gradPad = newWindow(out, whole, 1, 1, 0, 0, 1)
+	v.outLen = v.gradPad.blockLen(m * min(v.rows, v.tilesH))
+	v.t = make([]float32, (m+2)*3*out.C)
 	return v
 }
 
-// usesWinograd reports whether a convolution is computed by Winograd's F(2×2, 3×3): a 3×3,
+// winogradFormOf returns the form that computes an output of shape out with fewer products:
+// F(4×4, 3×3) but where its tiles pad the image so much that F(2×2, 3×3)'s do as well (images of
+// 2×2, 5×5, 6×6 pixels).
+func winogradFormOf(out Shape) winogradForm {
+	cost := func(f winogradForm) int {
+		return f.products() * ((out.H + f.m - 1) / f.m) * ((out.W + f.m - 1) / f.m)
+	}
+	if cost(winograd4) < cost(winograd2) {
+		return winograd4
+	}
+	return winograd2
+}
+
+// usesWinograd reports whether a convolution is computed by Winograd's transform: a 3×3,
 // stride-1 convolution of one block with at least 8 channels, padded by at most 2 so that its
 // input gradient (the dual convolution, padded 2−pad) is one too.
 func usesWinograd(s ConvSpec, in Shape, blocks int) bool {
@@ -75,28 +121,36 @@ func (v *winograd) chunks(n int) int { return parallel.Chunks(n*v.tilesH, v.rows
 // outPixels returns the output pixels [p0, p1) of the batch of n images that chunk i computes.
 func (v *winograd) outPixels(n, i int) (p0, p1 int) {
 	q0, q1 := parallel.Span(i, n*v.tilesH, v.rows)
-	// Tile row q of the batch starts at output row 2·(q mod tilesH) of image q / tilesH.
-	row := func(q int) int { return q/v.tilesH*v.outH + min(2*(q%v.tilesH), v.outH) }
+	// Tile row q of the batch starts at output row m·(q mod tilesH) of image q / tilesH.
+	row := func(q int) int { return q/v.tilesH*v.outH + min(v.m*(q%v.tilesH), v.outH) }
 	return row(q0) * v.outW, row(q1) * v.outW
 }
 
-// transformWeights sets u, [16][c][f], to G·g·Gᵀ for each 3×3 kernel g = w[·][·][c][f] of w,
-// laid out [3][3][c][f].
+// transformWeights sets u, [a²][c][f], to G·g·Gᵀ for each 3×3 kernel g = w[·][·][c][f] of w,
+// laid out [3][3][c][f]: for each input channel, G·g for the rows of f filters of each kernel
+// column, then (G·g)·Gᵀ.
 func (v *winograd) transformWeights(u, w []float32) {
-	c, f := v.c, v.filters
-	at := func(kh, kw, ci, fi int) float32 { return w[((kh*3+kw)*c+ci)*f+fi] }
+	c, f, a := v.c, v.filters, v.m+2
 	for ci := range c {
-		for fi := range f {
-			// G·g, row by row (rows of 3), then (G·g)·Gᵀ.
-			var gg [4][3]float32
-			for kw := range 3 {
-				g0, g1, g2 := at(0, kw, ci, fi), at(1, kw, ci, fi), at(2, kw, ci, fi)
-				gg[0][kw], gg[1][kw], gg[2][kw], gg[3][kw] = g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2
+		for kw := range 3 {
+			for i, gr := range v.g {
+				t := v.t[(i*3+kw)*f:][:f]
+				clear(t)
+				for kh, x := range gr {
+					if x != 0 {
+						addScaled(t, t, w[((kh*3+kw)*c+ci)*f:], x)
+					}
+				}
 			}
-			for i, r := range gg {
-				out := [4]float32{r[0], (r[0] + r[1] + r[2]) / 2, (r[0] - r[1] + r[2]) / 2, r[2]}
-				for j, x := range out {
-					u[((4*i+j)*c+ci)*f+fi] = x
+		}
+		for i := range a {
+			for j, gr := range v.g {
+				d := u[((a*i+j)*c+ci)*f:][:f]
+				clear(d)
+				for kw, x := range gr {
+					if x != 0 {
+						addScaled(d, d, v.t[(i*3+kw)*f:], x)
+					}
 				}
 			}
 		}
@@ -113,16 +167,16 @@ func (v *winograd) convolve(buf, src, dst, u []float32, n, i int, add bool, e ep
 	v.transformInput(b, src, q0, q1)
 	// The rows past the chunk's tiles, up to the GEMM's multiple, are left as they are: their
 	// products land in rows of M that nothing reads.
-	for xi := range 16 {
+	for xi := range v.products() {
 		gemm.Sgemm(false, false, v.tiles, f, c, 1, b.v[xi*v.ldv:], c, u[xi*c*f:], f, 0, b.m[xi*v.ldm:], f)
 	}
 	size := v.outH * v.outW * f
 	for q := q0; q < q1; {
 		img, t0, t1 := v.segment(q, q1)
 		for r := range t1 - t0 {
-			winogradOutput(b.m[(q-q0+r)*v.tilesW*f:], v.ldm, f, v.tilesW, b.out[2*r*v.ol:], v.ol)
+			v.output(b.m[(q-q0+r)*v.tilesW*f:], v.ldm, f, v.tilesW, b.out[v.m*r*v.ol:], v.ol)
 		}
-		oh0, oh1 := 2*t0, min(2*t1, v.outH)
+		oh0, oh1 := v.m*t0, min(v.m*t1, v.outH)
 		at := img*size + oh0*v.outW*f
 		storeRows(dst[at:img*size+oh1*v.outW*f], b.out, oh1-oh0, v.outW*f, v.ol, f, add, e, at)
 		q += t1 - t0
@@ -160,21 +214,21 @@ func (v *winograd) transformInput(b winogradBuffers, src []float32, q0, q1 int) 
 	c, size, line := v.c, v.pad.src.Size(), v.pad.wp*v.c
 	for q := q0; q < q1; {
 		img, t0, t1 := v.segment(q, q1)
-		v.pad.pad(b.in, src[img*size:][:size], 2*t0, 2*t1)
+		v.pad.pad(b.in, src[img*size:][:size], v.m*t0, v.m*t1)
 		for r := range t1 - t0 {
-			winogradInput(b.in[2*r*line:], line, c, v.tilesW, b.v[(q-q0+r)*v.tilesW*c:], v.ldv)
+			v.input(b.in[v.m*r*line:], line, c, v.tilesW, b.v[(q-q0+r)*v.tilesW*c:], v.ldv)
 		}
 		q += t1 - t0
 	}
 }
 
-// weightGrad sets du, [16][c][f], to the weight gradient's transform over the tiles of images
+// weightGrad sets du, [a²][c][f], to the weight gradient's transform over the tiles of images
 // [n0, n1), dU[ξ] = Σ_t V[ξ][t]ᵀ·(A·dY_t·Aᵀ)[ξ], for the input x and output gradient dy of the
 // whole batch, a chunk of tile rows at a time; addWeightGrad turns it into the weights'.
 func (v *winograd) weightGrad(buf, x, dy, du []float32, n0, n1 int) {
 	b := v.buffers(buf)
 	c, f := v.c, v.filters
-	size, line := v.outH*v.outW*f, 2*v.tilesW*f
+	size, line := v.outH*v.outW*f, v.m*v.tilesW*f
 	var beta float32
 	for q0 := n0 * v.tilesH; q0 < n1*v.tilesH; q0 += v.rows {
 		q1 := min(q0+v.rows, n1*v.tilesH)
@@ -183,36 +237,43 @@ func (v *winograd) weightGrad(buf, x, dy, du []float32, n0, n1 int) {
 			img, t0, t1 := v.segment(q, q1)
 			// Reading dY's tiles in place instead measured no faster overall: faster for images
 			// of 14×14 and less, slower for 16×16 and more.
-			v.gradPad.pad(b.out, dy[img*size:][:size], 2*t0, 2*t1)
+			v.gradPad.pad(b.out, dy[img*size:][:size], v.m*t0, v.m*t1)
 			for r := range t1 - t0 {
-				winogradGradOutput(b.out[2*r*line:], line, f, v.tilesW, b.m[(q-q0+r)*v.tilesW*f:], v.ldm)
+				v.gradOutput(b.out[v.m*r*line:], line, f, v.tilesW, b.m[(q-q0+r)*v.tilesW*f:], v.ldm)
 			}
 			q += t1 - t0
 		}
 		tiles := (q1 - q0) * v.tilesW
-		for xi := range 16 {
+		for xi := range v.products() {
 			gemm.Sgemm(true, false, c, f, tiles, 1, b.v[xi*v.ldv:], c, b.m[xi*v.ldm:], f, beta, du[xi*c*f:], f)
 		}
 		beta = 1
 	}
 }
 
-// addWeightGrad adds Gᵀ·dU·G to dw, laid out [3][3][c][f], for the transform du of weightGrad.
+// addWeightGrad adds Gᵀ·dU·G to dw, laid out [3][3][c][f], for the transform du of weightGrad: for
+// each input channel, dU·G for the rows of f filters of each row of dU, then Gᵀ·(dU·G).
 func (v *winograd) addWeightGrad(dw, du []float32) {
-	c, f := v.c, v.filters
+	c, f, a := v.c, v.filters, v.m+2
 	for ci := range c {
-		for fi := range f {
-			at := func(i, j int) float32 { return du[((4*i+j)*c+ci)*f+fi] }
-			// Gᵀ·dU, column by column (columns of 3), then (Gᵀ·dU)·G.
-			var gd [3][4]float32
-			for j := range 4 {
-				d0, d1, d2, d3 := at(0, j), at(1, j), at(2, j), at(3, j)
-				gd[0][j], gd[1][j], gd[2][j] = d0+(d1+d2)/2, (d1-d2)/2, (d1+d2)/2+d3
+		for i := range a {
+			for kw := range 3 {
+				t := v.t[(i*3+kw)*f:][:f]
+				clear(t)
+				for j, gr := range v.g {
+					if gr[kw] != 0 {
+						addScaled(t, t, du[((a*i+j)*c+ci)*f:], gr[kw])
+					}
+				}
 			}
-			for i, r := range gd {
-				out := [3]float32{r[0] + (r[1]+r[2])/2, (r[1] - r[2]) / 2, (r[1]+r[2])/2 + r[3]}
-				for j, x := range out {
-					dw[((i*3+j)*c+ci)*f+fi] += x
+		}
+		for kh := range 3 {
+			for kw := range 3 {
+				d := dw[((kh*3+kw)*c+ci)*f:][:f]
+				for i, gr := range v.g {
+					if gr[kh] != 0 {
+						addScaled(d, d, v.t[(i*3+kw)*f:], gr[kh])
+					}
 				}
 			}
 		}
