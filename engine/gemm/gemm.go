@@ -46,7 +46,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 	s := scratches.get()
-	s.gemm(active, &g, 0, m, 0, n, nil)
+	s.gemm(active.forRows(m), &g, 0, m, 0, n, nil)
 	scratches.put(s)
 }
 
@@ -78,7 +78,7 @@ func Parallel(p *parallel.Pool, transA, transB bool, m, n, k int, alpha float32,
 	if g.trivial() {
 		return
 	}
-	kr := active
+	kr := active.forRows(m)
 	tm, tn := tileShape(kr, m, n, k)
 	tilesM, tilesN := parallel.Chunks(m, tm), parallel.Chunks(n, tn)
 	s := scratches.get()

@@ -396,7 +396,8 @@ func TestAssemblyKernelsAgree(t *testing.T) {
 	}
 	use(t, active)
 	rng := rand.New(rand.NewPCG(11, 12))
-	for _, s := range []shape{{150, 70, 513}, {1000, 16, 144}, {300, 600, 64}, {577, 64, 3000}} {
+	// 16 and 32 rows: the 24-row AVX-512 kernel hands those to its 16-row form.
+	for _, s := range []shape{{150, 70, 513}, {1000, 16, 144}, {300, 600, 64}, {577, 64, 3000}, {16, 40, 200}, {32, 16, 77}} {
 		for _, trans := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 			pr := newProblem(rng, trans[0], trans[1], s.m, s.n, s.k, 1.5, 0.5, 1)
 			active = asm[0]
@@ -412,5 +413,23 @@ func TestAssemblyKernelsAgree(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestForRows checks which kernel products of a few heights take: the short form only where its
+// microtiles cut fewer rows and the product is at most one block of rows high.
+func TestForRows(t *testing.T) {
+	short := &kernel{name: "short", mr: 16}
+	kr := &kernel{name: "tall", mr: 24, mc: 240, short: short}
+	for _, c := range []struct {
+		m    int
+		want *kernel
+	}{{16, short}, {32, short}, {64, short}, {8, short}, {24, kr}, {40, kr}, {48, kr}, {192, kr}, {256, kr}, {1000, kr}} {
+		if got := kr.forRows(c.m); got != c.want {
+			t.Errorf("%d rows: %s kernel, want %s", c.m, got.name, c.want.name)
+		}
+	}
+	if got := short.forRows(16); got != short {
+		t.Errorf("a kernel without a short form gave %s", got.name)
 	}
 }

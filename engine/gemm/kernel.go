@@ -20,6 +20,21 @@ type kernel struct {
 	// rows is fn for csA = 1, when the kernel reads the rows of a row-major op(A) in place; it
 	// prefetches them, which fn cannot do for strides it does not know.
 	rows kernelFunc
+	// short, if not nil, is the same kernel with fewer rows, for products whose height it fits
+	// better (see forRows).
+	short *kernel
+}
+
+// forRows returns the kernel for products of m rows: kr, or kr.short if m is at most one block of
+// rows and kr.short's microtiles cut fewer rows past m than kr's. A microtile cut by the edge of
+// C is computed in full from a packed sliver and copied out, so that a 16-row op(A) (a weight
+// gradient over 16 channels) costs a 24-row kernel 1.5 times its multiply-adds and a copy of A.
+// Both kernels sum every element of C in the same order, so the choice does not change the result.
+func (kr *kernel) forRows(m int) *kernel {
+	if s := kr.short; s != nil && m <= kr.mc && roundUp(m, s.mr) < roundUp(m, kr.mr) {
+		return s
+	}
+	return kr
 }
 
 // kernelFunc is the signature of the microkernels.

@@ -5,8 +5,9 @@ package gemm
 import "golang.org/x/sys/cpu"
 
 var (
-	avx512 = &kernel{name: "avx512", mr: 24, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX512, rows: kernelAVX512Rows}
-	avx2   = &kernel{name: "avx2", mr: 6, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX2, rows: kernelAVX2Rows}
+	avx512    = &kernel{name: "avx512", mr: 24, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX512, rows: kernelAVX512Rows, short: avx512m16}
+	avx512m16 = &kernel{name: "avx512m16", mr: 16, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX512M16, rows: kernelAVX512M16Rows}
+	avx2      = &kernel{name: "avx2", mr: 6, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX2, rows: kernelAVX2Rows}
 )
 
 // packSlivers packs the first slivers whole slivers of pack's block with AVX2 when w allows it,
@@ -40,7 +41,7 @@ func packSlivers(dst, x []float32, ld int, oMajor bool, o0, slivers, p0, pn, w i
 func available() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, avx512)
+		ks = append(ks, avx512, avx512m16)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, avx2)

@@ -15,6 +15,7 @@ func main() {
 	ConstraintExpr("amd64,!purego")
 	for _, rowsA := range []bool{false, true} {
 		microkernel("kernelAVX512", 24, 1, true, rowsA)
+		microkernel("kernelAVX512M16", 16, 1, true, rowsA)
 		microkernel("kernelAVX2", 6, 2, false, rowsA)
 	}
 	packCopy()
