@@ -30,7 +30,7 @@ type ConvSpec struct {
 //
 // A windowed 3×3 convolution of one block with at least 8 channels computes its output and its
 // input gradient by Winograd's F(4×4, 3×3) instead (winograd.go; F(2×2, 3×3) for the few image
-// sizes where that takes fewer products), and its weight gradient too from 32 channels: 36
+// sizes where that takes fewer products), and its weight gradient too from 16 channels: 36
 // multiply-adds per 4×4 output tile, channel and filter where the definition takes 144.
 //
 // Groups are merged into blocks of sb consecutive groups, enough for a block to have at least
