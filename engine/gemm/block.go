@@ -54,8 +54,9 @@ func (s *scratch) gemm(kr *kernel, g *operands, i0, i1, j0, j1 int, packedB []fl
 func kBlock(kr *kernel, k int) int { return evenSplit(k, kr.kc, 1) }
 
 // macro runs the microkernel over the mc×nc block of C at (ic, jc) for one k block of length kb.
-// Microtiles cut by the block's edge are computed in s.tile and copied, so that every C element
-// goes through exactly the same arithmetic.
+// Microtiles cut by the block's right edge are computed in place by the masked form of the kernel
+// where it has one; others cut by an edge are computed in s.tile and copied. Either way every C
+// element goes through exactly the same arithmetic.
 func (s *scratch) macro(kr *kernel, g *operands, a, b *slivers, ic, mc, jc, nc, kb int, beta float32) {
 	mr, nr := kr.mr, kr.nr
 	for jr := 0; jr < nc; jr += nr {
@@ -63,15 +64,20 @@ func (s *scratch) macro(kr *kernel, g *operands, a, b *slivers, ic, mc, jc, nc, 
 		cols := min(nr, nc-jr)
 		for ir := 0; ir < mc; ir += mr {
 			ax, rsA, csA := a.at(ir)
-			fn := kr.fn
+			fn, masked := kr.fn, kr.masked
 			if csA == 1 {
-				fn = kr.rows
+				fn, masked = kr.rows, kr.maskedRows
 			}
 			c := g.c[(ic+ir)*g.ldc+jc+jr:]
 			rows := min(mr, mc-ir)
 			if rows == mr && cols == nr {
 				_ = c[(mr-1)*g.ldc+nr-1]
 				fn(kb, ax, rsA, csA, bx, rsB, c, g.ldc, g.alpha, beta)
+				continue
+			}
+			if rows == mr && masked != nil {
+				_ = c[(mr-1)*g.ldc+cols-1]
+				masked(kb, ax, rsA, csA, bx, rsB, c, g.ldc, g.alpha, beta, cols)
 				continue
 			}
 			t := s.tile[:mr*nr]

@@ -20,6 +20,9 @@ type kernel struct {
 	// rows is fn for csA = 1, when the kernel reads the rows of a row-major op(A) in place; it
 	// prefetches them, which fn cannot do for strides it does not know.
 	rows kernelFunc
+	// masked and maskedRows, if not nil, are fn and rows for a microtile cut by C's right edge:
+	// they take one more argument, cols < nr, and read and write only C's first cols columns.
+	masked, maskedRows maskedFunc
 	// short, if not nil, is the same kernel with fewer rows, for products whose height it fits
 	// better (see forRows).
 	short *kernel
@@ -36,6 +39,9 @@ func (kr *kernel) forRows(m int) *kernel {
 	}
 	return kr
 }
+
+// maskedFunc is the signature of the microkernels that stop at column cols.
+type maskedFunc func(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32, cols int)
 
 // kernelFunc is the signature of the microkernels.
 type kernelFunc func(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32)

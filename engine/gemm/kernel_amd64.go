@@ -5,9 +5,11 @@ package gemm
 import "golang.org/x/sys/cpu"
 
 var (
-	avx512    = &kernel{name: "avx512", mr: 24, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX512, rows: kernelAVX512Rows, short: avx512m16}
-	avx512m16 = &kernel{name: "avx512m16", mr: 16, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX512M16, rows: kernelAVX512M16Rows}
-	avx2      = &kernel{name: "avx2", mr: 6, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX2, rows: kernelAVX2Rows}
+	avx512 = &kernel{name: "avx512", mr: 24, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX512, rows: kernelAVX512Rows,
+		masked: kernelAVX512Cols, maskedRows: kernelAVX512RowsCols, short: avx512m16}
+	avx512m16 = &kernel{name: "avx512m16", mr: 16, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX512M16, rows: kernelAVX512M16Rows,
+		masked: kernelAVX512M16Cols, maskedRows: kernelAVX512M16RowsCols}
+	avx2 = &kernel{name: "avx2", mr: 6, nr: 16, kc: 384, mc: 240, nc: 1024, fn: kernelAVX2, rows: kernelAVX2Rows}
 )
 
 // packSlivers packs the first slivers whole slivers of pack's block with AVX2 when w allows it,

@@ -18,6 +18,20 @@ func kernelAVX512(k int, a []float32, rsA int, csA int, b []float32, rsB int, c 
 //go:noescape
 func kernelAVX512M16(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
 
+// kernelAVX512Cols is the 24×16 form of kernelGeneric: for i < 24 and j < cols it sets
+// c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
+// in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
+//
+//go:noescape
+func kernelAVX512Cols(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32, cols int)
+
+// kernelAVX512M16Cols is the 16×16 form of kernelGeneric: for i < 16 and j < cols it sets
+// c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
+// in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
+//
+//go:noescape
+func kernelAVX512M16Cols(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32, cols int)
+
 // kernelAVX2 is the 6×16 form of kernelGeneric: for i < 6 and j < 16 it sets
 // c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
 // in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
@@ -40,6 +54,22 @@ func kernelAVX512Rows(k int, a []float32, rsA int, csA int, b []float32, rsB int
 //
 //go:noescape
 func kernelAVX512M16Rows(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
+
+// kernelAVX512RowsCols is the 24×16 form of kernelGeneric: for i < 24 and j < cols it sets
+// c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
+// in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
+// csA must be 1: A is read row by row, with prefetching.
+//
+//go:noescape
+func kernelAVX512RowsCols(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32, cols int)
+
+// kernelAVX512M16RowsCols is the 16×16 form of kernelGeneric: for i < 16 and j < cols it sets
+// c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
+// in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
+// csA must be 1: A is read row by row, with prefetching.
+//
+//go:noescape
+func kernelAVX512M16RowsCols(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32, cols int)
 
 // kernelAVX2Rows is the 6×16 form of kernelGeneric: for i < 6 and j < 16 it sets
 // c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs

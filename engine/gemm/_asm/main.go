@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -14,9 +15,11 @@ import (
 func main() {
 	ConstraintExpr("amd64,!purego")
 	for _, rowsA := range []bool{false, true} {
-		microkernel("kernelAVX512", 24, 1, true, rowsA)
-		microkernel("kernelAVX512M16", 16, 1, true, rowsA)
-		microkernel("kernelAVX2", 6, 2, false, rowsA)
+		for _, masked := range []bool{false, true} {
+			microkernel("kernelAVX512", 24, 1, true, rowsA, masked)
+			microkernel("kernelAVX512M16", 16, 1, true, rowsA, masked)
+		}
+		microkernel("kernelAVX2", 6, 2, false, rowsA, false)
 	}
 	packCopy()
 	packTranspose()
@@ -34,9 +37,16 @@ func main() {
 // lie in a row-major matrix and prefetches them prefetchAhead elements ahead. The hardware
 // prefetcher does not follow mr streams read a column at a time, and without this the kernel waits
 // on memory whenever A is not already in cache.
-func microkernel(name string, mr, vecs int, wide, rowsA bool) {
+//
+// With masked set (AVX-512 with one vector per row only) the kernel (named with suffix Cols) takes
+// one more argument, cols ≤ nr, and reads and writes only the first cols columns of C, through an
+// opmask: a microtile cut by C's right edge is computed in place rather than staged.
+func microkernel(name string, mr, vecs int, wide, rowsA, masked bool) {
 	if rowsA {
 		name += "Rows"
+	}
+	if masked {
+		name += "Cols"
 	}
 	lanes, total := 8, 16
 	if wide {
@@ -52,10 +62,16 @@ func microkernel(name string, mr, vecs int, wide, rowsA bool) {
 	nr := lanes * vecs
 	const unroll = 4
 
-	TEXT(name, NOSPLIT, "func(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32)")
+	signature := "func(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32)"
+	cols := fmt.Sprint(nr)
+	if masked {
+		signature = strings.TrimSuffix(signature, ")") + ", cols int)"
+		cols = "cols"
+	}
+	TEXT(name, NOSPLIT, signature)
 	Pragma("noescape")
 	doc := []string{
-		fmt.Sprintf("%s is the %d×%d form of kernelGeneric: for i < %d and j < %d it sets", name, mr, nr, mr, nr),
+		fmt.Sprintf("%s is the %d×%d form of kernelGeneric: for i < %d and j < %s it sets", name, mr, nr, mr, cols),
 		"c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs",
 		"in increasing p and reading c only when beta != 0. It does not check the slices' lengths.",
 	}
@@ -232,13 +248,30 @@ func microkernel(name string, mr, vecs int, wide, rowsA bool) {
 		}
 	}
 	Label("scaled")
+	if masked {
+		// K1 = the low cols bits.
+		n, ones := GP64(), GP64()
+		MOVQ(param("cols"), n)
+		MOVQ(U32(0xffff), ones)
+		BZHIQ(n, ones, ones)
+		KMOVW(ones.As32(), K1)
+	}
 	rows := func(withBeta bool) {
 		for i := range mr {
 			for v := range vecs {
 				if withBeta {
-					VFMADD231PS(c.Offset(v*lanes*4), vbeta, acc(i, v))
+					if masked {
+						VMOVUPS_Z(c.Offset(v*lanes*4), K1, valpha)
+						VFMADD231PS(valpha, vbeta, acc(i, v))
+					} else {
+						VFMADD231PS(c.Offset(v*lanes*4), vbeta, acc(i, v))
+					}
 				}
-				VMOVUPS(acc(i, v), c.Offset(v*lanes*4))
+				if masked {
+					VMOVUPS(acc(i, v), K1, c.Offset(v*lanes*4))
+				} else {
+					VMOVUPS(acc(i, v), c.Offset(v*lanes*4))
+				}
 			}
 			if i < mr-1 {
 				ADDQ(ldc, c.Base)
