@@ -136,6 +136,13 @@ func place(buf, x []float32, ld int, oMajor bool, o0, on, p0, pn, w int, inPlace
 		v.x, v.step, v.across, v.along = x[o0*ld+p0:], ld, ld, 1
 	} else {
 		v.x, v.step, v.across, v.along = x[p0*ld+o0:], 1, 1, ld
+		// A sliver cut short by the edge is read in place too where its w lines lie in x: the
+		// lines past the edge are whatever follows (the next row's first elements), which only
+		// reach the rows or columns of C that the kernel leaves unstored or that are staged and
+		// dropped, so every stored element of C is computed as from a packed sliver.
+		if v.whole < on && (p0+pn-1)*ld+o0+v.whole+w <= len(x) {
+			v.whole = roundUp(on, w)
+		}
 	}
 	if v.whole < on {
 		pack(buf, x, ld, oMajor, o0+v.whole, on-v.whole, p0, pn, w)
