@@ -390,8 +390,8 @@ func TestConvBackwardIsTheAdjoint(t *testing.T) {
 		{"grouped 3x3 in bands", Shape{33, 40, 32}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 8}},
 		{"3x3 stride 2", Shape{30, 30, 16}, ConvSpec{Filters: 24, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1}},
 		{"3x3 with Winograd's weight gradient", Shape{13, 11, 32}, ConvSpec{Filters: 40, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}},
-		// 8 tile rows of 15 tiles per image, 12 tile rows per chunk: the first chunk ends in the
-		// second image.
+		// F(4×4): 8 tile rows of 15 tiles per image, 6 tile rows per chunk: the second chunk
+		// spans both images.
 		{"3x3 in chunks spanning images", Shape{30, 60, 8}, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
