@@ -296,12 +296,16 @@ func TestResidualAddFusion(t *testing.T) {
 		scale     float32
 		branchIsB bool // the branch is the Add's second input
 		project   bool // the shortcut is a convolution and BatchNorm too, made after the branch
+		excite    bool // the branch ends in Squeeze-and-Excitation, whose Scale computes the Add
 		wantFused bool
 	}{
-		{"branch first, scaled", 0.5, false, false, true},
-		{"branch second", 1, true, false, true},
-		{"branch second, scaled: not fused", 0.5, true, false, false},
-		{"projection shortcut made after the branch", 1, false, true, true},
+		{"branch first, scaled", 0.5, false, false, false, true},
+		{"branch second", 1, true, false, false, true},
+		{"branch second, scaled: not fused", 0.5, true, false, false, false},
+		{"projection shortcut made after the branch", 1, false, true, false, true},
+		{"excited branch first, scaled", 0.5, false, false, true, true},
+		{"excited branch second", 1, true, false, true, true},
+		{"excited branch second, scaled: not fused", 0.5, true, false, true, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -312,6 +316,10 @@ func TestResidualAddFusion(t *testing.T) {
 				conv := g.Conv2D(x, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1})
 				branch := g.BatchNorm(conv)
 				shortcut, extra := x, []*Node{conv, branch}
+				if tc.excite {
+					branch = g.Scale(branch, g.Sigmoid(g.GlobalAvgPool(branch)))
+					extra = append(extra, branch)
+				}
 				if tc.project {
 					sc := g.Conv2D(x, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 1})
 					shortcut = g.BatchNorm(sc)
@@ -337,9 +345,11 @@ func TestResidualAddFusion(t *testing.T) {
 			defer fused.Pool().Close()
 			plain, py, padd := build(false)
 			defer plain.Pool().Close()
-			if fadd.convFused != tc.wantFused || fadd.bnFused != tc.wantFused || padd.convFused || padd.bnFused {
-				t.Fatalf("Add fused by conv/BatchNorm: %v/%v fused and %v/%v plain, want %v and false",
-					fadd.convFused, fadd.bnFused, padd.convFused, padd.bnFused, tc.wantFused)
+			byBN := tc.wantFused && !tc.excite
+			if fadd.convFused != byBN || fadd.bnFused != byBN || fadd.scaleFused != (tc.wantFused && tc.excite) ||
+				padd.convFused || padd.bnFused || padd.scaleFused {
+				t.Fatalf("Add fused by conv/BatchNorm/Scale: %v/%v/%v fused and %v/%v/%v plain, want fused %v",
+					fadd.convFused, fadd.bnFused, fadd.scaleFused, padd.convFused, padd.bnFused, padd.scaleFused, tc.wantFused)
 			}
 
 			fused.Forward(true)

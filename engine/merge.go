@@ -15,9 +15,10 @@ type addOp struct {
 	relu bool
 	// convFused marks an Add computed by the convolution of one of its inputs in a folded
 	// inference forward, bnFused one computed by the BatchNorm of one of its inputs in other
-	// forwards (see Build).
-	convFused, bnFused bool
-	fwd, bwd           *elementwise
+	// forwards, scaleFused one computed by the Scale of one of its inputs in every forward (see
+	// Build).
+	convFused, bnFused, scaleFused bool
+	fwd, bwd                       *elementwise
 }
 
 // Add adds y = a + scale·b for two nodes of the same shape: scale 1 is a residual connection,
@@ -87,7 +88,7 @@ func (o *addOp) overwrite(input int) bool {
 }
 
 func (o *addOp) forward(g *Graph) {
-	if g.folded && o.convFused || !g.folded && o.bnFused {
+	if g.folded && o.convFused || !g.folded && o.bnFused || o.scaleFused {
 		return
 	}
 	o.fwd.run()
@@ -176,8 +177,10 @@ type scaleOp struct {
 	samples int
 	// setX and setS make backward set x's or s's gradient instead of adding to it.
 	setX, setS bool
-	sums       []channelSums
-	fwd, bwd   func(w, i int)
+	// residual is the Add that the forward computes too (see Build).
+	residual *addOp
+	sums     []channelSums
+	fwd, bwd func(w, i int)
 }
 
 // Scale adds the channel scaling of Squeeze-and-Excitation: y[n,h,w,c] = x[n,h,w,c]·s[n,0,0,c],
@@ -191,12 +194,19 @@ func (g *Graph) Scale(x, s *Node) *Node {
 	// A chunk covers whole samples, so that it alone sums the gradient of its samples' scales.
 	o := &scaleOp{g: g, x: x, s: s, samples: max(1, elemChunk/size), sums: newChannelSums(g.pool.Threads(), c)}
 	o.y = g.addNode(x.Name+".scale", x.Shape, o, x, s)
-	// The BatchNorm kernels do the work: y = x·s + 0, dx = s·dy − 0 − 0·dy, and Σ dy·(x − 0).
+	// The BatchNorm kernels do the work: y = x·s + 0, dx = s·dy − 0 − 0·dy, and Σ dy·(x − 0); a
+	// fused residual Add's y = (x·s + 0) + scale·other.
 	o.fwd = func(w, i int) {
 		zeros := o.sums[w].zeros
 		lo, hi := parallel.Span(i, g.n, o.samples)
 		for n := lo; n < hi; n++ {
-			bnNormalize(x.Value[n*size:(n+1)*size], o.y.Value[n*size:(n+1)*size], c, s.Value[n*c:(n+1)*c], zeros, false)
+			xs, sc := x.Value[n*size:(n+1)*size], s.Value[n*c:(n+1)*c]
+			if r := o.residual; r != nil {
+				other, scale := r.residual(o.y)
+				bnResidual(xs, r.y.Value[n*size:(n+1)*size], other.Value[n*size:(n+1)*size], c, sc, zeros, scale, r.relu)
+				continue
+			}
+			bnNormalize(xs, o.y.Value[n*size:(n+1)*size], c, sc, zeros, false)
 		}
 	}
 	o.bwd = func(w, i int) {
