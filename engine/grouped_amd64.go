@@ -1,0 +1,11 @@
+//go:build !purego
+
+package engine
+
+func groupedConvVec(gs int, dst []float32, ds int, src []float32, ss, n int, taps []int, w []float32, nv, wv int, add bool) bool {
+	return false
+}
+
+func groupedGradVec(gs int, dw, src []float32, ss int, dy []float32, dys, n int, taps []int, nv, wv int) bool {
+	return false
+}
