@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"testing"
+)
+
+func TestGroupedWidth(t *testing.T) {
+	for _, c := range []struct {
+		in   Shape
+		s    ConvSpec
+		want int
+	}{
+		{Shape{28, 28, 32}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 1, Groups: 8}, 4},
+		{Shape{28, 28, 64}, ConvSpec{Filters: 64, KH: 3, KW: 3, Stride: 2, Groups: 8}, 8},
+		{Shape{16, 16, 128}, ConvSpec{Filters: 128, KH: 3, KW: 3, Stride: 1, Groups: 32}, 4},
+		{Shape{14, 14, 128}, ConvSpec{Filters: 128, KH: 3, KW: 3, Stride: 2, Groups: 8}, 0}, // groups of 16
+		{Shape{8, 8, 12}, ConvSpec{Filters: 12, KH: 3, KW: 3, Stride: 1, Groups: 3}, 0},     // 3 groups of 4 do not pair
+		{Shape{8, 8, 16}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 1, Groups: 4}, 0},     // 4 in, 8 out
+		{Shape{8, 8, 8}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, Groups: 1}, 0},       // one group
+		{Shape{8, 8, 24}, ConvSpec{Filters: 24, KH: 1, KW: 1, Stride: 1, Groups: 3}, 8},     // 1×1
+		{Shape{8, 8, 16}, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, Groups: 16}, 0},    // depthwise
+		{Shape{8, 8, 16}, ConvSpec{Filters: 16, KH: 5, KW: 2, Stride: 3, Groups: 4}, 4},     // any kernel
+		{Shape{8, 8, 40}, ConvSpec{Filters: 40, KH: 3, KW: 3, Stride: 1, Groups: 10}, 4},    // 10 groups of 4
+		{Shape{8, 8, 64}, ConvSpec{Filters: 64, KH: 3, KW: 3, Stride: 1, Groups: 8, Bias: true}, 8},
+	} {
+		if got := groupedWidth(c.s, c.in); got != c.want {
+			t.Errorf("groupedWidth(%+v, %v) = %d, want %d", c.s, c.in, got, c.want)
+		}
+	}
+}
+
+// TestGroupedKernelsMatchTwins runs the assembly kernels and their Go twins on the same random
+// inputs, over pixel counts around the assembly's blocks (two pixels, eight, and the last eight
+// again), tap lists of every length a 3×3 kernel's phases have, and several vectors. The twins
+// round each product where the assembly fuses it, so the two agree to float32 rounding.
+func TestGroupedKernelsMatchTwins(t *testing.T) {
+	if !vecAVX2 || !groupedFMA {
+		t.Skip("no AVX2 and FMA kernels in this build or on this CPU")
+	}
+	for _, gs := range []int{4, 8} {
+		for _, n := range []int{0, 1, 2, 3, 7, 8, 9, 14, 17} {
+			for _, nt := range []int{0, 1, 2, 4, 9} {
+				for _, add := range []bool{false, true} {
+					t.Run(fmt.Sprintf("gs %d, %d pixels, %d taps, add %v", gs, n, nt, add), func(t *testing.T) {
+						checkGroupedKernels(t, gs, n, nt, add)
+					})
+				}
+			}
+		}
+	}
+}
+
+// checkGroupedKernels compares the kernels of groups of gs with their twins on n pixels of three
+// vectors, with nt taps and, for the gather, add.
+func checkGroupedKernels(t *testing.T, gs, n, nt int, add bool) {
+	const nv = 3
+	// Pixels 2·24+8 apart in the source and 24+8 in the destination, whose gaps must stay as they
+	// are; taps anywhere in a window of 3×3 pixels of rows 9 pixels apart, in any order.
+	ss, ds, wv := 56, 32, 9*gs*8+8
+	taps := make([]int, 0, 2*nt)
+	for k := range nt {
+		tap := k * 5 % 9
+		taps = append(taps, (tap/3*9+tap%3)*ss, tap*gs*8)
+	}
+	pixels := max(n, 1)
+	src := randomValues(pixels*ss+30*ss, 1, false)
+	w := randomValues(nv*wv, 2, false)
+	dy := randomValues(pixels*ds, 3, false)
+	run := func(vec bool) (out, dw []float32) {
+		saved := vecAVX2
+		defer func() { vecAVX2 = saved }()
+		vecAVX2 = vec
+		o := &grouped{gs: gs, taps: 9, fwd: gather{src: Shape{C: nv * 8}}}
+		out, dw = randomValues(pixels*ds, 4, false), randomValues(nv*wv, 5, false)
+		o.conv(out, ds, src, ss, n, taps, w, add)
+		o.grad(dw, src, ss, dy, ds, n, taps)
+		return out, dw
+	}
+	out, dw := run(true)
+	wantOut, wantDW := run(false)
+	for _, c := range []struct {
+		name      string
+		got, want []float32
+	}{{"gather", out, wantOut}, {"weight gradient", dw, wantDW}} {
+		for i, v := range c.want {
+			if d := math.Abs(float64(c.got[i] - v)); d > 1e-5*(1+math.Abs(float64(v))) || math.IsNaN(d) {
+				t.Fatalf("%s: element %d = %v, the Go twin gives %v", c.name, i, c.got[i], v)
+			}
+		}
+	}
+}
+
+// TestConvGoKernels runs the convolution tests with the Go kernels only, where the others run the
+// assembly ones.
+func TestConvGoKernels(t *testing.T) {
+	saved := vecAVX2
+	defer func() { vecAVX2 = saved }()
+	vecAVX2 = false
+	TestConv2DForwardMatchesDefinition(t)
+	TestGradConv2D(t)
+	TestConvBackwardIsTheAdjoint(t)
+	TestConv2DIdenticalOnAnyThreadCount(t)
+}
