@@ -16,7 +16,8 @@ type ConvSpec struct {
 	Bias                                        bool
 }
 
-// A convolution is computed by GEMMs whose rows are its output pixels, in one of three ways:
+// A convolution is computed by GEMMs whose rows are its output pixels, in one of three ways,
+// unless it is grouped with groups of 4 or 8 channels (see below):
 //
 //   - direct: a 1×1, stride-1, unpadded convolution is one product of x's rows, read in place;
 //   - windowed: any other stride-1 convolution is computed on bands of output rows. The band's
@@ -40,6 +41,13 @@ type ConvSpec struct {
 // costs less than products a few columns wide. A block's weights are a K×bf matrix,
 // [block][kh][kw][bc][bf], with K = KH·KW·bc, and its inputs are copied block by block. Without
 // merging (sb = 1) that is the layout of the weight parameter, [G][KH][KW][Cin/G][Cout/G].
+//
+// Groups of 4 or 8 input and as many output channels would be merged 4 or 2 to a block, so such
+// a convolution is instead computed group by group, without GEMMs (grouped.go): its output, its
+// input gradient and its weight gradient, at any stride, by kernels that take a pixel's channels
+// eight at a time (a group of 8, or two groups of 4) and gather each destination pixel from a
+// buffer of zero-padded source rows. A segment's partial weight gradient is then laid out as the
+// kernels' packed weights (wxIndex).
 //
 // The input gradient of a windowed convolution is the windowed convolution of the output's
 // gradient with the flipped, transposed weights and the complementary padding KH−1−PadH, which

@@ -103,3 +103,20 @@ func TestConvGoKernels(t *testing.T) {
 	TestConvBackwardIsTheAdjoint(t)
 	TestConv2DIdenticalOnAnyThreadCount(t)
 }
+
+// BenchmarkGroupedConv times the grouped 3×3 convolutions of ResNeXt-20 8x4d with groups of 4
+// and 8 (see benchConv).
+func BenchmarkGroupedConv(b *testing.B) {
+	for _, c := range []struct {
+		in Shape
+		s  ConvSpec
+	}{
+		{Shape{28, 28, 32}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 8}},
+		{Shape{28, 28, 64}, ConvSpec{Filters: 64, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 8}},
+		{Shape{14, 14, 64}, ConvSpec{Filters: 64, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 8}},
+	} {
+		b.Run(fmt.Sprintf("%dx%dx%d_s%d_g%d", c.in.H, c.in.W, c.in.C, c.s.Stride, c.s.Groups), func(b *testing.B) {
+			benchConv(b, c.in, c.s)
+		})
+	}
+}
