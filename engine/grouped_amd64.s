@@ -8,10 +8,23 @@
 // pair of int offsets in float32s: into src from a pixel's, and into the weights (or the weight
 // gradient) of a vector.
 
+// c4Sum sets a0 to ((a0 + ρ_1(a1)) + ρ_2(a2)) + ρ_3(a3), ρ_r rotating each lane so that element
+// co takes element (co−r) mod 4.
+#define c4Sum(a0, a1, a2, a3) \
+	VPERMILPS $0x93, a1, a1; \
+	VPERMILPS $0x4E, a2, a2; \
+	VPERMILPS $0x39, a3, a3; \
+	VADDPS    a1, a0, a0;    \
+	VADDPS    a2, a0, a0;    \
+	VADDPS    a3, a0, a0
+
 // func groupedConv4AVX2(dst []float32, ds int, src []float32, ss int, n int, taps []int, w []float32, nv int, wv int, add bool)
 //
-// Two pixels at a time, then one: for each vector, the four accumulators A_r of each pixel in
-// Y0–Y3 and Y4–Y7, the pixels' inputs in Y8 and Y9, the weights W_r in Y10–Y13.
+// Three pixels at a time, then one: for each vector, the four accumulators A_r of pixel p in
+// Y(4p)–Y(4p+3), the pixels' inputs in Y12–Y14, a weight vector W_r in Y15. Unless add is set, a
+// tail of one or two pixels is the last three pixels once more, which sets the overlapping ones
+// to the same values again; with add, or fewer than three pixels in all, it is taken one pixel
+// at a time.
 TEXT ·groupedConv4AVX2(SB), NOSPLIT, $0-137
 	MOVQ dst_base+0(FP), DI
 	MOVQ ds+24(FP), R8
@@ -27,13 +40,30 @@ TEXT ·groupedConv4AVX2(SB), NOSPLIT, $0-137
 	MOVQ wv+128(FP), R14
 	SHLQ $2, R14
 
-c4Pair:
-	CMPQ CX, $2
-	JL   c4Single
+c4Block:
+	CMPQ  CX, $3
+	JGE   c4Three
+	TESTQ CX, CX
+	JZ    c4Done
+	CMPB  add+136(FP), $0
+	JNE   c4Single
+	CMPQ  n+64(FP), $3
+	JL    c4Single
+	// Step back to the last three pixels.
+	MOVQ  $3, DX
+	SUBQ  CX, DX
+	MOVQ  DX, AX
+	IMULQ R9, DX
+	SUBQ  DX, SI
+	IMULQ R8, AX
+	SUBQ  AX, DI
+	MOVQ  $3, CX
+
+c4Three:
 	MOVQ R12, AX
 	MOVQ nv+120(FP), R13
 
-c4PairVec:
+c4ThreeVec:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -42,74 +72,76 @@ c4PairVec:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
 	MOVQ   R10, DX
 	CMPQ   DX, R11
-	JAE    c4PairSum
+	JAE    c4ThreeSum
 
-c4PairTap:
+c4ThreeTap:
 	MOVQ        (DX), R15
 	MOVQ        8(DX), BX
 	LEAQ        (SI)(R15*4), R15
 	LEAQ        (AX)(BX*4), BX
-	VMOVUPS     (R15), Y8
-	VMOVUPS     (R15)(R9*1), Y9
-	VMOVUPS     (BX), Y10
-	VMOVUPS     32(BX), Y11
-	VMOVUPS     64(BX), Y12
-	VMOVUPS     96(BX), Y13
-	VFMADD231PS Y10, Y8, Y0
-	VFMADD231PS Y10, Y9, Y4
-	VFMADD231PS Y11, Y8, Y1
-	VFMADD231PS Y11, Y9, Y5
-	VFMADD231PS Y12, Y8, Y2
-	VFMADD231PS Y12, Y9, Y6
-	VFMADD231PS Y13, Y8, Y3
-	VFMADD231PS Y13, Y9, Y7
+	VMOVUPS     (R15), Y12
+	VMOVUPS     (R15)(R9*1), Y13
+	VMOVUPS     (R15)(R9*2), Y14
+	VMOVUPS     (BX), Y15
+	VFMADD231PS Y15, Y12, Y0
+	VFMADD231PS Y15, Y13, Y4
+	VFMADD231PS Y15, Y14, Y8
+	VMOVUPS     32(BX), Y15
+	VFMADD231PS Y15, Y12, Y1
+	VFMADD231PS Y15, Y13, Y5
+	VFMADD231PS Y15, Y14, Y9
+	VMOVUPS     64(BX), Y15
+	VFMADD231PS Y15, Y12, Y2
+	VFMADD231PS Y15, Y13, Y6
+	VFMADD231PS Y15, Y14, Y10
+	VMOVUPS     96(BX), Y15
+	VFMADD231PS Y15, Y12, Y3
+	VFMADD231PS Y15, Y13, Y7
+	VFMADD231PS Y15, Y14, Y11
 	ADDQ        $16, DX
 	CMPQ        DX, R11
-	JB          c4PairTap
+	JB          c4ThreeTap
 
-c4PairSum:
+c4ThreeSum:
 	// y = ((A_0 + ρ_1) + ρ_2) + ρ_3, ρ_r taking lane element co from (co−r) mod 4.
-	VPERMILPS $0x93, Y1, Y1
-	VPERMILPS $0x4E, Y2, Y2
-	VPERMILPS $0x39, Y3, Y3
-	VADDPS    Y1, Y0, Y0
-	VADDPS    Y2, Y0, Y0
-	VADDPS    Y3, Y0, Y0
-	VPERMILPS $0x93, Y5, Y5
-	VPERMILPS $0x4E, Y6, Y6
-	VPERMILPS $0x39, Y7, Y7
-	VADDPS    Y5, Y4, Y4
-	VADDPS    Y6, Y4, Y4
-	VADDPS    Y7, Y4, Y4
-	CMPB      add+136(FP), $0
-	JE        c4PairStore
-	VADDPS    (DI), Y0, Y0
-	VADDPS    (DI)(R8*1), Y4, Y4
+	c4Sum(Y0, Y1, Y2, Y3)
+	c4Sum(Y4, Y5, Y6, Y7)
+	c4Sum(Y8, Y9, Y10, Y11)
+	CMPB   add+136(FP), $0
+	JE     c4ThreeStore
+	VADDPS (DI), Y0, Y0
+	VADDPS (DI)(R8*1), Y4, Y4
+	VADDPS (DI)(R8*2), Y8, Y8
 
-c4PairStore:
+c4ThreeStore:
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y4, (DI)(R8*1)
+	VMOVUPS Y8, (DI)(R8*2)
 	ADDQ    $32, SI
 	ADDQ    $32, DI
 	ADDQ    R14, AX
 	DECQ    R13
-	JNZ     c4PairVec
+	JNZ     c4ThreeVec
 	MOVQ    nv+120(FP), R13
 	SHLQ    $5, R13
 	SUBQ    R13, SI
 	SUBQ    R13, DI
 	LEAQ    (SI)(R9*2), SI
+	ADDQ    R9, SI
 	LEAQ    (DI)(R8*2), DI
-	SUBQ    $2, CX
-	JMP     c4Pair
+	ADDQ    R8, DI
+	SUBQ    $3, CX
+	JMP     c4Block
 
 c4Single:
-	TESTQ CX, CX
-	JZ    c4Done
-	MOVQ  R12, AX
-	MOVQ  nv+120(FP), R13
+	MOVQ R12, AX
+	MOVQ nv+120(FP), R13
 
 c4SingleVec:
 	VXORPS Y0, Y0, Y0
@@ -134,12 +166,7 @@ c4SingleTap:
 	JB          c4SingleTap
 
 c4SingleSum:
-	VPERMILPS $0x93, Y1, Y1
-	VPERMILPS $0x4E, Y2, Y2
-	VPERMILPS $0x39, Y3, Y3
-	VADDPS    Y1, Y0, Y0
-	VADDPS    Y2, Y0, Y0
-	VADDPS    Y3, Y0, Y0
+	c4Sum(Y0, Y1, Y2, Y3)
 	CMPB      add+136(FP), $0
 	JE        c4SingleStore
 	VADDPS    (DI), Y0, Y0
@@ -151,6 +178,14 @@ c4SingleStore:
 	ADDQ    R14, AX
 	DECQ    R13
 	JNZ     c4SingleVec
+	MOVQ    nv+120(FP), R13
+	SHLQ    $5, R13
+	SUBQ    R13, SI
+	SUBQ    R13, DI
+	ADDQ    R9, SI
+	ADDQ    R8, DI
+	DECQ    CX
+	JNZ     c4Single
 
 c4Done:
 	VZEROUPPER
