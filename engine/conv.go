@@ -45,9 +45,9 @@ type ConvSpec struct {
 // Groups of 4 or 8 input and as many output channels would be merged 4 or 2 to a block, so such
 // a convolution is instead computed group by group, without GEMMs (grouped.go): its output, its
 // input gradient and its weight gradient, at any stride, by kernels that take a pixel's channels
-// eight at a time (a group of 8, or two groups of 4) and gather each destination pixel from a
-// buffer of zero-padded source rows. A segment's partial weight gradient is then laid out as the
-// kernels' packed weights (wxIndex).
+// eight at a time (a group of 8, or two groups of 4) and gather each destination pixel from the
+// source image in place, leaving out the taps that fall in the padding. A segment's partial
+// weight gradient is then laid out as the kernels' packed weights (wxIndex).
 //
 // The input gradient of a windowed convolution is the windowed convolution of the output's
 // gradient with the flipped, transposed weights and the complementary padding KH−1−PadH, which
@@ -170,8 +170,7 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 	// The dual convolution needs the complementary padding KH−1−PadH to be non-negative.
 	o.windowed = s.Stride == 1 && s.PadH < s.KH && s.PadW < s.KW && !o.direct && gs == 0
 	if gs != 0 {
-		o.grp = newGrouped(s, in, out, gs)
-		o.colSize = max(o.grp.fwd.bufLen, o.grp.dual.bufLen)
+		o.grp = newGrouped(s, in, out, gs, g.pool.Threads())
 	} else if o.windowed {
 		o.fwdWin = newWindow(in, out, s.KH, s.KW, s.PadH, s.PadW, o.blocks)
 		o.dualWin = newWindow(out, in, s.KH, s.KW, s.KH-1-s.PadH, s.KW-1-s.PadW, o.blocks)
@@ -337,7 +336,7 @@ func (o *convOp) forwardChunk(w, i int) {
 	cout, wts, y := o.s.Filters, o.fwdW, o.fwdOut
 	switch {
 	case o.grp != nil:
-		p0, p1 := o.grp.run(&o.grp.fwd, o.col(w), o.x.Value, y, o.grp.forwardWeights(wts), i, false)
+		p0, p1 := o.grp.run(&o.grp.fwd, w, o.x.Value, y, o.grp.forwardWeights(wts), i, false)
 		ys := y[p0*cout : p1*cout]
 		o.fwdEpi.apply(ys, ys, cout, p0*cout)
 	case o.winoFwd != nil:
@@ -472,7 +471,7 @@ func (o *convOp) backwardData(w, i int) {
 	dy, dx := o.y.Grad, o.x.Grad
 	switch {
 	case o.grp != nil:
-		o.grp.run(&o.grp.dual, o.col(w), dy, dx, o.grp.wd, i, o.dxBeta != 0)
+		o.grp.run(&o.grp.dual, w, dy, dx, o.grp.wd, i, o.dxBeta != 0)
 	case o.direct:
 		// dX = dY·Wᵀ, row by row.
 		r0, r1 := parallel.Span(i, o.g.n*o.in.H*o.in.W, convTile)
@@ -516,7 +515,7 @@ func (o *convOp) backwardWeights(w, seg int) {
 		clear(dw)
 		v := &o.grp.fwd
 		for i := n0 * v.bands(); i < n1*v.bands(); i++ {
-			o.grp.weightGrad(dw, o.col(w), o.x.Value, dy, i)
+			o.grp.weightGrad(dw, w, o.x.Value, dy, i)
 		}
 	case o.winoGrad:
 		o.winoFwd.weightGrad(o.col(w), o.x.Value, dy, dw, n0, n1)

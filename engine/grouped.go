@@ -9,19 +9,22 @@ import "github.com/gonas/nas/engine/parallel"
 // of eight: one group of 8, or a pair of groups of 4.
 //
 // Every pass is a gather: a destination pixel a (one axis shown; the other is alike) is the sum
-// over the kernel taps k whose source pixel (a·u + e + σ·k)/d is whole of that source pixel's
-// channels times the tap's weights. The output is the gather of x with u = Stride, d = 1,
-// e = −Pad, σ = +1; the input gradient is the gather of dY with u = 1, d = Stride, e = Pad,
-// σ = −1, its weights transposed (dX[ci] = Σ_co dY[co]·w[ci][co]): a stride-s input gradient
-// has s×s phases, the pixels a with the same (a·u + e) mod d, each with its own taps. A chunk
-// gathers a band of destination rows from a buffer that holds the source rows it reads, with
-// zeros where they lie outside the image, so that the kernels need no bounds: a phase's pixels
-// of one row are one kernel call over pixels d apart in the destination and u apart in the
-// buffer.
+// over the kernel taps k whose source pixel (a·u + e + σ·k)/d is whole, and inside the image, of
+// that source pixel's channels times the tap's weights. The output is the gather of x with
+// u = Stride, d = 1, e = −Pad, σ = +1; the input gradient is the gather of dY with u = 1,
+// d = Stride, e = Pad, σ = −1, its weights transposed (dX[ci] = Σ_co dY[co]·w[ci][co]): a
+// stride-s input gradient has s×s phases, the pixels a with the same (a·u + e) mod d, each with
+// its own taps. Along a row, the pixels of one phase are d apart in the destination and u apart
+// in the source, and down a column, d rows apart and u rows apart: either is one kernel call over
+// pixels at fixed strides, reading the images in place. The taps that fall outside the image are
+// left out, which splits a phase's pixels into interior rows and columns, whose windows lie
+// inside the image, and the few border rows and columns: each interior row's interior pixels are
+// one call, each border column's interior rows are one call down the column, each border row's
+// interior pixels one call, and each corner pixel one call.
 //
-// The weight gradient dW[g][k][ci][co] = Σ_pixels x(window of k)[ci]·dY[co] is computed
-// by the same kernels' duals on the output's gather of x, per segment of the batch as for the
-// other convolutions.
+// The weight gradient dW[g][k][ci][co] = Σ_pixels x(window of k)[ci]·dY[co] is computed by the
+// same walk over the output's gather of x, per segment of the batch as for the other
+// convolutions.
 //
 // With gs = 8, a vector is a group's 8 output channels, and the kernel adds, for each tap and
 // input channel ci, the broadcast input x[ci] times the vector w[k][ci][·]. With gs = 4 a
@@ -60,6 +63,8 @@ type grouped struct {
 	// parameter's own layout (gs = 8).
 	wf, wd              []float32
 	fwdIndex, dualIndex []int32
+	// tapBuf holds each worker's taps of one kernel call, 2·taps ints per worker.
+	tapBuf []int
 }
 
 // gather is the geometry of one gathering pass from src, an image of src.H×src.W pixels of c
@@ -68,18 +73,14 @@ type grouped struct {
 type gather struct {
 	src              Shape
 	dstH, dstW       int
-	kh, kw           int
 	u, d, eh, ew, sg int
-	// A band is up to rows destination rows. Its buffer holds source rows of wb pixels, columns
-	// from clo on; bufLen is the longest buffer of a band.
-	rows, wb, clo, bufLen int
-	// taps holds, for each phase pair p = ph·d + pq (row phase ph, column phase pq), from
-	// tapAt[p] to tapAt[p+1], pairs of a tap's offset in the buffer from the source pixel
-	// (⌊(a·u+eh)/d⌋, ⌊(b·u+ew)/d⌋) plus back, and its weights' offset within a vector's packed
-	// weights. back is the largest distance back from that pixel of a tap's (σ = −1 reads
-	// pixels before it), which makes the offsets non-negative.
+	// A band, one chunk of a pass, is up to rows destination rows of an image.
+	rows int
+	// taps holds, for each phase pair p = ph·d + pq (row phase ph = (a·u+eh) mod d, column phase
+	// pq likewise), from tapAt[p] to tapAt[p+1], triples of a tap's source row and column
+	// relative to the pixel (⌊(a·u+eh)/d⌋, ⌊(b·u+ew)/d⌋) and its weights' offset within a
+	// vector's packed weights.
 	taps, tapAt []int
-	back        int
 }
 
 // floorDiv returns ⌊a/b⌋ for b > 0.
@@ -91,14 +92,16 @@ func floorDiv(a, b int) int {
 	return q
 }
 
-// newGrouped returns the direct computation of a convolution from in to out with groups of gs.
-func newGrouped(s ConvSpec, in, out Shape, gs int) *grouped {
+// newGrouped returns the direct computation of a convolution from in to out with groups of gs,
+// run by up to threads workers.
+func newGrouped(s ConvSpec, in, out Shape, gs, threads int) *grouped {
 	taps := s.KH * s.KW
 	o := &grouped{gs: gs, taps: taps,
-		fwd:  newGather(in, out, s.KH, s.KW, s.Stride, 1, -s.PadH, -s.PadW, 1, gs),
-		dual: newGather(out, in, s.KH, s.KW, 1, s.Stride, s.PadH, s.PadW, -1, gs),
-		wf:   make([]float32, in.C*taps*gs),
-		wd:   make([]float32, in.C*taps*gs),
+		fwd:    newGather(in, out, s.KH, s.KW, s.Stride, 1, -s.PadH, -s.PadW, 1, gs),
+		dual:   newGather(out, in, s.KH, s.KW, 1, s.Stride, s.PadH, s.PadW, -1, gs),
+		wf:     make([]float32, in.C*taps*gs),
+		wd:     make([]float32, in.C*taps*gs),
+		tapBuf: make([]int, threads*2*taps),
 	}
 	n := in.C * taps * gs
 	o.dualIndex = make([]int32, n)
@@ -121,48 +124,21 @@ func newGrouped(s ConvSpec, in, out Shape, gs int) *grouped {
 
 // newGather returns the geometry of a gathering pass (see gather) for groups of gs.
 func newGather(src, dst Shape, kh, kw, u, d, eh, ew, sg, gs int) gather {
-	v := gather{src: src, dstH: dst.H, dstW: dst.W, kh: kh, kw: kw, u: u, d: d, eh: eh, ew: ew, sg: sg}
-	lo, hi := v.span(0, dst.W, ew, kw)
-	v.clo, v.wb = lo, hi-lo
-	v.rows = dst.H
-	for v.rows > 1 && v.bandLen(0, v.rows) > convBand {
-		v.rows--
-	}
-	for i := range v.bands() {
-		v.bufLen = max(v.bufLen, v.bandLen(parallel.Span(i, dst.H, v.rows)))
-	}
+	v := gather{src: src, dstH: dst.H, dstW: dst.W, u: u, d: d, eh: eh, ew: ew, sg: sg}
+	v.rows = min(dst.H, max(1, convBand/(dst.W*dst.C)))
 	v.tapAt = make([]int, d*d+1)
 	for p := range d * d {
 		ph, pq := p/d, p%d
 		for i := range kh {
 			for j := range kw {
 				if (sg*i+ph)%d == 0 && (sg*j+pq)%d == 0 {
-					at := ((sg*i+ph)/d*v.wb + (sg*j+pq)/d) * src.C
-					v.taps = append(v.taps, at, (i*kw+j)*gs*8)
+					v.taps = append(v.taps, (sg*i+ph)/d, (sg*j+pq)/d, (i*kw+j)*gs*8)
 				}
 			}
 		}
 		v.tapAt[p+1] = len(v.taps)
 	}
-	for t := 0; t < len(v.taps); t += 2 {
-		v.back = max(v.back, -v.taps[t])
-	}
-	for t := 0; t < len(v.taps); t += 2 {
-		v.taps[t] += v.back
-	}
 	return v
-}
-
-// span returns the source rows (or columns) [lo, hi) that destination rows [a0, a1) read, for
-// the offset e and a kernel of k taps along the axis.
-func (v *gather) span(a0, a1, e, k int) (lo, hi int) {
-	return floorDiv(a0*v.u+e+min(0, v.sg*(k-1)), v.d), floorDiv((a1-1)*v.u+e+max(0, v.sg*(k-1)), v.d) + 1
-}
-
-// bandLen is the length of the buffer of destination rows [a0, a1).
-func (v *gather) bandLen(a0, a1 int) int {
-	lo, hi := v.span(a0, a1, v.eh, v.kh)
-	return (hi - lo) * v.wb * v.src.C
 }
 
 // bands is how many bands an image has.
@@ -175,35 +151,96 @@ func (v *gather) band(i int) (n, a0, a1 int) {
 	return n, a0, a1
 }
 
-// fill sets buf to the source rows that destination rows [a0, a1) of img read, columns from
-// clo on, zero outside the image, and returns the first of those rows.
-func (v *gather) fill(buf, img []float32, a0, a1 int) int {
-	c, w := v.src.C, v.src.W
-	lo, hi := v.span(a0, a1, v.eh, v.kh)
-	c0, c1 := max(v.clo, 0), min(v.clo+v.wb, w)
-	for r := lo; r < hi; r++ {
-		row := buf[(r-lo)*v.wb*c:][:v.wb*c]
-		if r < 0 || r >= v.src.H || c0 >= c1 {
-			clear(row)
-			continue
-		}
-		clear(row[:(c0-v.clo)*c])
-		copy(row[(c0-v.clo)*c:(c1-v.clo)*c], img[(r*w+c0)*c:])
-		clear(row[(c1-v.clo)*c:])
-	}
-	return lo
+// interior returns the pixels [i0, i1) of cnt, pixel i at source row (or column) b + i·u, whose
+// taps, rows (or columns) lo to hi from it, all lie in [0, size).
+func interior(b, u, lo, hi, size, cnt int) (i0, i1 int) {
+	i0 = min(cnt, max(0, -floorDiv(b+lo, u)))
+	i1 = max(i0, min(cnt, floorDiv(size-1-hi-b, u)+1))
+	return i0, i1
 }
 
-// rowPhases calls f for each phase of destination row a, a band's buffer starting at source
-// row lo: with the phase's first column q, the offset in the buffer of its first source pixel
-// less back, its number of pixels and its taps.
-func (v *gather) rowPhases(a, lo int, f func(q, at, n int, taps []int)) {
-	ph, r := (a*v.u+v.eh)-floorDiv(a*v.u+v.eh, v.d)*v.d, floorDiv(a*v.u+v.eh, v.d)-lo
-	for q := range min(v.d, v.dstW) {
-		t := q*v.u + v.ew
-		pq, col := t-floorDiv(t, v.d)*v.d, floorDiv(t, v.d)-v.clo
-		p := ph*v.d + pq
-		f(q, (r*v.wb+col)*v.src.C-v.back, (v.dstW-q+v.d-1)/v.d, v.taps[v.tapAt[p]:v.tapAt[p+1]])
+// visit walks band i of the batch in kernel calls: for each it calls f with the offsets of the
+// call's first destination and source pixels in the batch, their strides, its number of pixels
+// and its taps (pairs of offsets into the source from a pixel's and into a vector's weights),
+// kept in buf. As it starts a row of a phase, it prefetches from src the source rows of the
+// phase's next two rows, and the next row from read when it is not nil (a destination that f
+// reads): the kernels read pixels of several rows at a time, a pattern that the CPU's own
+// prefetching does not foresee.
+func (v *gather) visit(buf []int, i int, src, read []float32, f func(dstAt, ds, srcAt, ss, cnt int, taps []int)) {
+	n, a0, a1 := v.band(i)
+	c, h, w := v.src.C, v.src.H, v.src.W
+	img, dst := n*v.src.Size(), n*v.dstH*v.dstW*c
+	for first := a0; first < min(a1, a0+v.d); first++ {
+		// The band's rows of one phase: first + i·d, source row rb + i·u.
+		t := first*v.u + v.eh
+		ph, rb, rows := t-floorDiv(t, v.d)*v.d, floorDiv(t, v.d), (a1-first+v.d-1)/v.d
+		for q := range min(v.d, v.dstW) {
+			// The row's pixels of one phase: q + j·d, source column cb + j·u.
+			t := q*v.u + v.ew
+			pq, cb, cols := t-floorDiv(t, v.d)*v.d, floorDiv(t, v.d), (v.dstW-q+v.d-1)/v.d
+			all := v.taps[v.tapAt[ph*v.d+pq]:v.tapAt[ph*v.d+pq+1]]
+			roLo, roHi, coLo, coHi := 0, 0, 0, 0
+			for k := 0; k < len(all); k += 3 {
+				roLo, roHi = min(roLo, all[k]), max(roHi, all[k])
+				coLo, coHi = min(coLo, all[k+1]), max(coHi, all[k+1])
+			}
+			i0, i1 := interior(rb, v.u, roLo, roHi, h, rows)
+			j0, j1 := interior(cb, v.u, coLo, coHi, w, cols)
+			// call runs cnt pixels from (i, j), along the row or down the column.
+			call := func(i, j, cnt int, down bool) {
+				if cnt <= 0 {
+					return
+				}
+				r, col := rb+i*v.u, cb+j*v.u
+				taps, lo := buf[:0], 0
+				for k := 0; k < len(all); k += 3 {
+					if sr, sc := r+all[k], col+all[k+1]; sr >= 0 && sr < h && sc >= 0 && sc < w {
+						off := (all[k]*w + all[k+1]) * c
+						if len(taps) == 0 || off < lo {
+							lo = off
+						}
+						taps = append(taps, off, all[k+2])
+					}
+				}
+				for k := 0; k < len(taps); k += 2 {
+					taps[k] -= lo
+				}
+				at := dst + ((first+i*v.d)*v.dstW+q+j*v.d)*c
+				from := img + (r*w+col)*c + lo
+				if len(taps) == 0 {
+					from = img
+				}
+				if down {
+					f(at, v.d*v.dstW*c, from, v.u*w*c, cnt, taps)
+				} else {
+					f(at, v.d*c, from, v.u*c, cnt, taps)
+				}
+			}
+			for i := range rows {
+				if r0, r1 := max(0, rb+(i+1)*v.u+roLo), min(h, rb+(i+2)*v.u+roHi+1); q == 0 && r0 < r1 {
+					prefetch(src[img+r0*w*c : img+r1*w*c])
+					if a := first + (i+1)*v.d; read != nil && a < a1 {
+						prefetch(read[dst+a*v.dstW*c:][:v.dstW*c])
+					}
+				}
+				if i >= i0 && i < i1 {
+					call(i, j0, j1-j0, false)
+					continue
+				}
+				// A border row.
+				call(i, j0, j1-j0, false)
+				for j := range cols {
+					if j < j0 || j >= j1 {
+						call(i, j, 1, false)
+					}
+				}
+			}
+			for j := range cols {
+				if j < j0 || j >= j1 {
+					call(i0, j, i1-i0, true)
+				}
+			}
+		}
 	}
 }
 
@@ -230,36 +267,26 @@ func (o *grouped) forwardWeights(w []float32) []float32 {
 }
 
 // run gathers band i of the batch by the pass v from the images src into dst (set, or with add
-// added to), with the packed weights w, using buf for the band's source rows, and returns the
-// band's destination pixels [p0, p1).
-func (o *grouped) run(v *gather, buf, src, dst, w []float32, i int, add bool) (p0, p1 int) {
+// added to), with the packed weights w, for worker wk, and returns the band's destination pixels
+// [p0, p1).
+func (o *grouped) run(v *gather, wk int, src, dst, w []float32, i int, add bool) (p0, p1 int) {
+	v.visit(o.workerTaps(wk), i, src, nil, func(dstAt, ds, srcAt, ss, cnt int, taps []int) {
+		o.conv(dst[dstAt:], ds, src[srcAt:], ss, cnt, taps, w, add)
+	})
 	n, a0, a1 := v.band(i)
-	c, dstSize := v.src.C, v.dstH*v.dstW*v.src.C
-	lo := v.fill(buf, src[n*v.src.Size():][:v.src.Size()], a0, a1)
-	img := dst[n*dstSize:][:dstSize]
-	for a := a0; a < a1; a++ {
-		row := img[a*v.dstW*c:][:v.dstW*c]
-		v.rowPhases(a, lo, func(q, at, m int, taps []int) {
-			o.conv(row[q*c:], v.d*c, buf[at:], v.u*c, m, taps, w, add)
-		})
-	}
 	return (n*v.dstH + a0) * v.dstW, (n*v.dstH + a1) * v.dstW
 }
 
-// weightGrad adds to dw, laid out as wf, the weight gradient of band i of the batch: for each
-// output pixel, its window of x (gathered into buf) times its gradient in dy.
-func (o *grouped) weightGrad(dw, buf, x, dy []float32, i int) {
-	v := &o.fwd
-	n, a0, a1 := v.band(i)
-	c := v.src.C
-	lo := v.fill(buf, x[n*v.src.Size():][:v.src.Size()], a0, a1)
-	for a := a0; a < a1; a++ {
-		at := ((n*v.dstH + a) * v.dstW) * c
-		v.rowPhases(a, lo, func(_, off, m int, taps []int) {
-			o.grad(dw, buf[off:], v.u*c, dy[at:], c, m, taps)
-		})
-	}
+// weightGrad adds to dw, laid out as wf, the weight gradient of band i of the batch, for worker
+// wk: for each output pixel, its window of x times its gradient in dy.
+func (o *grouped) weightGrad(dw []float32, wk int, x, dy []float32, i int) {
+	o.fwd.visit(o.workerTaps(wk), i, x, dy, func(dyAt, dys, xAt, xs, cnt int, taps []int) {
+		o.grad(dw, x[xAt:], xs, dy[dyAt:], dys, cnt, taps)
+	})
 }
+
+// workerTaps is worker wk's buffer for the taps of a kernel call.
+func (o *grouped) workerTaps(wk int) []int { return o.tapBuf[wk*2*o.taps : (wk+1)*2*o.taps] }
 
 // conv sets (with add adds to) the n pixels dst[i·ds:] to the sum over taps (pairs of offsets
 // (s, ω)) of the pixels src[i·ss+s:] times the weights at w[ω:] of each vector, all vectors of

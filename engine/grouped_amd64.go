@@ -27,6 +27,18 @@ func groupedGrad4AVX2(dw, src []float32, ss int, dy []float32, dys, n int, taps 
 //go:noescape
 func groupedGrad8AVX2(dw, src []float32, ss int, dy []float32, dys, n int, taps []int, nv, wv int)
 
+// prefetchAVX2 prefetches the cache lines of x into all cache levels.
+//
+//go:noescape
+func prefetchAVX2(x []float32)
+
+// prefetch asks the CPU to bring x into its caches, without waiting for it.
+func prefetch(x []float32) {
+	if len(x) > 0 {
+		prefetchAVX2(x)
+	}
+}
+
 // tapReach returns the largest input and weight offsets of the taps.
 func tapReach(taps []int) (in, w int) {
 	for t := 0; t < len(taps); t += 2 {
@@ -45,10 +57,10 @@ func groupedConvVec(gs int, dst []float32, ds int, src []float32, ss, n int, tap
 		return true
 	}
 	// The last reads and writes, so that a bad call panics here rather than in assembly.
-	in, at := tapReach(taps)
-	_, _ = dst[(n-1)*ds+8*nv-1], src[(n-1)*ss+in+8*nv-1]
+	_ = dst[(n-1)*ds+8*nv-1]
 	if len(taps) > 0 {
-		_ = w[(nv-1)*wv+at+8*gs-1]
+		in, at := tapReach(taps)
+		_, _ = src[(n-1)*ss+in+8*nv-1], w[(nv-1)*wv+at+8*gs-1]
 	}
 	if gs == 4 {
 		groupedConv4AVX2(dst, ds, src, ss, n, taps, w, nv, wv, add)

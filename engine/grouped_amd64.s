@@ -217,11 +217,33 @@ c4Done:
 	VBROADCASTSS x(R15), Y9; \
 	VFMADD231PS  w(BX), Y9, Y0
 
+// c8Octa adds an input channel's term for one pixel of eight groups, each in its own
+// accumulator Y0–Y7: group g's channel at x+32g(R15) broadcast times its weights' row w, at BX,
+// BX + wv, BX + 2wv, BX + 3wv (R12 = 3·wv, R14 = wv), then from R10 = BX + 4wv on.
+#define c8Octa(w, x) \
+	VBROADCASTSS x(R15), Y8;               \
+	VFMADD231PS  w(BX), Y8, Y0;            \
+	VBROADCASTSS x+32(R15), Y9;            \
+	VFMADD231PS  w(BX)(R14*1), Y9, Y1;     \
+	VBROADCASTSS x+64(R15), Y10;           \
+	VFMADD231PS  w(BX)(R14*2), Y10, Y2;    \
+	VBROADCASTSS x+96(R15), Y11;           \
+	VFMADD231PS  w(BX)(R12*1), Y11, Y3;    \
+	VBROADCASTSS x+128(R15), Y12;          \
+	VFMADD231PS  w(R10), Y12, Y4;          \
+	VBROADCASTSS x+160(R15), Y13;          \
+	VFMADD231PS  w(R10)(R14*1), Y13, Y5;   \
+	VBROADCASTSS x+192(R15), Y14;          \
+	VFMADD231PS  w(R10)(R14*2), Y14, Y6;   \
+	VBROADCASTSS x+224(R15), Y15;          \
+	VFMADD231PS  w(R10)(R12*1), Y15, Y7
+
 // func groupedConv8AVX2(dst []float32, ds int, src []float32, ss int, n int, taps []int, w []float32, nv int, wv int, add bool)
 //
-// Eight pixels at a time, in Y0–Y7, then one. Unless add is set, a tail of fewer than eight
-// pixels is the last eight pixels once more, which sets the overlapping ones to the same values
-// again; with add, or fewer than eight pixels in all, it is taken one pixel at a time.
+// Eight pixels at a time, in Y0–Y7, then one pixel at a time, eight groups at a time in Y0–Y7
+// (so that eight sums are in flight), then one. With fewer than eight groups, unless add is set,
+// a tail of fewer than eight pixels is instead the last eight pixels once more, which sets the
+// overlapping ones to the same values again.
 TEXT ·groupedConv8AVX2(SB), NOSPLIT, $0-137
 	MOVQ dst_base+0(FP), DI
 	MOVQ ds+24(FP), R8
@@ -246,6 +268,8 @@ c8Block:
 	JNE  c8Single
 	CMPQ n+64(FP), $8
 	JL   c8Single
+	CMPQ nv+120(FP), $8
+	JGE  c8Single
 	// Step back to the last eight pixels.
 	MOVQ  $8, DX
 	SUBQ  CX, DX
@@ -333,8 +357,71 @@ c8EightSet:
 c8Single:
 	MOVQ w_base+96(FP), AX
 	MOVQ nv+120(FP), R13
+	LEAQ (R14)(R14*2), R12
+
+c8Groups8:
+	CMPQ   R13, $8
+	JL     c8SingleVec
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   taps_base+72(FP), DX
+	CMPQ   DX, R11
+	JAE    c8Groups8Store
+
+c8Groups8Tap:
+	MOVQ (DX), R15
+	MOVQ 8(DX), BX
+	LEAQ (SI)(R15*4), R15
+	LEAQ (AX)(BX*4), BX
+	LEAQ (BX)(R14*4), R10
+	c8Octa(0, 0)
+	c8Octa(32, 4)
+	c8Octa(64, 8)
+	c8Octa(96, 12)
+	c8Octa(128, 16)
+	c8Octa(160, 20)
+	c8Octa(192, 24)
+	c8Octa(224, 28)
+	ADDQ $16, DX
+	CMPQ DX, R11
+	JB   c8Groups8Tap
+
+c8Groups8Store:
+	CMPB   add+136(FP), $0
+	JE     c8Groups8Set
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
+	VADDPS 224(DI), Y7, Y7
+
+c8Groups8Set:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	ADDQ    $256, SI
+	ADDQ    $256, DI
+	LEAQ    (AX)(R14*8), AX
+	SUBQ    $8, R13
+	JMP     c8Groups8
 
 c8SingleVec:
+	TESTQ  R13, R13
+	JZ     c8SingleNext
 	VXORPS Y0, Y0, Y0
 	MOVQ   taps_base+72(FP), DX
 	CMPQ   DX, R11
@@ -368,15 +455,17 @@ c8SingleSet:
 	ADDQ    $32, DI
 	ADDQ    R14, AX
 	DECQ    R13
-	JNZ     c8SingleVec
-	MOVQ    nv+120(FP), R13
-	SHLQ    $5, R13
-	SUBQ    R13, SI
-	SUBQ    R13, DI
-	ADDQ    R9, SI
-	ADDQ    R8, DI
-	DECQ    CX
-	JNZ     c8Single
+	JMP     c8SingleVec
+
+c8SingleNext:
+	MOVQ nv+120(FP), R13
+	SHLQ $5, R13
+	SUBQ R13, SI
+	SUBQ R13, DI
+	ADDQ R9, SI
+	ADDQ R8, DI
+	DECQ CX
+	JNZ  c8Single
 
 c8Done:
 	VZEROUPPER
@@ -601,4 +690,17 @@ g4NextVec:
 
 g4Done:
 	VZEROUPPER
+	RET
+
+// func prefetchAVX2(x []float32)
+TEXT ·prefetchAVX2(SB), NOSPLIT, $0-24
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	LEAQ (SI)(CX*4), CX
+
+prefetchLine:
+	PREFETCHT0 (SI)
+	ADDQ       $64, SI
+	CMPQ       SI, CX
+	JB         prefetchLine
 	RET

@@ -11,3 +11,6 @@ func groupedConvVec(gs int, dst []float32, ds int, src []float32, ss, n int, tap
 func groupedGradVec(gs int, dw, src []float32, ss int, dy []float32, dys, n int, taps []int, nv, wv int) bool {
 	return false
 }
+
+// prefetch does nothing: Go has no prefetch instruction.
+func prefetch(x []float32) {}

@@ -54,13 +54,14 @@ func TestGroupedKernelsMatchTwins(t *testing.T) {
 	}
 }
 
-// checkGroupedKernels compares the kernels of groups of gs with their twins on n pixels of three
-// vectors, with nt taps and, for the gather, add.
+// checkGroupedKernels compares the kernels of groups of gs with their twins on n pixels of nine
+// vectors (eight taken together where a pixel is alone, then one), with nt taps and, for the
+// gather, add.
 func checkGroupedKernels(t *testing.T, gs, n, nt int, add bool) {
-	const nv = 3
-	// Pixels 2·24+8 apart in the source and 24+8 in the destination, whose gaps must stay as they
+	const nv = 9
+	// Pixels 2·72+8 apart in the source and 72+8 in the destination, whose gaps must stay as they
 	// are; taps anywhere in a window of 3×3 pixels of rows 9 pixels apart, in any order.
-	ss, ds, wv := 56, 32, 9*gs*8+8
+	ss, ds, wv := 152, 80, 9*gs*8+8
 	taps := make([]int, 0, 2*nt)
 	for k := range nt {
 		tap := k * 5 % 9
