@@ -112,6 +112,7 @@ var convCases = []struct {
 	{"groups of 4, stride 2 padded 3, wider than the kernel", Shape{3, 5, 8}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 2, PadH: 3, PadW: 3, Groups: 2}},
 	{"groups of 4, 1x1 stride 2 padded", Shape{5, 4, 8}, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 2, PadH: 1, PadW: 1, Groups: 2}},
 	{"groups of 8, unpadded 3x3", Shape{5, 6, 24}, ConvSpec{Filters: 24, KH: 3, KW: 3, Stride: 1, Groups: 3}},
+	{"3 groups of 4, merged", Shape{4, 5, 12}, ConvSpec{Filters: 12, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 3}},
 }
 
 func TestConv2DForwardMatchesDefinition(t *testing.T) {
@@ -138,13 +139,15 @@ func TestGradConv2D(t *testing.T) {
 	}
 }
 
-// convStack builds five convs that together take every path of Conv2D: windowed with bias,
-// groups of 4 with stride and of 8 without, im2col of merged groups with stride, and the
+// convStack builds seven convs that together take every path of Conv2D: windowed with bias,
+// groups of 4 and of 8 with and without stride, im2col of merged groups with stride, and the
 // direct 1×1.
 func convStack(g *Graph, x *Node) *Node {
 	y := g.Conv2D(x, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true})
 	y = g.Conv2D(y, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 4})
+	y = g.Conv2D(y, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 4})
 	y = g.Conv2D(y, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2, Bias: true})
+	y = g.Conv2D(y, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 2})
 	y = g.Conv2D(y, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 2})
 	return g.Conv2D(y, ConvSpec{Filters: 6, KH: 1, KW: 1, Stride: 1, Bias: true})
 }
@@ -361,7 +364,7 @@ func TestBackwardAccumulates(t *testing.T) {
 func TestStepAllocatesNothing(t *testing.T) {
 	g := New(Config{Batch: 4, Pool: parallel.NewPool(2), Seed: 1})
 	defer g.Pool().Close()
-	x := g.Input("x", Shape{8, 8, 4})
+	x := g.Input("x", Shape{24, 24, 4})
 	fillNormal(x.Value, 1)
 	x.Grad = make([]float32, len(x.Value))
 	y := convStack(g, x)
