@@ -387,9 +387,9 @@ func groupedGrad8(dw, src []float32, ss int, dy []float32, dys, n int, taps []in
 }
 
 // groupedGrad4 is the gs = 4 weight-gradient kernel: for each pair of groups v and tap (s, ω),
-// it adds R_r[l] = Σ_i src[i·ss+s+8v+l]·dy[i·dys+8v+4h+(co+r) mod 4] (l = 4h+co), summed over
-// the n pixels in order, to dw[v·wv+ω+8r+l]: the gradient of w[k][co][(co+r) mod 4] of group
-// 2v+h, where wf holds W_r.
+// it adds R_r[l] = Σ_i src[i·ss+s+8v+l]·dy[i·dys+8v+4h+(ci+r) mod 4] (l = 4h+ci), summed over
+// the n pixels in order, to dw[v·wv+ω+8r+l]: the gradient of w[k][ci][(ci+r) mod 4] of group
+// 2v+h, which is where wf holds that weight (W_r[l]).
 func groupedGrad4(dw, src []float32, ss int, dy []float32, dys, n int, taps []int, nv, wv int) {
 	for v := range nv {
 		for t := 0; t < len(taps); t += 2 {

@@ -2,12 +2,15 @@
 
 package engine
 
-// Without the assembly kernels the grouped convolution runs its Go kernels.
+// groupedFMA is false: this build has no assembly kernels.
+var groupedFMA = false
 
+// groupedConvVec reports false: without the assembly kernels the Go ones run.
 func groupedConvVec(gs int, dst []float32, ds int, src []float32, ss, n int, taps []int, w []float32, nv, wv int, add bool) bool {
 	return false
 }
 
+// groupedGradVec reports false: without the assembly kernels the Go ones run.
 func groupedGradVec(gs int, dw, src []float32, ss int, dy []float32, dys, n int, taps []int, nv, wv int) bool {
 	return false
 }
