@@ -239,13 +239,29 @@ func BenchmarkBatchNormTrain(b *testing.B) {
 
 // TestInferenceFoldsBatchNormIntoConv checks the folded inference forward of conv → BatchNorm →
 // ReLU against the same graph run unfolded (a second consumer of the convolution keeps Build from
-// folding), and that a Backward after a folded Forward sees the convolution's output.
+// folding), and that a Backward after a folded Forward sees the convolution's output, for a
+// windowed convolution and grouped ones with groups of 4 and 8.
 func TestInferenceFoldsBatchNormIntoConv(t *testing.T) {
+	for _, c := range []struct {
+		in     Shape
+		groups int
+	}{{Shape{6, 5, 4}, 1}, {Shape{6, 5, 8}, 2}, {Shape{5, 5, 16}, 2}} {
+		t.Run(fmt.Sprintf("%d groups of %d", c.groups, c.in.C/c.groups), func(t *testing.T) {
+			checkFoldsBatchNormIntoConv(t, c.in, c.groups)
+		})
+	}
+}
+
+func checkFoldsBatchNormIntoConv(t *testing.T, in Shape, groups int) {
+	filters := 8
+	if groups > 1 {
+		filters = in.C
+	}
 	build := func(fold bool) (g *Graph, x, conv, y *Node) {
 		g = New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 2})
-		x = g.Input("x", Shape{6, 5, 4})
+		x = g.Input("x", in)
 		fillNormal(x.Value, 1)
-		conv = g.Conv2D(x, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true})
+		conv = g.Conv2D(x, ConvSpec{Filters: filters, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: groups, Bias: true})
 		y = g.ReLU(g.BatchNorm(conv))
 		if !fold {
 			g.Add(conv, conv, 1)
@@ -298,14 +314,16 @@ func TestResidualAddFusion(t *testing.T) {
 		project   bool // the shortcut is a convolution and BatchNorm too, made after the branch
 		excite    bool // the branch ends in Squeeze-and-Excitation, whose Scale computes the Add
 		wantFused bool
+		groups    int // of the branch's convolution
 	}{
-		{"branch first, scaled", 0.5, false, false, false, true},
-		{"branch second", 1, true, false, false, true},
-		{"branch second, scaled: not fused", 0.5, true, false, false, false},
-		{"projection shortcut made after the branch", 1, false, true, false, true},
-		{"excited branch first, scaled", 0.5, false, false, true, true},
-		{"excited branch second", 1, true, false, true, true},
-		{"excited branch second, scaled: not fused", 0.5, true, false, true, false},
+		{"branch first, scaled", 0.5, false, false, false, true, 1},
+		{"branch second", 1, true, false, false, true, 1},
+		{"branch second, scaled: not fused", 0.5, true, false, false, false, 1},
+		{"projection shortcut made after the branch", 1, false, true, false, true, 1},
+		{"grouped branch, groups of 4", 0.5, false, false, false, true, 2},
+		{"excited branch first, scaled", 0.5, false, false, true, true, 1},
+		{"excited branch second", 1, true, false, true, true, 1},
+		{"excited branch second, scaled: not fused", 0.5, true, false, true, false, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -313,7 +331,7 @@ func TestResidualAddFusion(t *testing.T) {
 				g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 4})
 				x := g.Input("x", Shape{6, 5, 8})
 				fillNormal(x.Value, 1)
-				conv := g.Conv2D(x, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1})
+				conv := g.Conv2D(x, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: tc.groups})
 				branch := g.BatchNorm(conv)
 				shortcut, extra := x, []*Node{conv, branch}
 				if tc.excite {

@@ -16,7 +16,8 @@ type ConvSpec struct {
 	Bias                                        bool
 }
 
-// A convolution is computed by GEMMs whose rows are its output pixels, in one of three ways:
+// A convolution is computed by GEMMs whose rows are its output pixels, in one of three ways,
+// unless it is grouped with groups of 4 or 8 channels (see below):
 //
 //   - direct: a 1×1, stride-1, unpadded convolution is one product of x's rows, read in place;
 //   - windowed: any other stride-1 convolution is computed on bands of output rows. The band's
@@ -40,6 +41,13 @@ type ConvSpec struct {
 // costs less than products a few columns wide. A block's weights are a K×bf matrix,
 // [block][kh][kw][bc][bf], with K = KH·KW·bc, and its inputs are copied block by block. Without
 // merging (sb = 1) that is the layout of the weight parameter, [G][KH][KW][Cin/G][Cout/G].
+//
+// Groups of 4 or 8 input and as many output channels would be merged 4 or 2 to a block, so such
+// a convolution is instead computed group by group, without GEMMs (grouped.go): its output, its
+// input gradient and its weight gradient, at any stride, by kernels that take a pixel's channels
+// eight at a time (a group of 8, or two groups of 4) and gather each destination pixel from the
+// source image in place, leaving out the taps that fall in the padding. A segment's partial
+// weight gradient is then laid out as the kernels' packed weights (wxIndex).
 //
 // The input gradient of a windowed convolution is the windowed convolution of the output's
 // gradient with the flipped, transposed weights and the complementary padding KH−1−PadH, which
@@ -89,12 +97,17 @@ type convOp struct {
 	// its transform dU, summed into duSum and transformed once.
 	winoGrad bool
 	duSum    []float32
+	// grp, when not nil, computes a convolution with groups of 4 or 8 channels directly
+	// (grouped.go), without merging groups into blocks.
+	grp *grouped
 	// lowerX is x's im2col, for the other convolutions.
 	lowerX lowering
 	// dxBeta is 0 when backward sets x's gradient instead of adding to it (see overwrite).
 	dxBeta float32
 	// wx holds the blocks' weights when groups are merged (sb > 1), zero between groups, and
-	// wxIndex the place in wx of each weight. With sb = 1 the weights are used as they are.
+	// wxIndex the place in wx of each weight. With sb = 1 the weights are used as they are. A
+	// grouped convolution with groups of 4 has no wx, and wxIndex the place of each weight's
+	// gradient in a segment's partial, which is laid out as its packed weights.
 	wx      []float32
 	wxIndex []int32
 	// fold is the BatchNorm whose output a folded inference forward computes (see Build), with
@@ -144,7 +157,8 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 	out := Shape{H: (in.H+2*s.PadH-s.KH)/s.Stride + 1, W: (in.W+2*s.PadW-s.KW)/s.Stride + 1, C: s.Filters}
 	cinG, coutG := in.C/s.Groups, s.Filters/s.Groups
 	o := &convOp{x: x, s: s, in: in, out: out, g: g, sb: 1, dxBeta: 1}
-	for o.sb*coutG < convBlockWidth && o.sb < s.Groups {
+	gs := groupedWidth(s, in)
+	for o.sb*coutG < convBlockWidth && o.sb < s.Groups && gs == 0 {
 		o.sb++
 		for s.Groups%o.sb != 0 {
 			o.sb++
@@ -154,8 +168,10 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 	o.k = s.KH * s.KW * o.bc
 	o.direct = s.KH == 1 && s.KW == 1 && s.Stride == 1 && s.PadH == 0 && s.PadW == 0 && o.blocks == 1
 	// The dual convolution needs the complementary padding KH−1−PadH to be non-negative.
-	o.windowed = s.Stride == 1 && s.PadH < s.KH && s.PadW < s.KW && !o.direct
-	if o.windowed {
+	o.windowed = s.Stride == 1 && s.PadH < s.KH && s.PadW < s.KW && !o.direct && gs == 0
+	if gs != 0 {
+		o.grp = newGrouped(s, in, out, gs, g.pool.Threads())
+	} else if o.windowed {
 		o.fwdWin = newWindow(in, out, s.KH, s.KW, s.PadH, s.PadW, o.blocks)
 		o.dualWin = newWindow(out, in, s.KH, s.KW, s.KH-1-s.PadH, s.KW-1-s.PadW, o.blocks)
 		o.colSize = max(o.fwdWin.size(), o.dualWin.size())
@@ -183,6 +199,9 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 		}
 	}, s.Groups, s.KH, s.KW, cinG, coutG)
 	o.part = o.blocks * o.k * o.bf
+	if o.grp != nil {
+		o.wxIndex = o.grp.fwdIndex
+	}
 	if o.sb > 1 {
 		o.wx = make([]float32, o.part)
 		o.wxIndex = make([]int32, len(o.w.Value))
@@ -242,6 +261,9 @@ func (o *convOp) pixels() int { return o.out.H * o.out.W }
 
 // forwardChunks is how many chunks forward has: bands of images, or tiles of output pixels.
 func (o *convOp) forwardChunks() int {
+	if o.grp != nil {
+		return o.g.n * o.grp.fwd.bands()
+	}
 	if o.winoFwd != nil {
 		return o.winoFwd.chunks(o.g.n)
 	}
@@ -266,6 +288,9 @@ func (o *convOp) forward(g *Graph) {
 	}
 	if o.winoFwd != nil {
 		o.winoFwd.transformWeights(o.uFwd, o.fwdW)
+	}
+	if o.grp != nil {
+		o.grp.packForward(o.fwdW)
 	}
 	g.pool.For(o.forwardChunks(), o.fwd)
 }
@@ -310,6 +335,10 @@ func (o *convOp) setFolded() {
 func (o *convOp) forwardChunk(w, i int) {
 	cout, wts, y := o.s.Filters, o.fwdW, o.fwdOut
 	switch {
+	case o.grp != nil:
+		p0, p1 := o.grp.run(&o.grp.fwd, w, o.x.Value, y, o.grp.forwardWeights(wts), i, false)
+		ys := y[p0*cout : p1*cout]
+		o.fwdEpi.apply(ys, ys, cout, p0*cout)
 	case o.winoFwd != nil:
 		o.winoFwd.convolve(o.col(w), o.x.Value, y, o.uFwd, o.g.n, i, false, o.fwdEpi)
 	case o.windowed:
@@ -362,6 +391,9 @@ func (e epilogue) apply(dst, src []float32, c, at int) {
 // backward runs the partial weight gradient of every segment and the input gradient's chunks as
 // one pool job, since they write disjoint buffers, then sums the partials.
 func (o *convOp) backward(g *Graph) {
+	if o.x.Grad != nil && o.grp != nil {
+		o.grp.packDual(o.w.Value)
+	}
 	if o.x.Grad != nil && o.windowed {
 		o.flipWeights()
 		if o.winoDual != nil {
@@ -376,9 +408,10 @@ func (o *convOp) backward(g *Graph) {
 }
 
 // overwrite makes backward set x's gradient rather than add to it, where every input pixel's
-// gradient comes from one product: the windowed dual convolution and the direct 1×1.
+// gradient comes from one product: the windowed dual convolution, the direct 1×1 and the
+// grouped gather.
 func (o *convOp) overwrite(int) bool {
-	if o.windowed || o.direct {
+	if o.windowed || o.direct || o.grp != nil {
 		o.dxBeta = 0
 		return true
 	}
@@ -392,6 +425,8 @@ func (o *convOp) dataChunks() int {
 	switch {
 	case o.x.Grad == nil:
 		return 0
+	case o.grp != nil:
+		return o.g.n * o.grp.dual.bands()
 	case o.winoDual != nil:
 		return o.winoDual.chunks(o.g.n)
 	case o.windowed:
@@ -435,6 +470,8 @@ func (o *convOp) backwardData(w, i int) {
 	cin, cout := o.in.C, o.s.Filters
 	dy, dx := o.y.Grad, o.x.Grad
 	switch {
+	case o.grp != nil:
+		o.grp.run(&o.grp.dual, w, dy, dx, o.grp.wd, i, o.dxBeta != 0)
 	case o.direct:
 		// dX = dY·Wᵀ, row by row.
 		r0, r1 := parallel.Span(i, o.g.n*o.in.H*o.in.W, convTile)
@@ -474,6 +511,12 @@ func (o *convOp) backwardWeights(w, seg int) {
 	clear(db)
 	var beta float32 // the first product overwrites the partial left by the previous step
 	switch {
+	case o.grp != nil:
+		clear(dw)
+		v := &o.grp.fwd
+		for i := n0 * v.bands(); i < n1*v.bands(); i++ {
+			o.grp.weightGrad(dw, w, o.x.Value, dy, i)
+		}
 	case o.winoGrad:
 		o.winoFwd.weightGrad(o.col(w), o.x.Value, dy, dw, n0, n1)
 	case o.windowed:

@@ -106,6 +106,15 @@ var convCases = []struct {
 	{"Winograd with its weight gradient", Shape{3, 4, 32}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true}},
 	{"Winograd F(2×2), 6×6", Shape{6, 6, 8}, ConvSpec{Filters: 12, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}},
 	{"Winograd F(2×2) with its weight gradient, 5×5", Shape{5, 5, 32}, ConvSpec{Filters: 9, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}},
+	{"groups of 4", Shape{5, 7, 8}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2, Bias: true}},
+	{"groups of 4, stride 2", Shape{7, 5, 16}, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 4}},
+	{"groups of 8", Shape{5, 3, 16}, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2, Bias: true}},
+	{"groups of 8, stride 2", Shape{7, 9, 16}, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 2}},
+	{"groups of 8, 2x3 stride 3 padded 2 along W", Shape{8, 7, 8}, ConvSpec{Filters: 8, KH: 2, KW: 3, Stride: 3, PadW: 2, Groups: 2}},
+	{"groups of 4, stride 2 padded 3, wider than the kernel", Shape{3, 5, 8}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 2, PadH: 3, PadW: 3, Groups: 2}},
+	{"groups of 4, 1x1 stride 2 padded", Shape{5, 4, 8}, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 2, PadH: 1, PadW: 1, Groups: 2}},
+	{"groups of 8, unpadded 3x3", Shape{5, 6, 24}, ConvSpec{Filters: 24, KH: 3, KW: 3, Stride: 1, Groups: 3}},
+	{"3 groups of 4, merged", Shape{4, 5, 12}, ConvSpec{Filters: 12, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 3}},
 }
 
 func TestConv2DForwardMatchesDefinition(t *testing.T) {
@@ -136,10 +145,15 @@ func TestGradConv2D(t *testing.T) {
 	}
 }
 
-// convStack builds three convs that together take every path of Conv2D: im2col with bias and
-// tiles spanning images, grouped with stride, and the direct 1×1.
+// convStack builds seven convs that together take every path of Conv2D: windowed with bias,
+// groups of 4 and of 8 with and without stride, im2col of merged groups with stride, and the
+// direct 1×1.
 func convStack(g *Graph, x *Node) *Node {
-	y := g.Conv2D(x, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true})
+	y := g.Conv2D(x, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true})
+	y = g.Conv2D(y, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 4})
+	y = g.Conv2D(y, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 4})
+	y = g.Conv2D(y, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2, Bias: true})
+	y = g.Conv2D(y, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 2})
 	y = g.Conv2D(y, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 2})
 	return g.Conv2D(y, ConvSpec{Filters: 6, KH: 1, KW: 1, Stride: 1, Bias: true})
 }
@@ -356,7 +370,7 @@ func TestBackwardAccumulates(t *testing.T) {
 func TestStepAllocatesNothing(t *testing.T) {
 	g := New(Config{Batch: 4, Pool: parallel.NewPool(2), Seed: 1})
 	defer g.Pool().Close()
-	x := g.Input("x", Shape{8, 8, 4})
+	x := g.Input("x", Shape{24, 24, 4})
 	fillNormal(x.Value, 1)
 	x.Grad = make([]float32, len(x.Value))
 	y := convStack(g, x)
@@ -393,6 +407,9 @@ func TestConvBackwardIsTheAdjoint(t *testing.T) {
 		// F(4×4): 8 tile rows of 15 tiles per image, 6 tile rows per chunk: the second chunk
 		// spans both images.
 		{"3x3 in chunks spanning images", Shape{30, 60, 8}, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}},
+		{"groups of 4, stride 2 in bands", Shape{67, 29, 32}, ConvSpec{Filters: 32, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 8}},
+		{"groups of 8 in bands", Shape{30, 31, 64}, ConvSpec{Filters: 64, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 8}},
+		{"groups of 8, stride 2 in bands", Shape{45, 27, 64}, ConvSpec{Filters: 64, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 8}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const batch = 2
