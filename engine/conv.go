@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/gonas/nas/engine/gemm"
 	"github.com/gonas/nas/engine/parallel"
@@ -119,6 +120,10 @@ type convOp struct {
 	// A forward's weights, output buffer and epilogue: the convolution's own, or the folded ones.
 	fwdW, fwdOut []float32
 	fwdEpi       epilogue
+	// prepared is a copy of what the last inference forward prepared its weights from, and prepIn
+	// the list of those buffers.
+	prepared snapshot
+	prepIn   [][]float32
 	// ones is Filters ones, the epilogue's scale.
 	ones []float32
 	// segImages is how many images one weight-gradient segment covers.
@@ -274,17 +279,55 @@ func (o *convOp) forwardChunks() int {
 }
 
 func (o *convOp) forward(g *Graph) {
+	folded := g.folded && o.fold != nil
+	o.fwdW, o.fwdOut, o.fwdEpi = o.blockWeights(), o.y.Value, epilogue{ones: o.ones}
+	if o.b != nil {
+		o.fwdEpi.bias = o.b.Value
+	}
+	if folded {
+		o.setFolded()
+	}
+	// The weights' preparation (merging groups, folding, Winograd's transform, packing) reads the
+	// parameters and, folded, the BatchNorm's; an inference forward whose inputs to it are the
+	// same as the last one's leaves its results as they are: evaluating a test set prepares the
+	// weights once.
+	inputs := o.prepareInputs(folded)
+	if g.train || !o.prepared.same(folded, inputs) {
+		o.prepareWeights(folded)
+		if g.train {
+			o.prepared.valid = false
+		} else {
+			o.prepared.save(folded, inputs)
+		}
+	}
+	g.pool.For(o.forwardChunks(), o.fwd)
+}
+
+// prepareInputs returns what prepareWeights reads.
+func (o *convOp) prepareInputs(folded bool) [][]float32 {
+	in := o.prepIn[:0]
+	in = append(in, o.w.Value)
+	if o.b != nil {
+		in = append(in, o.b.Value)
+	}
+	if folded {
+		bn := o.fold
+		in = append(in, bn.gamma.Value, bn.beta.Value, bn.runMean.Value, bn.runVar.Value)
+	}
+	o.prepIn = in
+	return in
+}
+
+// prepareWeights computes the weights the forward multiplies by: the blocks' merged weights, the
+// folded ones, Winograd's transform of them and the grouped kernels' layout.
+func (o *convOp) prepareWeights(folded bool) {
 	if o.wx != nil {
 		for j, v := range o.w.Value {
 			o.wx[o.wxIndex[j]] = v
 		}
 	}
-	o.fwdW, o.fwdOut, o.fwdEpi = o.blockWeights(), o.y.Value, epilogue{ones: o.ones}
-	if o.b != nil {
-		o.fwdEpi.bias = o.b.Value
-	}
-	if g.folded && o.fold != nil {
-		o.setFolded()
+	if folded {
+		o.foldWeights()
 	}
 	if o.winoFwd != nil {
 		o.winoFwd.transformWeights(o.uFwd, o.fwdW)
@@ -292,7 +335,35 @@ func (o *convOp) forward(g *Graph) {
 	if o.grp != nil {
 		o.grp.packForward(o.fwdW)
 	}
-	g.pool.For(o.forwardChunks(), o.fwd)
+}
+
+// snapshot holds copies of buffers, to tell whether they have changed since.
+type snapshot struct {
+	valid  bool
+	folded bool
+	parts  [][]float32
+}
+
+// same reports whether the buffers hold what save copied, for the same folding.
+func (s *snapshot) same(folded bool, parts [][]float32) bool {
+	if !s.valid || s.folded != folded || len(s.parts) != len(parts) {
+		return false
+	}
+	for i, p := range parts {
+		if !slices.Equal(s.parts[i], p) {
+			return false
+		}
+	}
+	return true
+}
+
+// save copies the buffers, reusing its own copies' memory.
+func (s *snapshot) save(folded bool, parts [][]float32) {
+	s.parts = slices.Grow(s.parts[:0], len(parts))[:len(parts)]
+	for i, p := range parts {
+		s.parts[i] = append(s.parts[i][:0], p...)
+	}
+	s.valid, s.folded = true, folded
 }
 
 // foldInto makes the convolution compute bn's output in inference (see Build).
@@ -301,15 +372,16 @@ func (o *convOp) foldInto(bn *batchNormOp) {
 	o.foldW, o.foldB = make([]float32, o.blocks*o.k*o.bf), make([]float32, o.s.Filters)
 }
 
-// setFolded makes the forward compute the folded BatchNorm's output: with scale s and shift h of
-// the running statistics, BN(conv(x) + b) = conv_{w·s}(x) + b·s + h, each filter scaled by its s.
-func (o *convOp) setFolded() {
+// foldWeights sets the folded weights and bias: with scale s and shift h of the BatchNorm's
+// running statistics, BN(conv(x) + b) = conv_{w·s}(x) + b·s + h, each filter scaled by its s.
+func (o *convOp) foldWeights() {
 	bn := o.fold
 	bn.affine(false)
+	w := o.blockWeights()
 	for b := range o.blocks {
 		scale := bn.scale[b*o.bf : (b+1)*o.bf]
 		for r := range o.k {
-			row := o.fwdW[(b*o.k+r)*o.bf:][:o.bf]
+			row := w[(b*o.k+r)*o.bf:][:o.bf]
 			dst := o.foldW[(b*o.k+r)*o.bf:][:o.bf]
 			for j, v := range row {
 				dst[j] = v * scale[j]
@@ -322,6 +394,12 @@ func (o *convOp) setFolded() {
 			o.foldB[c] += o.b.Value[c] * bn.scale[c]
 		}
 	}
+}
+
+// setFolded makes the forward compute the folded BatchNorm's output, with the weights and bias
+// of foldWeights.
+func (o *convOp) setFolded() {
+	bn := o.fold
 	o.fwdW, o.fwdOut, o.fwdEpi = o.foldW, bn.y.Value, epilogue{bias: o.foldB, ones: o.ones, relu: bn.relu}
 	if r := o.residual; r != nil {
 		// The Add after the BatchNorm, and its ReLU, are computed here too.

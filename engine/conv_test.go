@@ -456,3 +456,51 @@ func TestConvBackwardIsTheAdjoint(t *testing.T) {
 		})
 	}
 }
+
+// TestInferenceReusesPreparedWeightsOnlyWhileUnchanged checks that an inference forward, which
+// reuses the weights the last one prepared (folded, transformed, merged) when nothing they come
+// from has changed, still sees every change: to a weight, a bias, a BatchNorm parameter or running
+// statistic, or a training step in between. After each change its output must match, bit for bit,
+// that of a twin graph whose first inference forward sees the changed values.
+func TestInferenceReusesPreparedWeightsOnlyWhileUnchanged(t *testing.T) {
+	build := func() (*Graph, *Node) {
+		g := New(Config{Batch: 2, Pool: parallel.NewPool(2), Seed: 3})
+		x := g.Input("x", Shape{9, 8, 16})
+		fillNormal(x.Value, 1)
+		y := g.ReLU(g.BatchNorm(g.Conv2D(x, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true})))
+		y = g.Conv2D(y, ConvSpec{Filters: 16, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 4})
+		g.Build()
+		randomizeBatchNorm(g)
+		return g, y
+	}
+	g, y := build()
+	defer g.Pool().Close()
+	params, state := g.Params(), g.State()
+	changes := []struct {
+		name   string
+		change func(g *Graph)
+	}{
+		{"nothing", func(*Graph) {}},
+		{"a weight", func(g *Graph) { g.Params()[0].Value[7] += 0.5 }},
+		{"the bias", func(g *Graph) { g.Params()[1].Value[3] -= 0.25 }},
+		{"a BatchNorm scale", func(g *Graph) { g.Params()[2].Value[0] *= 2 }},
+		{"a running variance", func(g *Graph) { g.State()[1].Value[5] += 1 }},
+		{"a grouped weight", func(g *Graph) { g.Params()[len(g.Params())-1].Value[11] += 1 }},
+		{"a training forward", func(g *Graph) { g.Forward(true) }},
+	}
+	g.Forward(false)
+	for _, c := range changes {
+		c.change(g)
+		g.Forward(false)
+		twin, ty := build()
+		for i, p := range twin.Params() {
+			copy(p.Value, params[i].Value)
+		}
+		for i, b := range twin.State() {
+			copy(b.Value, state[i].Value)
+		}
+		twin.Forward(false)
+		twin.Pool().Close()
+		sameBits(t, "inference after changing "+c.name, y.Value, ty.Value)
+	}
+}
