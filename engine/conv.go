@@ -217,7 +217,9 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 	if o.windowed {
 		o.wt = make([]float32, o.part)
 	}
-	if o.winoFwd != nil && in.C >= winogradGradMinChannels {
+	// Winograd's weight gradient is the merged block's, dense; merged groups (sb > 1) keep the
+	// windowed one, whose partials sumSpan maps back to the groups' weights.
+	if o.winoFwd != nil && in.C >= winogradGradMinChannels && o.sb == 1 {
 		o.winoGrad = true
 		o.duSum = make([]float32, o.winoFwd.products()*in.C*out.C)
 		o.part = len(o.duSum)

@@ -104,6 +104,7 @@ var convCases = []struct {
 	{"Winograd unpadded, dual padded 2", Shape{6, 7, 12}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1}},
 	{"Winograd padded 2, dual unpadded", Shape{4, 5, 8}, ConvSpec{Filters: 9, KH: 3, KW: 3, Stride: 1, PadH: 2, PadW: 2}},
 	{"Winograd with its weight gradient", Shape{3, 4, 32}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true}},
+	{"2 unequal groups merged into one block, by Winograd", Shape{6, 5, 16}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2}},
 	{"Winograd F(2×2), 6×6", Shape{6, 6, 8}, ConvSpec{Filters: 12, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}},
 	{"Winograd F(2×2) with its weight gradient, 5×5", Shape{5, 5, 32}, ConvSpec{Filters: 9, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}},
 	{"groups of 4", Shape{5, 7, 8}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2, Bias: true}},
