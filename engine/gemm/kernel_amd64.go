@@ -42,7 +42,7 @@ func packSlivers(dst, x []float32, ld int, oMajor bool, o0, slivers, p0, pn, w i
 // available returns the assembly kernels this CPU supports, widest first, then the generic one.
 func available() []*kernel {
 	var ks []*kernel
-	if cpu.X86.HasAVX512F {
+	if cpu.X86.HasAVX512F && cpu.X86.HasBMI2 { // the masked forms make their masks with BZHI
 		ks = append(ks, avx512, avx512m16)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
