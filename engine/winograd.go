@@ -94,8 +94,8 @@ func newWinograd(f winogradForm, src, out Shape, padH, padW, batch int) *winogra
 }
 
 // winogradFormOf returns the form that computes an output of shape out with fewer products:
-// F(4×4, 3×3) but where its tiles pad the image so much that F(2×2, 3×3)'s do as well (images of
-// 2×2, 5×5, 6×6 pixels).
+// F(4×4, 3×3), except where its tiles pad the image so much that F(2×2, 3×3) takes no more (images
+// of 2×2, 5×5 or 6×6 pixels, say).
 func winogradFormOf(out Shape) winogradForm {
 	cost := func(f winogradForm) int {
 		return f.products() * ((out.H + f.m - 1) / f.m) * ((out.W + f.m - 1) / f.m)
