@@ -87,11 +87,7 @@ func bnStatsVec(xs []float32, c int, shift, acc []float32) int {
 		return 0
 	}
 	_ = acc[2*c-1]
-	bnStatsAVX2(xs, c, c&^7, shift, acc)
-	if c%8 != 0 {
-		bnStatsAVX2(xs[c-8:], c, 8, shift[c-8:], acc[c-8:])
-	}
-	return c
+	return byEights(c, func(c8, off int) { bnStatsAVX2(xs[off:], c, c8, shift[off:], acc[off:]) })
 }
 
 func bnGradSumsVec(xs, dys []float32, c int, m, acc []float32) int {
@@ -100,11 +96,7 @@ func bnGradSumsVec(xs, dys []float32, c int, m, acc []float32) int {
 	}
 	_ = acc[2*c-1]
 	dys = dys[:len(xs)]
-	bnGradSumsAVX2(xs, dys, c, c&^7, m, acc)
-	if c%8 != 0 {
-		bnGradSumsAVX2(xs[c-8:], dys[c-8:], c, 8, m[c-8:], acc[c-8:])
-	}
-	return c
+	return byEights(c, func(c8, off int) { bnGradSumsAVX2(xs[off:], dys[off:], c, c8, m[off:], acc[off:]) })
 }
 
 func bnNormalizeVec(xs, ys []float32, c int, scale, shift []float32, relu bool) int {
@@ -194,11 +186,7 @@ func winogradInputVec(src []float32, line, c, tiles int, v []float32, ldv int) i
 	}
 	// The last reads and writes, so that a bad call panics here rather than in assembly.
 	_, _ = src[3*line+2*(tiles-1)*c+4*c-1], v[15*ldv+tiles*c-1]
-	winoInputAVX2(src, line, c, c&^7, tiles, v, ldv)
-	if c%8 != 0 {
-		winoInputAVX2(src[c-8:], line, c, 8, tiles, v[c-8:], ldv)
-	}
-	return c
+	return byEights(c, func(c8, off int) { winoInputAVX2(src[off:], line, c, c8, tiles, v[off:], ldv) })
 }
 
 func winogradOutputVec(m []float32, ldm, f, tiles int, y []float32, line int) int {
@@ -206,11 +194,7 @@ func winogradOutputVec(m []float32, ldm, f, tiles int, y []float32, line int) in
 		return 0
 	}
 	_, _ = m[15*ldm+tiles*f-1], y[line+2*tiles*f-1]
-	winoOutputAVX2(m, ldm, f, f&^7, tiles, y, line)
-	if f%8 != 0 {
-		winoOutputAVX2(m[f-8:], ldm, f, 8, tiles, y[f-8:], line)
-	}
-	return f
+	return byEights(f, func(f8, off int) { winoOutputAVX2(m[off:], ldm, f, f8, tiles, y[off:], line) })
 }
 
 func winogradGradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm int) int {
@@ -218,11 +202,7 @@ func winogradGradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm in
 		return 0
 	}
 	_, _ = dy[line+2*tiles*f-1], m[15*ldm+tiles*f-1]
-	winoGradOutAVX2(dy, line, f, f&^7, tiles, m, ldm)
-	if f%8 != 0 {
-		winoGradOutAVX2(dy[f-8:], line, f, 8, tiles, m[f-8:], ldm)
-	}
-	return f
+	return byEights(f, func(f8, off int) { winoGradOutAVX2(dy[off:], line, f, f8, tiles, m[off:], ldm) })
 }
 
 func winograd4InputVec(src []float32, line, c, tiles int, v []float32, ldv int) int {
@@ -230,11 +210,7 @@ func winograd4InputVec(src []float32, line, c, tiles int, v []float32, ldv int) 
 		return 0
 	}
 	_, _ = src[5*line+4*(tiles-1)*c+6*c-1], v[35*ldv+tiles*c-1]
-	winoInput4AVX2(src, line, c, c&^7, tiles, v, ldv)
-	if c%8 != 0 {
-		winoInput4AVX2(src[c-8:], line, c, 8, tiles, v[c-8:], ldv)
-	}
-	return c
+	return byEights(c, func(c8, off int) { winoInput4AVX2(src[off:], line, c, c8, tiles, v[off:], ldv) })
 }
 
 func winograd4OutputVec(m []float32, ldm, f, tiles int, y []float32, line int) int {
@@ -242,11 +218,7 @@ func winograd4OutputVec(m []float32, ldm, f, tiles int, y []float32, line int) i
 		return 0
 	}
 	_, _ = m[35*ldm+tiles*f-1], y[3*line+4*tiles*f-1]
-	winoOutput4AVX2(m, ldm, f, f&^7, tiles, y, line)
-	if f%8 != 0 {
-		winoOutput4AVX2(m[f-8:], ldm, f, 8, tiles, y[f-8:], line)
-	}
-	return f
+	return byEights(f, func(f8, off int) { winoOutput4AVX2(m[off:], ldm, f, f8, tiles, y[off:], line) })
 }
 
 func winograd4GradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm int) int {
@@ -254,9 +226,16 @@ func winograd4GradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm i
 		return 0
 	}
 	_, _ = dy[3*line+4*tiles*f-1], m[35*ldm+tiles*f-1]
-	winoGradOut4AVX2(dy, line, f, f&^7, tiles, m, ldm)
-	if f%8 != 0 {
-		winoGradOut4AVX2(dy[f-8:], line, f, 8, tiles, m[f-8:], ldm)
+	return byEights(f, func(f8, off int) { winoGradOut4AVX2(dy[off:], line, f, f8, tiles, m[off:], ldm) })
+}
+
+// byEights runs kernel on channels [0, c&^7) with c8 = c&^7 and off = 0, then, if c is not a
+// multiple of 8, on the last eight channels (c8 = 8, off = c−8), which sets channels the first
+// call set already to the same values. It returns c, the channels done.
+func byEights(c int, kernel func(c8, off int)) int {
+	kernel(c&^7, 0)
+	if c%8 != 0 {
+		kernel(8, c-8)
 	}
-	return f
+	return c
 }
