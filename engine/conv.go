@@ -293,13 +293,12 @@ func (o *convOp) forward(g *Graph) {
 	// parameters and, folded, the BatchNorm's; an inference forward whose inputs to it are the
 	// same as the last one's leaves its results as they are: evaluating a test set prepares the
 	// weights once.
-	inputs := o.prepareInputs(folded)
-	if g.train || !o.prepared.same(folded, inputs) {
+	if g.train || !o.prepared.same(folded, o.prepareInputs(folded)) {
 		o.prepareWeights(folded)
 		if g.train {
 			o.prepared.valid = false
 		} else {
-			o.prepared.save(folded, inputs)
+			o.prepared.save(folded, o.prepareInputs(folded))
 		}
 	}
 	g.pool.For(o.forwardChunks(), o.fwd)
@@ -346,13 +345,15 @@ type snapshot struct {
 	parts  [][]float32
 }
 
-// same reports whether the buffers hold what save copied, for the same folding.
+// same reports whether the buffers hold, bit for bit (−0 is not 0, a NaN is itself), what save
+// copied, for the same folding.
 func (s *snapshot) same(folded bool, parts [][]float32) bool {
 	if !s.valid || s.folded != folded || len(s.parts) != len(parts) {
 		return false
 	}
+	sameBits := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
 	for i, p := range parts {
-		if !slices.Equal(s.parts[i], p) {
+		if !slices.EqualFunc(s.parts[i], p, sameBits) {
 			return false
 		}
 	}
