@@ -71,6 +71,10 @@ const (
 	// convPartialBudget is how many float32s of partial weight gradients a wide layer may hold
 	// before it uses fewer segments, trading parallelism for memory.
 	convPartialBudget = 1 << 22
+	// convSegmentRows is about the fewest product rows (pixels or Winograd tiles) a weight-gradient
+	// segment should sum over: the partials' sum reads each segment's whole gradient from memory,
+	// which costs about as much as tens of multiply-adds per element.
+	convSegmentRows = 512
 	// convSumSpan is how many gradient elements one chunk of the partial-gradient sum covers.
 	convSumSpan = 1 << 12
 )
@@ -230,7 +234,12 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 		o.part += s.Filters
 	}
 
-	segments := min(g.batch, convMaxSegments, max(2, convPartialBudget/o.part))
+	// The rows each image adds to the weight gradient's products: its output pixels, or its tiles.
+	rows := out.H * out.W
+	if o.winoGrad {
+		rows = o.winoFwd.tilesH * o.winoFwd.tilesW
+	}
+	segments := min(g.batch, convMaxSegments, max(2, convPartialBudget/o.part), max(2, g.batch*rows/convSegmentRows))
 	o.segImages = parallel.Chunks(g.batch, segments)
 	o.colOffset = parallel.Chunks(g.batch, o.segImages) * o.part
 	g.reserveScratch(o.colOffset + g.pool.Threads()*o.colSize)

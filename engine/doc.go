@@ -9,4 +9,4 @@ package engine
 // Version numbers the engine's arithmetic. It goes up with every change that makes a training
 // step produce different bits (a new summation order, a fused kernel that rounds differently),
 // so that results computed by an older engine are not taken from a cache for this one's.
-const Version = 4
+const Version = 5
