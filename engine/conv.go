@@ -130,8 +130,6 @@ type convOp struct {
 	prepIn   [][]float32
 	// ones is Filters ones, the epilogue's scale.
 	ones []float32
-	// staged marks a direct convolution whose forward computes its products in outTile.
-	staged bool
 	// segImages is how many images one weight-gradient segment covers.
 	segImages int
 	// partW is the length of a segment's partial weight gradient: the blocks' weights, laid out
@@ -244,14 +242,8 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 	segments := min(g.batch, convMaxSegments, max(2, convPartialBudget/o.part), max(2, g.batch*rows/convSegmentRows))
 	o.segImages = parallel.Chunks(g.batch, segments)
 	o.colOffset = parallel.Chunks(g.batch, o.segImages) * o.part
-	// A direct convolution to more filters than a microtile is wide computes its products in a
-	// tile in the worker's cache, from which they go to the output with the epilogue: written in
-	// place, where each microtile stores lines a row apart, 1×1 convolutions from 32 to 64 and 64
-	// to 32 channels at 28×28 ran 10–15% slower. To 16 filters, whose microtiles store lines one
-	// after the other, and after im2col, staging measured no faster.
-	o.staged = o.direct && s.Filters > convBlockWidth
-	if o.staged {
-		o.colSize += convTile * s.Filters
+	if o.staged(s.Filters) || o.staged(in.C) {
+		o.colSize += convTile * max(s.Filters, in.C)
 	}
 	g.reserveScratch(o.colOffset + g.pool.Threads()*o.colSize)
 
@@ -455,7 +447,7 @@ func (o *convOp) forwardChunk(w, i int) {
 		a, lda := o.lower(w, r0, r1)
 		ys := y[r0*cout : r1*cout]
 		t := ys
-		if o.staged {
+		if o.staged(cout) {
 			t = o.outTile(w)
 		}
 		for b := range o.blocks {
@@ -580,7 +572,14 @@ func (o *convOp) backwardData(w, i int) {
 	case o.direct:
 		// dX = dY·Wᵀ, row by row.
 		r0, r1 := parallel.Span(i, o.g.n*o.in.H*o.in.W, convTile)
-		gemm.Sgemm(false, true, r1-r0, cin, cout, 1, dy[r0*cout:], cout, o.blockWeights(), cout, o.dxBeta, dx[r0*cin:], cin)
+		if !o.staged(cin) {
+			gemm.Sgemm(false, true, r1-r0, cin, cout, 1, dy[r0*cout:], cout, o.blockWeights(), cout, o.dxBeta, dx[r0*cin:], cin)
+			break
+		}
+		dxs := dx[r0*cin : r1*cin]
+		t := o.outTile(w)[:len(dxs)]
+		gemm.Sgemm(false, true, r1-r0, cin, cout, 1, dy[r0*cout:], cout, o.blockWeights(), cout, 0, t, cin)
+		put(dxs, t, o.dxBeta != 0)
 	case o.winoDual != nil:
 		o.winoDual.convolve(o.col(w), dy, dx, o.uDual, o.g.n, i, o.dxBeta != 0, epilogue{})
 	case o.windowed:
@@ -715,9 +714,18 @@ func (o *convOp) col(w int) []float32 {
 	return o.g.scratch[o.colOffset+w*o.colSize : o.colOffset+(w+1)*o.colSize]
 }
 
-// outTile is worker w's tile of convTile output rows, after its im2col tile in the scratch.
+// staged reports whether a product of the convolution whose rows have ch channels is computed in
+// outTile and then stored: a direct convolution's forward (ch the filters) or input gradient (ch
+// the input channels), when a row is wider than a microtile. Written in place, where each
+// microtile stores lines a row apart, 1×1 convolutions from 32 to 64 and 64 to 32 channels at
+// 28×28 ran 10–15% slower; rows of 16 channels, whose microtiles store lines one after the other,
+// and im2col's products measured no faster staged.
+func (o *convOp) staged(ch int) bool { return o.direct && ch > convBlockWidth }
+
+// outTile is worker w's tile of convTile product rows for staged, after its im2col tile in the
+// scratch.
 func (o *convOp) outTile(w int) []float32 {
-	return o.col(w)[o.colSize-convTile*o.s.Filters:]
+	return o.col(w)[o.colSize-convTile*max(o.s.Filters, o.in.C):]
 }
 
 // lower returns the im2col matrix of rows [r0, r1) and its row stride: x itself for a direct conv,
