@@ -116,6 +116,11 @@ var convCases = []struct {
 	{"groups of 4, 1x1 stride 2 padded", Shape{5, 4, 8}, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 2, PadH: 1, PadW: 1, Groups: 2}},
 	{"groups of 8, unpadded 3x3", Shape{5, 6, 24}, ConvSpec{Filters: 24, KH: 3, KW: 3, Stride: 1, Groups: 3}},
 	{"3 groups of 4, merged", Shape{4, 5, 12}, ConvSpec{Filters: 12, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Groups: 3}},
+	// More strides, kernels and paddings for im2col.
+	{"2x2 stride 2 unpadded, odd width", Shape{6, 7, 3}, ConvSpec{Filters: 5, KH: 2, KW: 2, Stride: 2}},
+	{"3x3 stride 3 pad 1, a phase per kernel row", Shape{9, 10, 4}, ConvSpec{Filters: 6, KH: 3, KW: 3, Stride: 3, PadH: 1, PadW: 1}},
+	{"3x3 stride 2 padded 3, wider than the kernel", Shape{3, 5, 4}, ConvSpec{Filters: 4, KH: 3, KW: 3, Stride: 2, PadH: 3, PadW: 3}},
+	{"7x7 stride 2 pad 3 with bias", Shape{12, 11, 3}, ConvSpec{Filters: 8, KH: 7, KW: 7, Stride: 2, PadH: 3, PadW: 3, Bias: true}},
 }
 
 func TestConv2DForwardMatchesDefinition(t *testing.T) {
