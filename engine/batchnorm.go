@@ -118,12 +118,8 @@ func (g *Graph) BatchNorm(x *Node) *Node {
 	}
 	o.gradSumsFn = func(w, i int) {
 		xs, dys, _, s1, s2 := o.chunk(i)
-		if o.relu {
-			// The ReLU's gradient, in place while the chunk is in cache.
-			lo, hi := parallel.Span(i, o.totalRows(), o.rows)
-			reluGrad(o.y.Value[lo*c:hi*c], dys, dys, false)
-		}
-		bnGradSums(xs, dys, c, o.m, o.acc[w], s1, s2)
+		scale, shift := o.reluMask()
+		bnGradSums(xs, dys, c, o.m, scale, shift, o.acc[w], s1, s2)
 	}
 	o.normFn = func(_, i int) {
 		lo, hi := parallel.Span(i, o.totalRows(), o.rows)
@@ -136,9 +132,20 @@ func (g *Graph) BatchNorm(x *Node) *Node {
 	}
 	o.dxFn = func(_, i int) {
 		xs, dys, dxs, _, _ := o.chunk(i)
-		bnInputGrad(xs, dys, dxs, c, o.a, o.b, o.k, o.m, !o.set)
+		scale, shift := o.reluMask()
+		bnInputGrad(xs, dys, dxs, c, o.a, o.b, o.k, o.m, scale, shift, !o.set)
 	}
 	return o.y
+}
+
+// reluMask returns, for a BatchNorm that applies the ReLU consuming it, the scale and shift of its
+// last forward, from which the backward kernels tell where the ReLU passed its input (x·scale +
+// shift > 0, as the forward computed it) instead of reading the output back; nil otherwise.
+func (o *batchNormOp) reluMask() (scale, shift []float32) {
+	if o.relu {
+		return o.scale, o.shift
+	}
+	return nil, nil
 }
 
 // chunk returns chunk i's rows of x, of the output's and the input's gradients (nil when the node
@@ -275,22 +282,32 @@ func bnStats(xs []float32, c int, shift, acc []float32, s1, s2 []float64) {
 	widen(s2, sq)
 }
 
-// bnGradSums sets s1[j] and s2[j] to Σ dy and Σ dy·(x − m[j]) over the rows for channel j.
-func bnGradSums(xs, dys []float32, c int, m, acc []float32, s1, s2 []float64) {
-	j0 := bnGradSumsVec(xs, dys, c, m, acc)
+// bnGradSums sets s1[j] and s2[j] to Σ dy and Σ dy·(x − m[j]) over the rows for channel j. With
+// scale and shift (not nil), dys is the gradient of the ReLU of the BatchNorm's output, and each dy
+// counts only where ReLU passed its input: where passes(x, scale[j], shift[j]).
+func bnGradSums(xs, dys []float32, c int, m, scale, shift, acc []float32, s1, s2 []float64) {
+	j0 := bnGradSumsVec(xs, dys, c, m, scale, shift, acc)
 	sum, prod := acc[:c], acc[c:2*c]
 	clear(sum[j0:])
 	clear(prod[j0:])
 	for r := 0; j0 < c && r < len(xs); r += c {
 		dy := dys[r+j0 : r+c]
 		for j, v := range xs[r+j0 : r+c] {
-			sum[j0+j] += dy[j]
-			prod[j0+j] += float32(dy[j] * (v - m[j0+j]))
+			d := dy[j]
+			if scale != nil && !passes(v, scale[j0+j], shift[j0+j]) {
+				d = 0
+			}
+			sum[j0+j] += d
+			prod[j0+j] += float32(d * (v - m[j0+j]))
 		}
 	}
 	widen(s1, sum)
 	widen(s2, prod)
 }
+
+// passes reports whether the ReLU of a BatchNorm's output passes its gradient for input x: whether
+// x·scale + shift, rounded as bnNormalize rounds it, is above zero (not for a NaN).
+func passes(x, scale, shift float32) bool { return float32(x*scale)+shift > 0 }
 
 // widen sets d to the float64 values of s.
 func widen(d []float64, s []float32) {
@@ -333,14 +350,19 @@ func bnResidual(xs, ys, rs []float32, c int, scale, shift []float32, s float32, 
 }
 
 // bnInputGrad adds a[j]·dy − b[j] − k[j]·(x − m[j]) to dx over the rows for channel j, or
-// without accumulate sets dx to it.
-func bnInputGrad(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumulate bool) {
-	j0 := bnInputGradVec(xs, dys, dxs, c, a, b, k, m, accumulate)
+// without accumulate sets dx to it. With scale and shift (not nil), dy is taken as 0 where the
+// ReLU did not pass it, as in bnGradSums.
+func bnInputGrad(xs, dys, dxs []float32, c int, a, b, k, m, scale, shift []float32, accumulate bool) {
+	j0 := bnInputGradVec(xs, dys, dxs, c, a, b, k, m, scale, shift, accumulate)
 	for r := 0; j0 < c && r < len(xs); r += c {
 		dy, dx := dys[r+j0:r+c], dxs[r+j0:r+c]
 		for j, v := range xs[r+j0 : r+c] {
 			i := j0 + j
-			g := float32(a[i]*dy[j]) - b[i] - float32(k[i]*(v-m[i]))
+			d := dy[j]
+			if scale != nil && !passes(v, scale[i], shift[i]) {
+				d = 0
+			}
+			g := float32(a[i]*d) - b[i] - float32(k[i]*(v-m[i]))
 			if accumulate {
 				g = dx[j] + g
 			}

@@ -216,24 +216,32 @@ func TestBatchNormThreads(t *testing.T) {
 // channels of many rows at a stride would fall out of the L1 cache.
 func BenchmarkBatchNormTrain(b *testing.B) {
 	for _, s := range []Shape{{28, 28, 16}, {28, 28, 64}, {14, 14, 256}} {
-		b.Run(fmt.Sprintf("%dx%dx%d", s.H, s.W, s.C), func(b *testing.B) {
-			g := New(Config{Batch: 128, Seed: 1})
-			defer g.Pool().Close()
-			x := g.Input("x", s)
-			x.Grad = make([]float32, len(x.Value))
-			y := g.BatchNorm(x)
-			g.Build()
-			rng := newNormalRand(1, 1)
-			fillGaussian(x.Value, rng, 1, 0)
-			dy := make([]float32, len(y.Value))
-			fillGaussian(dy, rng, 1, 0)
-			b.ReportAllocs()
-			b.SetBytes(int64(4 * len(x.Value)))
-			for b.Loop() {
-				g.Forward(true)
-				g.BackwardFrom(y, dy)
-			}
-		})
+		b.Run(fmt.Sprintf("%dx%dx%d", s.H, s.W, s.C), func(b *testing.B) { benchBatchNorm(b, s, false) })
+		b.Run(fmt.Sprintf("%dx%dx%d+ReLU", s.H, s.W, s.C), func(b *testing.B) { benchBatchNorm(b, s, true) })
+	}
+}
+
+// benchBatchNorm times a training forward and backward of a BatchNorm, or of a BatchNorm and the
+// ReLU fused into it, at batch 128 on the default pool.
+func benchBatchNorm(b *testing.B, s Shape, relu bool) {
+	g := New(Config{Batch: 128, Seed: 1})
+	defer g.Pool().Close()
+	x := g.Input("x", s)
+	x.Grad = make([]float32, len(x.Value))
+	y := g.BatchNorm(x)
+	if relu {
+		y = g.ReLU(y)
+	}
+	g.Build()
+	rng := newNormalRand(1, 1)
+	fillGaussian(x.Value, rng, 1, 0)
+	dy := make([]float32, len(y.Value))
+	fillGaussian(dy, rng, 1, 0)
+	b.ReportAllocs()
+	b.SetBytes(int64(4 * len(x.Value)))
+	for b.Loop() {
+		g.Forward(true)
+		g.BackwardFrom(y, dy)
 	}
 }
 

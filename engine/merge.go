@@ -217,10 +217,10 @@ func (g *Graph) Scale(x, s *Node) *Node {
 			xs, dys := x.Value[n*size:(n+1)*size], o.y.Grad[n*size:(n+1)*size]
 			if x.Grad != nil {
 				z := sums.zeros
-				bnInputGrad(dys, dys, x.Grad[n*size:(n+1)*size], c, sc, z, z, z, !o.setX)
+				bnInputGrad(dys, dys, x.Grad[n*size:(n+1)*size], c, sc, z, z, z, nil, nil, !o.setX)
 			}
 			if s.Grad != nil {
-				bnGradSums(xs, dys, c, sums.zeros, sums.acc, sums.s1, sums.s2)
+				bnGradSums(xs, dys, c, sums.zeros, nil, nil, sums.acc, sums.s1, sums.s2)
 				ds := s.Grad[n*c : (n+1)*c]
 				for j, v := range sums.s2 {
 					if o.setS {

@@ -14,20 +14,21 @@ var vecAVX2 = cpu.X86.HasAVX2
 func bnStatsAVX2(xs []float32, c, c8 int, shift, acc []float32)
 
 // bnGradSumsAVX2 is bnGradSums for the channels below c8, a multiple of 8, summing into acc[:c8]
-// and acc[c:c+c8].
+// and acc[c:c+c8], with the ReLU's mask from scale and shift when relu is set.
 //
 //go:noescape
-func bnGradSumsAVX2(xs, dys []float32, c, c8 int, m, acc []float32)
+func bnGradSumsAVX2(xs, dys []float32, c, c8 int, m, acc, scale, shift []float32, relu bool)
 
 // bnNormalizeAVX2 is bnNormalize for the channels below c8, a multiple of 8.
 //
 //go:noescape
 func bnNormalizeAVX2(xs, ys []float32, c, c8 int, scale, shift []float32, relu bool)
 
-// bnInputGradAVX2 is bnInputGrad for the channels below c8, a multiple of 8.
+// bnInputGradAVX2 is bnInputGrad for the channels below c8, a multiple of 8, with the ReLU's mask
+// from scale and shift when relu is set.
 //
 //go:noescape
-func bnInputGradAVX2(xs, dys, dxs []float32, c, c8 int, a, b, k, m []float32, accumulate bool)
+func bnInputGradAVX2(xs, dys, dxs []float32, c, c8 int, a, b, k, m, scale, shift []float32, accumulate, relu bool)
 
 // bnResidualAVX2 is bnResidual for the channels below c8, a multiple of 8.
 //
@@ -90,13 +91,27 @@ func bnStatsVec(xs []float32, c int, shift, acc []float32) int {
 	return byEights(c, func(c8, off int) { bnStatsAVX2(xs[off:], c, c8, shift[off:], acc[off:]) })
 }
 
-func bnGradSumsVec(xs, dys []float32, c int, m, acc []float32) int {
+func bnGradSumsVec(xs, dys []float32, c int, m, scale, shift, acc []float32) int {
 	if !vecAVX2 || c < 8 {
 		return 0
 	}
 	_ = acc[2*c-1]
 	dys = dys[:len(xs)]
-	return byEights(c, func(c8, off int) { bnGradSumsAVX2(xs[off:], dys[off:], c, c8, m[off:], acc[off:]) })
+	relu := scale != nil
+	if relu {
+		scale, shift = scale[:c], shift[:c]
+	}
+	return byEights(c, func(c8, off int) {
+		bnGradSumsAVX2(xs[off:], dys[off:], c, c8, m[off:], acc[off:], tail(scale, off), tail(shift, off), relu)
+	})
+}
+
+// tail returns s[off:], or nil for a nil s.
+func tail(s []float32, off int) []float32 {
+	if s == nil {
+		return nil
+	}
+	return s[off:]
 }
 
 func bnNormalizeVec(xs, ys []float32, c int, scale, shift []float32, relu bool) int {
@@ -112,16 +127,21 @@ func bnNormalizeVec(xs, ys []float32, c int, scale, shift []float32, relu bool) 
 	return c
 }
 
-func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumulate bool) int {
+func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m, scale, shift []float32, accumulate bool) int {
 	if !vecAVX2 || c < 8 {
 		return 0
 	}
 	dys, dxs = dys[:len(xs)], dxs[:len(xs)]
-	bnInputGradAVX2(xs, dys, dxs, c, c&^7, a, b, k, m, accumulate)
+	relu := scale != nil
+	if relu {
+		scale, shift = scale[:c], shift[:c]
+	}
+	bnInputGradAVX2(xs, dys, dxs, c, c&^7, a, b, k, m, scale, shift, accumulate, relu)
 	if c%8 == 0 || accumulate || len(xs) == 0 {
 		return c &^ 7
 	}
-	bnInputGradAVX2(xs[c-8:], dys[c-8:], dxs[c-8:], c, 8, a[c-8:], b[c-8:], k[c-8:], m[c-8:], false)
+	bnInputGradAVX2(xs[c-8:], dys[c-8:], dxs[c-8:], c, 8, a[c-8:], b[c-8:], k[c-8:], m[c-8:],
+		tail(scale, c-8), tail(shift, c-8), false, relu)
 	return c
 }
 

@@ -58,22 +58,25 @@ statsDone:
 	VZEROUPPER
 	RET
 
-// func bnGradSumsAVX2(xs []float32, dys []float32, c int, c8 int, m []float32, acc []float32)
-TEXT ·bnGradSumsAVX2(SB), NOSPLIT, $0-112
-	MOVQ   xs_base+0(FP), SI
-	MOVQ   xs_len+8(FP), DX
-	MOVQ   dys_base+24(FP), R13
-	MOVQ   c+48(FP), CX
-	MOVQ   c8+56(FP), R8
-	MOVQ   m_base+64(FP), R9
-	MOVQ   acc_base+88(FP), R10
-	SHLQ   $2, CX
-	SHLQ   $2, R8
-	LEAQ   (R10)(CX*1), R11
-	LEAQ   (SI)(DX*4), R12
-	SUBQ   SI, R13
-	VXORPS Y0, Y0, Y0
-	XORQ   BX, BX
+// func bnGradSumsAVX2(xs []float32, dys []float32, c int, c8 int, m []float32, acc []float32, scale []float32, shift []float32, relu bool)
+TEXT ·bnGradSumsAVX2(SB), NOSPLIT, $0-161
+	MOVQ    xs_base+0(FP), SI
+	MOVQ    xs_len+8(FP), DX
+	MOVQ    dys_base+24(FP), R13
+	MOVQ    c+48(FP), CX
+	MOVQ    c8+56(FP), R8
+	MOVQ    m_base+64(FP), R9
+	MOVQ    acc_base+88(FP), R10
+	MOVQ    scale_base+112(FP), AX
+	MOVBLZX relu+160(FP), R14
+	SHLQ    $2, CX
+	SHLQ    $2, R8
+	LEAQ    (R10)(CX*1), R11
+	LEAQ    (SI)(DX*4), R12
+	MOVQ    shift_base+136(FP), DX
+	SUBQ    SI, R13
+	VXORPS  Y0, Y0, Y0
+	XORQ    BX, BX
 
 gradZero:
 	CMPQ    BX, R8
@@ -93,6 +96,17 @@ gradGroup:
 	CMPQ    BX, R8
 	JGE     gradNext
 	VMOVUPS (DI)(BX*1), Y4
+	TESTQ   R14, R14
+	JZ      gradSum
+
+	// dy where x·scale + shift > 0, else 0: the gradient through the ReLU (Y0 holds zeros).
+	VMOVUPS (SI)(BX*1), Y6
+	VMULPS  (AX)(BX*1), Y6, Y6
+	VADDPS  (DX)(BX*1), Y6, Y6
+	VCMPPS  $0x1e, Y0, Y6, Y6
+	VANDPS  Y6, Y4, Y4
+
+gradSum:
 	VADDPS  (R10)(BX*1), Y4, Y1
 	VMOVUPS Y1, (R10)(BX*1)
 	VMOVUPS (SI)(BX*1), Y3
@@ -156,8 +170,8 @@ normDone:
 	VZEROUPPER
 	RET
 
-// func bnInputGradAVX2(xs []float32, dys []float32, dxs []float32, c int, c8 int, a []float32, b []float32, k []float32, m []float32, accumulate bool)
-TEXT ·bnInputGradAVX2(SB), NOSPLIT, $0-185
+// func bnInputGradAVX2(xs []float32, dys []float32, dxs []float32, c int, c8 int, a []float32, b []float32, k []float32, m []float32, scale []float32, shift []float32, accumulate bool, relu bool)
+TEXT ·bnInputGradAVX2(SB), NOSPLIT, $0-234
 	MOVQ    xs_base+0(FP), SI
 	MOVQ    xs_len+8(FP), DX
 	MOVQ    dys_base+24(FP), R13
@@ -168,12 +182,14 @@ TEXT ·bnInputGradAVX2(SB), NOSPLIT, $0-185
 	MOVQ    b_base+112(FP), R10
 	MOVQ    k_base+136(FP), R11
 	MOVQ    m_base+160(FP), AX
+	MOVQ    scale_base+184(FP), R15
 	SHLQ    $2, CX
 	SHLQ    $2, R8
 	LEAQ    (SI)(DX*4), R12
-	MOVBLZX accumulate+184(FP), DX
+	MOVQ    shift_base+208(FP), DX
 	SUBQ    SI, R13
 	SUBQ    SI, R14
+	VXORPS  Y7, Y7, Y7
 
 dxRow:
 	CMPQ SI, R12
@@ -185,6 +201,17 @@ dxGroup:
 	JGE     dxNext
 	LEAQ    (SI)(R13*1), DI
 	VMOVUPS (DI)(BX*1), Y4
+	CMPB    relu+233(FP), $0
+	JEQ     dxAffine
+
+	// dy where x·scale + shift > 0, else 0: the gradient through the ReLU.
+	VMOVUPS (SI)(BX*1), Y6
+	VMULPS  (R15)(BX*1), Y6, Y6
+	VADDPS  (DX)(BX*1), Y6, Y6
+	VCMPPS  $0x1e, Y7, Y6, Y6
+	VANDPS  Y6, Y4, Y4
+
+dxAffine:
 	VMULPS  (R9)(BX*1), Y4, Y4
 	VSUBPS  (R10)(BX*1), Y4, Y4
 	VMOVUPS (SI)(BX*1), Y5
@@ -192,8 +219,8 @@ dxGroup:
 	VMULPS  (R11)(BX*1), Y5, Y5
 	VSUBPS  Y5, Y4, Y4
 	LEAQ    (SI)(R14*1), DI
-	TESTQ   DX, DX
-	JZ      dxSet
+	CMPB    accumulate+232(FP), $0
+	JEQ     dxSet
 	VADDPS  (DI)(BX*1), Y4, Y4
 
 dxSet:

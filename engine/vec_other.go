@@ -6,9 +6,9 @@ package engine
 var vecAVX2 = false
 
 func bnStatsVec(xs []float32, c int, shift, acc []float32) int                      { return 0 }
-func bnGradSumsVec(xs, dys []float32, c int, m, acc []float32) int                  { return 0 }
+func bnGradSumsVec(xs, dys []float32, c int, m, scale, shift, acc []float32) int    { return 0 }
 func bnNormalizeVec(xs, ys []float32, c int, scale, shift []float32, relu bool) int { return 0 }
-func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m []float32, accumulate bool) int {
+func bnInputGradVec(xs, dys, dxs []float32, c int, a, b, k, m, scale, shift []float32, accumulate bool) int {
 	return 0
 }
 func bnResidualVec(xs, ys, rs []float32, c int, scale, shift []float32, s float32, relu bool) int {

@@ -70,13 +70,13 @@ func TestVectorKernelsMatchTheGoTwins(t *testing.T) {
 					make([]float32, rows*c), make([]float32, rows*c)}
 				acc := make([]float32, 2*c)
 				bnStats(xs, c, p[0], acc, o.s1, o.s2)
-				bnGradSums(xs, dys, c, p[1], acc, o.t1, o.t2)
+				bnGradSums(xs, dys, c, p[1], nil, nil, acc, o.t1, o.t2)
 				bnNormalize(xs, o.y, c, p[2], p[3], false)
 				bnNormalize(xs, o.yr, c, p[2], p[3], true)
 				bnResidual(xs, o.res, dys, c, p[2], p[3], 0.2, false)
 				bnResidual(xs, o.resr, dys, c, p[2], p[3], 1, true)
-				bnInputGrad(xs, dys, o.dx, c, p[0], p[1], p[2], p[3], true)
-				bnInputGrad(xs, dys, o.dxSet, c, p[0], p[1], p[2], p[3], false)
+				bnInputGrad(xs, dys, o.dx, c, p[0], p[1], p[2], p[3], nil, nil, true)
+				bnInputGrad(xs, dys, o.dxSet, c, p[0], p[1], p[2], p[3], nil, nil, false)
 				results = append(results, o)
 			})
 			if len(results) < 2 {
@@ -95,6 +95,64 @@ func TestVectorKernelsMatchTheGoTwins(t *testing.T) {
 			sameBits(t, "input gradient set", got.dxSet, want.dxSet)
 		})
 	}
+}
+
+// TestReLUMaskedBatchNormGradients checks the backward kernels of a BatchNorm that applies its ReLU:
+// with the forward's scale and shift they must give, bit for bit, what they give without them on
+// the gradient that ReLU's backward passes on from the forward's output; and the AVX2 forms the
+// Go twins' bits. Inputs include zeros of both signs, NaNs and infinities.
+func TestReLUMaskedBatchNormGradients(t *testing.T) {
+	for _, c := range []int{3, 8, 12, 16, 20, 64} {
+		t.Run(fmt.Sprintf("%d channels", c), func(t *testing.T) {
+			const rows = 29
+			xs, dys := randomValues(rows*c, 1, true), randomValues(rows*c, 2, false)
+			p := make([][]float32, 6)
+			for i := range p {
+				p[i] = randomValues(c, uint64(10+i), false)
+			}
+			scale, shift := p[4], p[5]
+			shift[0] = 0 // x·scale + shift is ±0 for the zeros of x in channel 0
+			var results [][]float64
+			withVec(t, func(bool) {
+				// The ReLU's gradient from the forward's output, as a separate pass would take it.
+				z, passed := make([]float32, rows*c), make([]float32, rows*c)
+				bnNormalize(xs, z, c, scale, shift, true)
+				reluGrad(z, dys, passed, false)
+				acc := make([]float32, 2*c)
+				var r [][]float64
+				for _, masked := range []bool{false, true} {
+					s1, s2 := make([]float64, c), make([]float64, c)
+					dx, dxAdd := make([]float32, rows*c), randomValues(rows*c, 3, false)
+					if masked {
+						bnGradSums(xs, dys, c, p[1], scale, shift, acc, s1, s2)
+						bnInputGrad(xs, dys, dx, c, p[0], p[1], p[2], p[3], scale, shift, false)
+						bnInputGrad(xs, dys, dxAdd, c, p[0], p[1], p[2], p[3], scale, shift, true)
+					} else {
+						bnGradSums(xs, passed, c, p[1], nil, nil, acc, s1, s2)
+						bnInputGrad(xs, passed, dx, c, p[0], p[1], p[2], p[3], nil, nil, false)
+						bnInputGrad(xs, passed, dxAdd, c, p[0], p[1], p[2], p[3], nil, nil, true)
+					}
+					r = append(r, s1, s2, widened(dx), widened(dxAdd))
+				}
+				for i := range 4 {
+					sameBits(t, fmt.Sprintf("masked result %d", i), r[4+i], r[i])
+				}
+				results = append(results, r[4:]...)
+			})
+			for i := 4; i < len(results); i++ {
+				sameBits(t, fmt.Sprintf("AVX2 result %d", i-4), results[i], results[i-4])
+			}
+		})
+	}
+}
+
+// widened returns v as float64s.
+func widened(v []float32) []float64 {
+	w := make([]float64, len(v))
+	for i, x := range v {
+		w[i] = float64(x)
+	}
+	return w
 }
 
 func TestElementwiseKernelsMatchTheGoTwins(t *testing.T) {
