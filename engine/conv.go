@@ -119,8 +119,12 @@ type convOp struct {
 	// weights foldW and bias foldB.
 	fold         *batchNormOp
 	foldW, foldB []float32
-	// residual is the Add that a folded inference forward computes too (see Build).
-	residual *addOp
+	// residual is the Add that a folded inference forward computes too, addFused the one that
+	// every forward computes, of this convolution's own output (see Build); selfScale is then the
+	// Add's scale, Filters times, when it scales this output, and zeros Filters zeros.
+	residual         *addOp
+	addFused         *addOp
+	selfScale, zeros []float32
 	// A forward's weights, output buffer and epilogue: the convolution's own, or the folded ones.
 	fwdW, fwdOut []float32
 	fwdEpi       epilogue
@@ -301,6 +305,9 @@ func (o *convOp) forward(g *Graph) {
 	if folded {
 		o.setFolded()
 	}
+	if o.addFused != nil {
+		o.setAddFused()
+	}
 	// The weights' preparation (merging groups, folding, Winograd's transform, packing) reads the
 	// parameters and, folded, the BatchNorm's; an inference forward whose inputs to it are the
 	// same as the last one's leaves its results as they are: evaluating a test set prepares the
@@ -424,6 +431,34 @@ func (o *convOp) setFolded() {
 	}
 }
 
+// setAddFused makes the forward compute the Add of its output, a + scale·b, and its ReLU: for
+// the Add's first input, the output plus scale times the other input, as the folded residual
+// epilogue does; for the second, with scale 1, the other input plus the output; with another
+// scale, scale times the output (its bias added first) plus the other input. Each gives the bits
+// of the Add computed apart, but for the sign of a zero sum (the output without a bias is taken
+// as x + 0).
+func (o *convOp) setAddFused() {
+	r := o.addFused
+	if o.zeros == nil {
+		o.zeros = make([]float32, o.s.Filters)
+	}
+	e := &o.fwdEpi
+	o.fwdOut, e.relu, e.res, e.resScale = r.y.Value, r.relu, r.b.Value, r.scale
+	if e.bias == nil {
+		e.bias = o.zeros
+	}
+	if o.y != r.b {
+		return
+	}
+	e.res, e.resScale = r.a.Value, 1
+	if r.scale != 1 {
+		if o.selfScale == nil {
+			o.selfScale = filled(o.s.Filters, r.scale)
+		}
+		e.self, e.zeros = o.selfScale, o.zeros
+	}
+}
+
 // forwardChunk computes chunk i of the output: a band of an image, or a tile of output pixels.
 func (o *convOp) forwardChunk(w, i int) {
 	cout, wts, y := o.s.Filters, o.fwdW, o.fwdOut
@@ -465,15 +500,21 @@ type epilogue struct {
 	relu       bool
 	// res, when not nil, is a residual added after the bias (resScale times it), as the Add
 	// fused into the convolution computes it (see Build): the output's rows at offset at add
-	// res's rows at the same offset.
-	res      []float32
-	resScale float32
+	// res's rows at the same offset. With self (not nil), the output with its bias is multiplied
+	// by self, per channel, before res is added.
+	res         []float32
+	resScale    float32
+	self, zeros []float32
 }
 
 // apply sets dst, the output's rows from offset at on, to the rows src with the epilogue applied,
 // in one pass; dst may be src.
 func (e epilogue) apply(dst, src []float32, c, at int) {
 	switch {
+	case e.self != nil:
+		// src is a tile of products or the output's rows, which may take the bias in place.
+		bnNormalize(src, src, c, e.ones, e.bias, false)
+		bnResidual(src, dst, e.res[at:at+len(dst)], c, e.self, e.zeros, e.resScale, e.relu)
 	case e.res != nil:
 		bnResidual(src, dst, e.res[at:at+len(dst)], c, e.ones, e.bias, e.resScale, e.relu)
 	case e.bias != nil:

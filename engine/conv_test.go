@@ -510,3 +510,70 @@ func TestInferenceReusesPreparedWeightsOnlyWhileUnchanged(t *testing.T) {
 		sameBits(t, "inference after changing "+c.name, y.Value, ty.Value)
 	}
 }
+
+// TestConvAddFusion checks an Add that alone consumes a convolution's output, computed by that
+// convolution in every forward, against the same graph run unfused (a second consumer of the
+// convolution keeps Build from fusing), for each way of computing the convolution: the same bits
+// in training and inference.
+func TestConvAddFusion(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		in      Shape
+		s       ConvSpec
+		scale   float32
+		convIsB bool
+	}{
+		{"Winograd, first input, scaled", Shape{6, 5, 8}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1}, 0.5, false},
+		{"Winograd, second input", Shape{6, 5, 8}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true}, 1, true},
+		{"1x1 staged, second input, scaled", Shape{4, 5, 32}, ConvSpec{Filters: 32, KH: 1, KW: 1, Stride: 1, Bias: true}, 0.2, true},
+		{"1x1 unstaged, second input, scaled, no bias", Shape{4, 5, 8}, ConvSpec{Filters: 16, KH: 1, KW: 1, Stride: 1}, 0.2, true},
+		{"im2col stride 2, first input", Shape{7, 6, 4}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 2, PadH: 1, PadW: 1, Bias: true}, 1, false},
+		{"windowed 5x5, second input", Shape{6, 6, 3}, ConvSpec{Filters: 4, KH: 5, KW: 5, Stride: 1, PadH: 2, PadW: 2}, 1, true},
+		{"groups of 4, second input, scaled", Shape{5, 6, 8}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2, Bias: true}, 0.2, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			build := func(fuse bool) (*Graph, *Node, *addOp) {
+				g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 4})
+				x := g.Input("x", c.in)
+				fillNormal(x.Value, 1)
+				out := Shape{H: (c.in.H+2*c.s.PadH-c.s.KH)/c.s.Stride + 1, W: (c.in.W+2*c.s.PadW-c.s.KW)/c.s.Stride + 1, C: c.s.Filters}
+				other := g.Input("other", out) // before the convolution, as fusing needs
+				fillNormal(other.Value, 2)
+				conv := g.Conv2D(x, c.s)
+				var sum *Node
+				if c.convIsB {
+					sum = g.Add(other, conv, c.scale)
+				} else {
+					sum = g.Add(conv, other, c.scale)
+				}
+				y := g.ReLU(sum)
+				if !fuse {
+					g.Add(conv, conv, 1)
+				}
+				g.Build()
+				return g, y, sum.op.(*addOp)
+			}
+			fused, fy, fadd := build(true)
+			defer fused.Pool().Close()
+			plain, py, padd := build(false)
+			defer plain.Pool().Close()
+			if !fadd.convAlways || padd.convAlways {
+				t.Fatalf("Add fused by the convolution: %v fused, %v plain", fadd.convAlways, padd.convAlways)
+			}
+			fused.Forward(true)
+			plain.Forward(true)
+			sameBits(t, "training forward", fy.Value, py.Value)
+			dy := make([]float32, len(fy.Value))
+			fillNormal(dy, 3)
+			fused.BackwardFrom(fy, dy)
+			plain.BackwardFrom(py, dy)
+			fp, pp := fused.Params(), plain.Params()
+			for i := range fp {
+				sameBits(t, "gradient of "+fp[i].Name, fp[i].Grad, pp[i].Grad)
+			}
+			fused.Forward(false)
+			plain.Forward(false)
+			sameBits(t, "inference forward", fy.Value, py.Value)
+		})
+	}
+}

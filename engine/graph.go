@@ -222,7 +222,9 @@ func (g *Graph) reserveScratch(n int) {
 // BatchNorm as it normalises, and in a folded forward by its convolution as it stores its rows:
 // the BatchNorm's own Value, which nothing else reads, is then left stale too. Likewise an Add
 // that alone consumes a Scale's output (Squeeze-and-Excitation before a residual connection) is
-// computed by that Scale.
+// computed by that Scale, and one that alone consumes a convolution's output (a pre-activation
+// block, Inception-ResNet's projection) by that convolution in every forward, leaving the
+// convolution's own Value stale.
 // Finally it plans the gradient buffers: a gradient lives in Backward from its first write, by the
 // loss or by a consumer's backward that sets rather than adds to it, until its node's op has read
 // it, and gradients whose lifetimes do not overlap share a buffer. Only the other gradients, which
@@ -273,10 +275,11 @@ func (g *Graph) Build() {
 			}
 		}
 	}
-	// An Add of a BatchNorm's or a Scale's output, its only consumer, is computed by that op too,
-	// when the Add's other input is computed before it (and, for the Add's second input, when the
-	// scale is 1, so that the sum is the same either way round); in a folded forward, an Add of a
-	// BatchNorm's output by the BatchNorm's convolution, under the same conditions.
+	// An Add of a convolution's, a BatchNorm's or a Scale's output, its only consumer, is computed
+	// by that op too, when the Add's other input is computed before it (and, for a BatchNorm's or
+	// a Scale's output as the Add's second input, when the scale is 1, so that the sum is the same
+	// either way round); in a folded forward, an Add of a BatchNorm's output by the BatchNorm's
+	// convolution, under the same conditions.
 	for _, n := range g.nodes {
 		add, ok := n.op.(*addOp)
 		if !ok {
@@ -284,7 +287,14 @@ func (g *Graph) Build() {
 		}
 		for _, x := range []*Node{add.a, add.b} {
 			other, _ := add.residual(x)
-			if !alone(x) || (x == add.b && add.scale != 1) || other.id >= x.id {
+			if !alone(x) || other.id >= x.id {
+				continue
+			}
+			if conv, ok := x.op.(*convOp); ok {
+				conv.addFused, add.convAlways = add, true
+				break
+			}
+			if x == add.b && add.scale != 1 {
 				continue
 			}
 			if sc, ok := x.op.(*scaleOp); ok {

@@ -15,10 +15,10 @@ type addOp struct {
 	relu bool
 	// convFused marks an Add computed by the convolution of one of its inputs in a folded
 	// inference forward, bnFused one computed by the BatchNorm of one of its inputs in other
-	// forwards, scaleFused one computed by the Scale of one of its inputs in every forward (see
-	// Build).
-	convFused, bnFused, scaleFused bool
-	fwd, bwd                       *elementwise
+	// forwards, scaleFused and convAlways one computed by the Scale or the convolution whose
+	// output is one of its inputs in every forward (see Build).
+	convFused, bnFused, scaleFused, convAlways bool
+	fwd, bwd                                   *elementwise
 }
 
 // Add adds y = a + scale·b for two nodes of the same shape: scale 1 is a residual connection,
@@ -88,7 +88,7 @@ func (o *addOp) overwrite(input int) bool {
 }
 
 func (o *addOp) forward(g *Graph) {
-	if g.folded && o.convFused || !g.folded && o.bnFused || o.scaleFused {
+	if g.folded && o.convFused || !g.folded && o.bnFused || o.scaleFused || o.convAlways {
 		return
 	}
 	o.fwd.run()
