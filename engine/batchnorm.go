@@ -76,6 +76,10 @@ type batchNormOp struct {
 	// residual is the Add consuming the output that an unfolded forward computes too, writing
 	// the Add's output instead of its own (see Build).
 	residual *addOp
+	// deferred marks a BatchNorm whose output (or its ReLU's) only a Winograd convolution reads,
+	// which normalises the rows as it pads them: an unfolded forward computes the statistics,
+	// scale and shift but writes no output (see Build).
+	deferred bool
 }
 
 // BatchNorm adds per-channel batch normalisation, y = γ·(x − μ)/√(σ² + ε) + β with ε = 1e-5, like
@@ -194,7 +198,16 @@ func (o *batchNormOp) forward(g *Graph) {
 		return
 	}
 	o.affine(g.train)
+	if o.deferred {
+		return
+	}
 	g.pool.For(parallel.Chunks(o.totalRows(), o.rows), o.normFn)
+}
+
+// rowNorm returns how the consumer of a deferred BatchNorm's output normalises its input rows: the
+// BatchNorm's last scale and shift, and whether its ReLU follows.
+func (o *batchNormOp) rowNorm() *rowNorm {
+	return &rowNorm{scale: o.scale, shift: o.shift, relu: o.relu}
 }
 
 // affine sets the statistics the forward normalises with, the batch's in training (updating the

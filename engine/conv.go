@@ -119,6 +119,14 @@ type convOp struct {
 	// weights foldW and bias foldB.
 	fold         *batchNormOp
 	foldW, foldB []float32
+	// deferredBN is the BatchNorm whose output this convolution's input is and which it applies
+	// to its input rows as it pads them, in forwards where the BatchNorm is not folded (see
+	// Build); inputNorm is what it applies.
+	deferredBN *batchNormOp
+	inputNorm  *rowNorm
+	// rows is what the padding of a Winograd convolution reads, in the last forward and its
+	// backward: x's rows, or the deferred BatchNorm's input rows, which it normalises.
+	rows []float32
 	// residual is the Add that a folded inference forward computes too, addFused the one that
 	// every forward computes, of this convolution's own output (see Build); selfScale is then the
 	// Add's scale, Filters times, when it scales this output, and zeros Filters zeros.
@@ -308,6 +316,19 @@ func (o *convOp) forward(g *Graph) {
 	if o.addFused != nil {
 		o.setAddFused()
 	}
+	o.rows = o.x.Value
+	if bn := o.deferredBN; bn != nil {
+		// The input rows are the BatchNorm's input normalised, unless a folded forward had the
+		// convolution before it compute them.
+		var norm *rowNorm
+		if !(g.folded && bn.folded) {
+			norm = o.inputNorm
+		}
+		o.winoFwd.pad.norm, o.fwdWin.norm = norm, norm
+		if norm != nil {
+			o.rows = bn.x.Value
+		}
+	}
 	// The weights' preparation (merging groups, folding, Winograd's transform, packing) reads the
 	// parameters and, folded, the BatchNorm's; an inference forward whose inputs to it are the
 	// same as the last one's leaves its results as they are: evaluating a test set prepares the
@@ -468,7 +489,7 @@ func (o *convOp) forwardChunk(w, i int) {
 		ys := y[p0*cout : p1*cout]
 		o.fwdEpi.apply(ys, ys, cout, p0*cout)
 	case o.winoFwd != nil:
-		o.winoFwd.convolve(o.col(w), o.x.Value, y, o.uFwd, o.g.n, i, false, o.fwdEpi)
+		o.winoFwd.convolve(o.col(w), o.rows, y, o.uFwd, o.g.n, i, false, o.fwdEpi)
 	case o.windowed:
 		v := &o.fwdWin
 		n, oh0, oh1 := v.band(i)
@@ -663,13 +684,13 @@ func (o *convOp) backwardWeights(w, seg int) {
 			o.grp.weightGrad(dw, w, o.x.Value, dy, i)
 		}
 	case o.winoGrad:
-		o.winoFwd.weightGrad(o.col(w), o.x.Value, dy, dw, n0, n1)
+		o.winoFwd.weightGrad(o.col(w), o.rows, dy, dw, n0, n1)
 	case o.windowed:
 		v := &o.fwdWin
 		buf, dyp := v.buffers(o.col(w))
 		for i := n0 * v.bands(); i < n1*v.bands(); i++ {
 			n, oh0, oh1 := v.band(i)
-			v.pad(buf, o.x.Value[n*o.in.Size():][:o.in.Size()], oh0, oh1)
+			v.pad(buf, o.rows[n*o.in.Size():][:o.in.Size()], oh0, oh1)
 			r0 := (n*o.out.H + oh0) * o.out.W
 			v.spread(dyp, dy[r0*cout:], oh1-oh0, cout)
 			v.weightGrad(dw, buf, dyp, oh1-oh0, o.bf, cout, beta)
@@ -790,6 +811,15 @@ type window struct {
 	outH, outW, filters     int
 	kh, kw, padH, padW      int
 	blocks, width, wp, rows int
+	// norm, when not nil, is applied to the input rows as pad copies them (one block only).
+	norm *rowNorm
+}
+
+// rowNorm is a per-channel affine map, x·scale + shift, and a ReLU if relu: a deferred
+// BatchNorm's, applied by the convolution that reads its output.
+type rowNorm struct {
+	scale, shift []float32
+	relu         bool
 }
 
 // convRowMultiple is a multiple of every GEMM microkernel's height (24 and 6): a windowed product
@@ -847,7 +877,12 @@ func (v *window) pad(buf, img []float32, oh0, oh1 int) {
 			clear(row[:v.padW*v.width])
 			clear(row[(v.padW+w)*v.width:][:right*v.width])
 			if v.blocks == 1 {
-				copy(row[v.padW*c:(v.padW+w)*c], img[ih*w*c:])
+				dst, src := row[v.padW*c:(v.padW+w)*c], img[ih*w*c:][:w*c]
+				if n := v.norm; n != nil {
+					bnNormalize(src, dst, c, n.scale, n.shift, n.relu)
+				} else {
+					copy(dst, src)
+				}
 				continue
 			}
 			copyRows(row[v.padW*v.width:], v.width, img[ih*w*c+b*v.width:], c, v.width, w)

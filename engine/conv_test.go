@@ -577,3 +577,67 @@ func TestConvAddFusion(t *testing.T) {
 		})
 	}
 }
+
+// TestDeferredBatchNorm checks a BatchNorm (and its ReLU) whose only reader is a Winograd
+// convolution, which applies it to its input rows as it pads them, against the same graph where
+// a second reader makes the BatchNorm write its output: the same bits in training (output and
+// gradients) and in inference, folded (the convolution before computes the BatchNorm) or not.
+func TestDeferredBatchNorm(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		channels   int
+		relu, conv bool // a ReLU after the BatchNorm; a convolution before it
+	}{
+		{"conv, BatchNorm, ReLU, 16 channels (Winograd's weight gradient)", 16, true, true},
+		{"conv, BatchNorm, ReLU, 8 channels (windowed weight gradient)", 8, true, true},
+		{"input, BatchNorm, ReLU: never folded", 8, true, false},
+		{"conv, BatchNorm without ReLU", 16, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			build := func(deferred bool) (*Graph, *Node, *batchNormOp) {
+				g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 4})
+				x := g.Input("x", Shape{9, 7, c.channels})
+				fillNormal(x.Value, 1)
+				h := x
+				if c.conv {
+					h = g.Conv2D(x, ConvSpec{Filters: c.channels, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1})
+				}
+				h = g.BatchNorm(h)
+				bn := h.op.(*batchNormOp)
+				if c.relu {
+					h = g.ReLU(h)
+				}
+				y := g.Conv2D(h, ConvSpec{Filters: 12, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Bias: true})
+				if !deferred {
+					g.Add(h, h, 1)
+				}
+				randomizeBatchNorm(g)
+				g.Build()
+				return g, y, bn
+			}
+			def, dy, dbn := build(true)
+			defer def.Pool().Close()
+			plain, py, pbn := build(false)
+			defer plain.Pool().Close()
+			if !dbn.deferred || pbn.deferred {
+				t.Fatalf("deferred: %v, and %v with a second reader", dbn.deferred, pbn.deferred)
+			}
+			for step := range 2 {
+				def.Forward(true)
+				plain.Forward(true)
+				sameBits(t, fmt.Sprintf("training forward %d", step), dy.Value, py.Value)
+				g := make([]float32, len(dy.Value))
+				fillNormal(g, uint64(3+step))
+				def.BackwardFrom(dy, g)
+				plain.BackwardFrom(py, g)
+				dp, pp := def.Params(), plain.Params()
+				for i := range dp {
+					sameBits(t, "gradient of "+dp[i].Name, dp[i].Grad, pp[i].Grad)
+				}
+				def.Forward(false)
+				plain.Forward(false)
+				sameBits(t, fmt.Sprintf("inference forward %d", step), dy.Value, py.Value)
+			}
+		})
+	}
+}

@@ -312,6 +312,23 @@ func (g *Graph) Build() {
 			break
 		}
 	}
+	// A BatchNorm (and its ReLU) whose output only a Winograd convolution reads, and which computes
+	// no Add, leaves its normalisation to the convolution: the padding of the convolution's
+	// input rows, in its forward and again in its weight gradient, applies it, and the output is
+	// never written (the BatchNorm's backward takes the ReLU's mask from its input).
+	for _, n := range g.nodes {
+		conv, ok := n.op.(*convOp)
+		if !ok || conv.winoFwd == nil || !alone(conv.x) {
+			continue
+		}
+		in := conv.x
+		if r, ok := in.op.(*reluOp); ok && r.fused {
+			in = r.x
+		}
+		if bn, ok := in.op.(*batchNormOp); ok && bn.residual == nil && (in == conv.x || alone(in)) {
+			bn.deferred, conv.deferredBN, conv.inputNorm = true, bn, bn.rowNorm()
+		}
+	}
 	// first[i] is the consumer whose backward writes node i's gradient buffer first in a step,
 	// and slot the input it takes it as; twice marks buffers that consumer takes twice.
 	first := make([]*Node, len(g.nodes))
