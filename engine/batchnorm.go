@@ -76,9 +76,9 @@ type batchNormOp struct {
 	// residual is the Add consuming the output that an unfolded forward computes too, writing
 	// the Add's output instead of its own (see Build).
 	residual *addOp
-	// deferred marks a BatchNorm whose output (or its ReLU's) only a Winograd convolution reads,
-	// which normalises the rows as it pads them: an unfolded forward computes the statistics,
-	// scale and shift but writes no output (see Build).
+	// deferred marks a BatchNorm whose output (or its ReLU's) only a Winograd or a direct 1×1
+	// convolution reads, which normalises the rows as it copies them: an unfolded forward
+	// computes the statistics, scale and shift but writes no output (see Build).
 	deferred bool
 }
 

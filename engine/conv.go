@@ -124,9 +124,10 @@ type convOp struct {
 	// Build); inputNorm is what it applies.
 	deferredBN *batchNormOp
 	inputNorm  *rowNorm
-	// rows is what the padding of a Winograd convolution reads, in the last forward and its
-	// backward: x's rows, or the deferred BatchNorm's input rows, which it normalises.
+	// rows is what the last forward and its backward read as the input rows: x's, or the
+	// deferred BatchNorm's input rows, which norm (not nil) then normalises.
 	rows []float32
+	norm *rowNorm
 	// residual is the Add that a folded inference forward computes too, addFused the one that
 	// every forward computes, of this convolution's own output (see Build); selfScale is then the
 	// Add's scale, Filters times, when it scales this output, and zeros Filters zeros.
@@ -196,7 +197,9 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 		o.fwdWin = newWindow(in, out, s.KH, s.KW, s.PadH, s.PadW, o.blocks)
 		o.dualWin = newWindow(out, in, s.KH, s.KW, s.KH-1-s.PadH, s.KW-1-s.PadW, o.blocks)
 		o.colSize = max(o.fwdWin.size(), o.dualWin.size())
-	} else if !o.direct {
+	} else if o.direct {
+		o.colSize = convTile * in.C // the normalised input rows of a deferred BatchNorm
+	} else {
 		o.lowerX = lowering{src: in, outH: out.H, outW: out.W, kh: s.KH, kw: s.KW, stride: s.Stride,
 			padH: s.PadH, padW: s.PadW, blocks: o.blocks, width: o.bc}
 		o.colSize = convTile * o.blocks * o.k
@@ -316,18 +319,18 @@ func (o *convOp) forward(g *Graph) {
 	if o.addFused != nil {
 		o.setAddFused()
 	}
-	o.rows = o.x.Value
+	o.rows, o.norm = o.x.Value, nil
 	if bn := o.deferredBN; bn != nil {
 		// The input rows are the BatchNorm's input normalised, unless a folded forward had the
 		// convolution before it compute them.
-		var norm *rowNorm
+		o.norm = nil
 		if !(g.folded && bn.folded) {
-			norm = o.inputNorm
+			o.norm, o.rows = o.inputNorm, bn.x.Value
 		}
-		o.winoFwd.pad.norm, o.fwdWin.norm = norm, norm
-		if norm != nil {
-			o.rows = bn.x.Value
+		if o.winoFwd != nil {
+			o.winoFwd.pad.norm = o.norm
 		}
+		o.fwdWin.norm = o.norm
 	}
 	// The weights' preparation (merging groups, folding, Winograd's transform, packing) reads the
 	// parameters and, folded, the BatchNorm's; an inference forward whose inputs to it are the
@@ -696,7 +699,7 @@ func (o *convOp) backwardWeights(w, seg int) {
 			v.weightGrad(dw, buf, dyp, oh1-oh0, o.bf, cout, beta)
 			beta = 1
 		}
-	case o.direct:
+	case o.direct && o.norm == nil:
 		// One product over the segment's rows, x read in place.
 		r0, r1 := n0*hw, n1*hw
 		gemm.Sgemm(true, false, o.k, o.bf, r1-r0, 1, o.x.Value[r0*o.in.C:], o.in.C, dy[r0*cout:], cout, 0, dw, o.bf)
@@ -791,10 +794,17 @@ func (o *convOp) outTile(w int) []float32 {
 }
 
 // lower returns the im2col matrix of rows [r0, r1) and its row stride: x itself for a direct conv,
-// else worker w's tile filled by im2col.
+// or its rows normalised into worker w's tile for a deferred BatchNorm, else worker w's tile
+// filled by im2col.
 func (o *convOp) lower(w, r0, r1 int) ([]float32, int) {
+	c := o.in.C
+	if o.direct && o.norm != nil {
+		col, n := o.col(w)[:(r1-r0)*c], o.norm
+		bnNormalize(o.rows[r0*c:r1*c], col, c, n.scale, n.shift, n.relu)
+		return col, c
+	}
 	if o.direct {
-		return o.x.Value[r0*o.in.C:], o.in.C
+		return o.x.Value[r0*c:], c
 	}
 	col := o.col(w)
 	o.lowerX.lower(col, o.x.Value, r0, r1)

@@ -312,13 +312,14 @@ func (g *Graph) Build() {
 			break
 		}
 	}
-	// A BatchNorm (and its ReLU) whose output only a Winograd convolution reads, and which computes
-	// no Add, leaves its normalisation to the convolution: the padding of the convolution's
-	// input rows, in its forward and again in its weight gradient, applies it, and the output is
-	// never written (the BatchNorm's backward takes the ReLU's mask from its input).
+	// A BatchNorm (and its ReLU) whose output only a Winograd or a direct 1×1 convolution reads,
+	// and which computes no Add, leaves its normalisation to the convolution: the padding of the
+	// Winograd convolution's input rows, or the copy of the 1×1's into a tile, in the forward and
+	// again in the weight gradient, applies it, and the output is never written (the BatchNorm's
+	// backward takes the ReLU's mask from its input).
 	for _, n := range g.nodes {
 		conv, ok := n.op.(*convOp)
-		if !ok || conv.winoFwd == nil || !alone(conv.x) {
+		if !ok || conv.winoFwd == nil && !conv.direct || !alone(conv.x) {
 			continue
 		}
 		in := conv.x
