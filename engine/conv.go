@@ -323,7 +323,6 @@ func (o *convOp) forward(g *Graph) {
 	if bn := o.deferredBN; bn != nil {
 		// The input rows are the BatchNorm's input normalised, unless a folded forward had the
 		// convolution before it compute them.
-		o.norm = nil
 		if !(g.folded && bn.folded) {
 			o.norm, o.rows = o.inputNorm, bn.x.Value
 		}
