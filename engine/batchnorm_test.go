@@ -378,18 +378,7 @@ func TestResidualAddFusion(t *testing.T) {
 					fadd.convFused, fadd.bnFused, fadd.scaleFused, padd.convFused, padd.bnFused, padd.scaleFused, tc.wantFused)
 			}
 
-			fused.Forward(true)
-			plain.Forward(true)
-			sameBits(t, "training forward", fy.Value, py.Value)
-			dy := make([]float32, len(fy.Value))
-			fillNormal(dy, 3)
-			fused.BackwardFrom(fy, dy)
-			plain.BackwardFrom(py, dy)
-			fp, pp := fused.Params(), plain.Params()
-			for i := range fp {
-				sameBits(t, "gradient of "+fp[i].Name, fp[i].Grad, pp[i].Grad)
-			}
-
+			sameTrainingStep(t, fused, plain, fy, py, 3)
 			fused.Forward(false)
 			plain.Forward(false)
 			want := make([]float64, len(py.Value))

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/gonas/nas/engine/parallel"
@@ -511,6 +512,29 @@ func TestInferenceReusesPreparedWeightsOnlyWhileUnchanged(t *testing.T) {
 	}
 }
 
+// sameTrainingStep runs a training forward of graphs a and b, which should compute the same, and a
+// backward from their outputs ya and yb with the same random gradient (from seed), and fails
+// unless the outputs and every parameter's gradient have the same bits; the gradients of the
+// parameters listed (by index) in close need only be close.
+func sameTrainingStep(t *testing.T, a, b *Graph, ya, yb *Node, seed uint64, close ...int) {
+	t.Helper()
+	a.Forward(true)
+	b.Forward(true)
+	sameBits(t, "training forward", ya.Value, yb.Value)
+	dy := make([]float32, len(ya.Value))
+	fillNormal(dy, seed)
+	a.BackwardFrom(ya, dy)
+	b.BackwardFrom(yb, dy)
+	ap, bp := a.Params(), b.Params()
+	for i := range ap {
+		if slices.Contains(close, i) {
+			assertClose(t, "gradient of "+ap[i].Name, ap[i].Grad, widened(bp[i].Grad))
+			continue
+		}
+		sameBits(t, "gradient of "+ap[i].Name, ap[i].Grad, bp[i].Grad)
+	}
+}
+
 // TestConvAddFusion checks an Add that alone consumes a convolution's output, computed by that
 // convolution in every forward, against the same graph run unfused (a second consumer of the
 // convolution keeps Build from fusing), for each way of computing the convolution: the same bits
@@ -560,17 +584,7 @@ func TestConvAddFusion(t *testing.T) {
 			if !fadd.convAlways || padd.convAlways {
 				t.Fatalf("Add fused by the convolution: %v fused, %v plain", fadd.convAlways, padd.convAlways)
 			}
-			fused.Forward(true)
-			plain.Forward(true)
-			sameBits(t, "training forward", fy.Value, py.Value)
-			dy := make([]float32, len(fy.Value))
-			fillNormal(dy, 3)
-			fused.BackwardFrom(fy, dy)
-			plain.BackwardFrom(py, dy)
-			fp, pp := fused.Params(), plain.Params()
-			for i := range fp {
-				sameBits(t, "gradient of "+fp[i].Name, fp[i].Grad, pp[i].Grad)
-			}
+			sameTrainingStep(t, fused, plain, fy, py, 3)
 			fused.Forward(false)
 			plain.Forward(false)
 			sameBits(t, "inference forward", fy.Value, py.Value)
@@ -628,22 +642,12 @@ func TestDeferredBatchNorm(t *testing.T) {
 			if !dbn.deferred || pbn.deferred {
 				t.Fatalf("deferred: %v, and %v with a second reader", dbn.deferred, pbn.deferred)
 			}
+			var close []int
+			if c.k == 1 {
+				close = append(close, len(def.Params())-2) // the 1×1's weight
+			}
 			for step := range 2 {
-				def.Forward(true)
-				plain.Forward(true)
-				sameBits(t, fmt.Sprintf("training forward %d", step), dy.Value, py.Value)
-				g := make([]float32, len(dy.Value))
-				fillNormal(g, uint64(3+step))
-				def.BackwardFrom(dy, g)
-				plain.BackwardFrom(py, g)
-				dp, pp := def.Params(), plain.Params()
-				for i := range dp {
-					if c.k == 1 && i == len(dp)-2 { // the 1×1's weight
-						assertClose(t, "gradient of "+dp[i].Name, dp[i].Grad, widened(pp[i].Grad))
-						continue
-					}
-					sameBits(t, "gradient of "+dp[i].Name, dp[i].Grad, pp[i].Grad)
-				}
+				sameTrainingStep(t, def, plain, dy, py, uint64(3+step), close...)
 				def.Forward(false)
 				plain.Forward(false)
 				sameBits(t, fmt.Sprintf("inference forward %d", step), dy.Value, py.Value)
