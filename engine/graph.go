@@ -224,7 +224,9 @@ func (g *Graph) reserveScratch(n int) {
 // that alone consumes a Scale's output (Squeeze-and-Excitation before a residual connection) is
 // computed by that Scale, and one that alone consumes a convolution's output (a pre-activation
 // block, Inception-ResNet's projection) by that convolution in every forward, leaving the
-// convolution's own Value stale.
+// convolution's own Value stale. A BatchNorm (and its ReLU) whose output only a Winograd or a
+// direct 1×1 convolution reads is applied by that convolution as it copies its input rows, in
+// unfolded forwards and in the weight gradient: the BatchNorm's own Value is then left stale.
 // Finally it plans the gradient buffers: a gradient lives in Backward from its first write, by the
 // loss or by a consumer's backward that sets rather than adds to it, until its node's op has read
 // it, and gradients whose lifetimes do not overlap share a buffer. Only the other gradients, which
