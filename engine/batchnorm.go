@@ -114,7 +114,7 @@ func (g *Graph) BatchNorm(x *Node) *Node {
 
 	o.acc = make([][]float32, g.pool.Threads())
 	for w := range o.acc {
-		o.acc[w] = make([]float32, 2*c)
+		o.acc[w] = make([]float32, bnAccLen(c))
 	}
 	o.statsFn = func(w, i int) {
 		xs, _, _, s1, s2 := o.chunk(i)
@@ -274,12 +274,68 @@ func (o *batchNormOp) backward(g *Graph) {
 
 // The kernels below work on the rows of one chunk, c channels each, row by row. They leave the
 // channels they can to their AVX2 forms (see vec_amd64.go) and take the rest in plain Go, with the
-// same float32 operations in the same order. The summing kernels sum in float32 into acc, 2·c
-// float32s of scratch: acc[:c] and acc[c:].
+// same float32 operations in the same order. The summing kernels sum in float32 into acc, of
+// bnAccLen(c) float32s of scratch: acc[:c] and acc[c:2c].
+//
+// Rows of fewer than 8 channels are too narrow for a vector each, so the AVX2 forms take them a
+// period at a time instead: narrowPeriod(c) floats, the fewest whole rows that make whole
+// vectors, with the per-channel constants repeated over the period, as if a row of that many
+// channels. The summing kernels then sum each place of the period (lane) apart, in Go as in AVX2,
+// into acc[:p] and acc[p:2p], add the rows past the last whole period to the first period's
+// lanes, and fold each channel's lanes, in lane order, in float64.
+
+// narrowPeriod returns the least common multiple of c < 8 and 8: the floats of the fewest whole
+// rows of c channels that are whole vectors of 8.
+func narrowPeriod(c int) int {
+	p := 8
+	for p%c != 0 {
+		p += 8
+	}
+	return p
+}
+
+// maxNarrowPeriod is the longest narrowPeriod, of 7 channels.
+const maxNarrowPeriod = 56
+
+// bnAccLen is the length of the summing kernels' scratch acc for rows of c channels.
+func bnAccLen(c int) int {
+	if c < 8 {
+		return 2 * narrowPeriod(c)
+	}
+	return 2 * c
+}
+
+// repeat fills d with c constants s repeated, d[l] = s[l mod c], and returns it; nil for a nil s.
+func repeat(d *[maxNarrowPeriod]float32, s []float32, c, p int) []float32 {
+	if s == nil {
+		return nil
+	}
+	for l := range p {
+		d[l] = s[l%c]
+	}
+	return d[:p]
+}
+
+// foldLanes sets s1[j] and s2[j] to the sums, in lane order and float64, of the lanes l ≡ j (mod c)
+// of sum and sq.
+func foldLanes(sum, sq []float32, c int, s1, s2 []float64) {
+	for j := range c {
+		var a, b float64
+		for l := j; l < len(sum); l += c {
+			a += float64(sum[l])
+			b += float64(sq[l])
+		}
+		s1[j], s2[j] = a, b
+	}
+}
 
 // bnStats sets s1[j] and s2[j] to Σ (x − k) and Σ (x − k)² over the rows of xs for channel j,
 // where k = shift[j].
 func bnStats(xs []float32, c int, shift, acc []float32, s1, s2 []float64) {
+	if c < 8 {
+		bnStatsNarrow(xs, c, shift, acc, s1, s2)
+		return
+	}
 	j0 := bnStatsVec(xs, c, shift, acc)
 	sum, sq := acc[:c], acc[c:2*c]
 	clear(sum[j0:])
@@ -295,10 +351,66 @@ func bnStats(xs []float32, c int, shift, acc []float32, s1, s2 []float64) {
 	widen(s2, sq)
 }
 
+// bnStatsNarrow is bnStats for rows of c < 8 channels, lane by lane.
+func bnStatsNarrow(xs []float32, c int, shift, acc []float32, s1, s2 []float64) {
+	p := narrowPeriod(c)
+	var sh [maxNarrowPeriod]float32
+	k := repeat(&sh, shift, c, p)
+	sum, sq := acc[:p], acc[p:2*p]
+	n := len(xs) / p * p
+	if !bnStatsPeriods(xs[:n], p, k, acc) {
+		clear(acc[:2*p])
+		for r := 0; r < n; r += p {
+			for l, v := range xs[r : r+p] {
+				d := v - k[l]
+				sum[l] += d
+				sq[l] += float32(d * d)
+			}
+		}
+	}
+	for l, v := range xs[n:] {
+		d := v - k[l]
+		sum[l] += d
+		sq[l] += float32(d * d)
+	}
+	foldLanes(sum, sq, c, s1, s2)
+}
+
+// bnGradSumsNarrow is bnGradSums for rows of c < 8 channels, lane by lane.
+func bnGradSumsNarrow(xs, dys []float32, c int, m, scale, shift, acc []float32, s1, s2 []float64) {
+	p := narrowPeriod(c)
+	var mr, sr, hr [maxNarrowPeriod]float32
+	mp, sp, hp := repeat(&mr, m, c, p), repeat(&sr, scale, c, p), repeat(&hr, shift, c, p)
+	sum, prod := acc[:p], acc[p:2*p]
+	add := func(xs, dys []float32) {
+		for l, v := range xs {
+			d := dys[l]
+			if sp != nil && !passes(v, sp[l], hp[l]) {
+				d = 0
+			}
+			sum[l] += d
+			prod[l] += float32(d * (v - mp[l]))
+		}
+	}
+	n := len(xs) / p * p
+	if !bnGradSumsPeriods(xs[:n], dys[:n], p, mp, sp, hp, acc) {
+		clear(acc[:2*p])
+		for r := 0; r < n; r += p {
+			add(xs[r:r+p], dys[r:r+p])
+		}
+	}
+	add(xs[n:], dys[n:len(xs)])
+	foldLanes(sum, prod, c, s1, s2)
+}
+
 // bnGradSums sets s1[j] and s2[j] to Σ dy and Σ dy·(x − m[j]) over the rows for channel j. With
 // scale and shift (not nil), dys is the gradient of the ReLU of the BatchNorm's output, and each dy
 // counts only where ReLU passed its input: where passes(x, scale[j], shift[j]).
 func bnGradSums(xs, dys []float32, c int, m, scale, shift, acc []float32, s1, s2 []float64) {
+	if c < 8 {
+		bnGradSumsNarrow(xs, dys, c, m, scale, shift, acc, s1, s2)
+		return
+	}
 	j0 := bnGradSumsVec(xs, dys, c, m, scale, shift, acc)
 	sum, prod := acc[:c], acc[c:2*c]
 	clear(sum[j0:])
@@ -333,6 +445,10 @@ func widen(d []float64, s []float32) {
 // of that.
 func bnNormalize(xs, ys []float32, c int, scale, shift []float32, relu bool) {
 	j0 := bnNormalizeVec(xs, ys, c, scale, shift, relu)
+	if c < 8 {
+		n := bnNormalizePeriods(xs, ys, c, scale, shift, relu)
+		xs, ys = xs[n:], ys[n:]
+	}
 	for r := 0; j0 < c && r < len(xs); r += c {
 		y := ys[r+j0 : r+c]
 		for j, v := range xs[r+j0 : r+c] {
@@ -349,6 +465,10 @@ func bnNormalize(xs, ys []float32, c int, scale, shift []float32, relu bool) {
 // the ReLU of that: a BatchNorm's output plus a residual r, as Add computes it.
 func bnResidual(xs, ys, rs []float32, c int, scale, shift []float32, s float32, relu bool) {
 	j0 := bnResidualVec(xs, ys, rs, c, scale, shift, s, relu)
+	if c < 8 {
+		n := bnResidualPeriods(xs, ys, rs, c, scale, shift, s, relu)
+		xs, ys, rs = xs[n:], ys[n:], rs[n:]
+	}
 	for r := 0; j0 < c && r < len(xs); r += c {
 		y, res := ys[r+j0:r+c], rs[r+j0:r+c]
 		for j, v := range xs[r+j0 : r+c] {
@@ -367,6 +487,10 @@ func bnResidual(xs, ys, rs []float32, c int, scale, shift []float32, s float32, 
 // ReLU did not pass it, as in bnGradSums.
 func bnInputGrad(xs, dys, dxs []float32, c int, a, b, k, m, scale, shift []float32, accumulate bool) {
 	j0 := bnInputGradVec(xs, dys, dxs, c, a, b, k, m, scale, shift, accumulate)
+	if c < 8 {
+		n := bnInputGradPeriods(xs, dys, dxs, c, a, b, k, m, scale, shift, accumulate)
+		xs, dys, dxs = xs[n:], dys[n:], dxs[n:]
+	}
 	for r := 0; j0 < c && r < len(xs); r += c {
 		dy, dx := dys[r+j0:r+c], dxs[r+j0:r+c]
 		for j, v := range xs[r+j0 : r+c] {

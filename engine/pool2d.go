@@ -239,7 +239,7 @@ func newChannelSums(threads, c int) []channelSums {
 	sums := make([]channelSums, threads)
 	zeros, ones := filled(c, 0), filled(c, 1)
 	for w := range sums {
-		sums[w] = channelSums{acc: make([]float32, 2*c), t: make([]float32, c), zeros: zeros, ones: ones,
+		sums[w] = channelSums{acc: make([]float32, bnAccLen(c)), t: make([]float32, c), zeros: zeros, ones: ones,
 			s1: make([]float64, c), s2: make([]float64, c)}
 	}
 	return sums

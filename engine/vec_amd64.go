@@ -259,3 +259,59 @@ func byEights(c int, kernel func(c8, off int)) int {
 	}
 	return c
 }
+
+// The Periods forms run the AVX2 kernels on rows of c < 8 channels, a period of narrowPeriod(c)
+// floats at a time as if rows of that many channels, with the constants repeated over it (see
+// the comment above narrowPeriod). The elementwise ones return how many floats they did, the whole
+// periods at the start; the summing ones report whether they summed, into acc's lanes.
+
+func bnStatsPeriods(xs []float32, p int, shift, acc []float32) bool {
+	if !vecAVX2 || len(xs) == 0 {
+		return false
+	}
+	bnStatsAVX2(xs, p, p, shift, acc[:2*p])
+	return true
+}
+
+func bnGradSumsPeriods(xs, dys []float32, p int, m, scale, shift, acc []float32) bool {
+	if !vecAVX2 || len(xs) == 0 {
+		return false
+	}
+	bnGradSumsAVX2(xs, dys[:len(xs)], p, p, m, acc[:2*p], scale, shift, scale != nil)
+	return true
+}
+
+func bnNormalizePeriods(xs, ys []float32, c int, scale, shift []float32, relu bool) int {
+	p := narrowPeriod(c)
+	n := len(xs) / p * p
+	if !vecAVX2 || n == 0 {
+		return 0
+	}
+	var sc, sh [maxNarrowPeriod]float32
+	bnNormalizeAVX2(xs[:n], ys[:n], p, p, repeat(&sc, scale, c, p), repeat(&sh, shift, c, p), relu)
+	return n
+}
+
+func bnResidualPeriods(xs, ys, rs []float32, c int, scale, shift []float32, s float32, relu bool) int {
+	p := narrowPeriod(c)
+	n := len(xs) / p * p
+	if !vecAVX2 || n == 0 {
+		return 0
+	}
+	var sc, sh [maxNarrowPeriod]float32
+	bnResidualAVX2(xs[:n], ys[:n], rs[:n], p, p, repeat(&sc, scale, c, p), repeat(&sh, shift, c, p), s, relu)
+	return n
+}
+
+func bnInputGradPeriods(xs, dys, dxs []float32, c int, a, b, k, m, scale, shift []float32, accumulate bool) int {
+	p := narrowPeriod(c)
+	n := len(xs) / p * p
+	if !vecAVX2 || n == 0 {
+		return 0
+	}
+	var ar, br, kr, mr, sr, hr [maxNarrowPeriod]float32
+	bnInputGradAVX2(xs[:n], dys[:n], dxs[:n], p, p, repeat(&ar, a, c, p), repeat(&br, b, c, p),
+		repeat(&kr, k, c, p), repeat(&mr, m, c, p), repeat(&sr, scale, c, p), repeat(&hr, shift, c, p),
+		accumulate, scale != nil)
+	return n
+}

@@ -27,3 +27,15 @@ func winogradGradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm in
 func winograd4InputVec(src []float32, line, c, tiles int, v []float32, ldv int) int     { return 0 }
 func winograd4OutputVec(m []float32, ldm, f, tiles int, y []float32, line int) int      { return 0 }
 func winograd4GradOutputVec(dy []float32, line, f, tiles int, m []float32, ldm int) int { return 0 }
+
+func bnStatsPeriods(xs []float32, p int, shift, acc []float32) bool                   { return false }
+func bnGradSumsPeriods(xs, dys []float32, p int, m, scale, shift, acc []float32) bool { return false }
+func bnNormalizePeriods(xs, ys []float32, c int, scale, shift []float32, relu bool) int {
+	return 0
+}
+func bnResidualPeriods(xs, ys, rs []float32, c int, scale, shift []float32, s float32, relu bool) int {
+	return 0
+}
+func bnInputGradPeriods(xs, dys, dxs []float32, c int, a, b, k, m, scale, shift []float32, accumulate bool) int {
+	return 0
+}

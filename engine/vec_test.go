@@ -50,7 +50,7 @@ func sameBits[T float32 | float64](t *testing.T, name string, got, want []T) {
 }
 
 func TestVectorKernelsMatchTheGoTwins(t *testing.T) {
-	for _, c := range []int{1, 3, 4, 8, 12, 16, 20, 36, 64} {
+	for _, c := range []int{1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 36, 64} {
 		t.Run(fmt.Sprintf("%d channels", c), func(t *testing.T) {
 			const rows = 37
 			xs, dys := randomValues(rows*c, 1, false), randomValues(rows*c, 2, false)
@@ -68,7 +68,7 @@ func TestVectorKernelsMatchTheGoTwins(t *testing.T) {
 				o := out{make([]float64, c), make([]float64, c), make([]float64, c), make([]float64, c),
 					make([]float32, rows*c), make([]float32, rows*c), randomValues(rows*c, 3, false), randomValues(rows*c, 5, false),
 					make([]float32, rows*c), make([]float32, rows*c)}
-				acc := make([]float32, 2*c)
+				acc := make([]float32, bnAccLen(c))
 				bnStats(xs, c, p[0], acc, o.s1, o.s2)
 				bnGradSums(xs, dys, c, p[1], nil, nil, acc, o.t1, o.t2)
 				bnNormalize(xs, o.y, c, p[2], p[3], false)
@@ -102,7 +102,7 @@ func TestVectorKernelsMatchTheGoTwins(t *testing.T) {
 // the gradient that ReLU's backward passes on from the forward's output; and the AVX2 forms the
 // Go twins' bits. Inputs include zeros of both signs, NaNs and infinities.
 func TestReLUMaskedBatchNormGradients(t *testing.T) {
-	for _, c := range []int{3, 8, 12, 16, 20, 64} {
+	for _, c := range []int{2, 3, 5, 7, 8, 12, 16, 20, 64} {
 		t.Run(fmt.Sprintf("%d channels", c), func(t *testing.T) {
 			const rows = 29
 			xs, dys := randomValues(rows*c, 1, true), randomValues(rows*c, 2, false)
@@ -118,7 +118,7 @@ func TestReLUMaskedBatchNormGradients(t *testing.T) {
 				z, passed := make([]float32, rows*c), make([]float32, rows*c)
 				bnNormalize(xs, z, c, scale, shift, true)
 				reluGrad(z, dys, passed, false)
-				acc := make([]float32, 2*c)
+				acc := make([]float32, bnAccLen(c))
 				var r [][]float64
 				for _, masked := range []bool{false, true} {
 					s1, s2 := make([]float64, c), make([]float64, c)
