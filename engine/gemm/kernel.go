@@ -24,8 +24,20 @@ type kernel struct {
 	// they take one more argument, cols < nr, and read and write only C's first cols columns.
 	masked, maskedRows maskedFunc
 	// short, if not nil, is the same kernel with fewer rows, for products whose height it fits
-	// better (see forRows).
-	short *kernel
+	// better (see forRows); narrow, if not nil, a kernel with fewer columns, for products as wide
+	// as it (see forShape).
+	short, narrow *kernel
+}
+
+// forShape returns the kernel for products of m rows and n columns: kr.narrow if n is its width
+// (narrower products are left to kr's masked forms, which compute a microtile cut by C's edge in
+// place where kr.narrow, without them, would stage it), else forRows(m). All kernels sum every
+// element of C in the same order, so the choice does not change the result.
+func (kr *kernel) forShape(m, n int) *kernel {
+	if kr.narrow != nil && n == kr.narrow.nr {
+		return kr.narrow
+	}
+	return kr.forRows(m)
 }
 
 // forRows returns the kernel for products of m rows: kr, or kr.short if m is at most one block of

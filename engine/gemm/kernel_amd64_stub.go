@@ -39,6 +39,13 @@ func kernelAVX512M16Cols(k int, a []float32, rsA int, csA int, b []float32, rsB 
 //go:noescape
 func kernelAVX2(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
 
+// kernelAVX2N8 is the 8×8 form of kernelGeneric: for i < 8 and j < 8 it sets
+// c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
+// in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
+//
+//go:noescape
+func kernelAVX2N8(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
+
 // kernelAVX512Rows is the 24×16 form of kernelGeneric: for i < 24 and j < 16 it sets
 // c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
 // in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
@@ -78,6 +85,14 @@ func kernelAVX512M16RowsCols(k int, a []float32, rsA int, csA int, b []float32, 
 //
 //go:noescape
 func kernelAVX2Rows(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
+
+// kernelAVX2N8Rows is the 8×8 form of kernelGeneric: for i < 8 and j < 8 it sets
+// c[i*ldc+j] = alpha·Σ_{p<k} a[i*rsA+p*csA]·b[p*rsB+j] + beta·c[i*ldc+j], summing with FMAs
+// in increasing p and reading c only when beta != 0. It does not check the slices' lengths.
+// csA must be 1: A is read row by row, with prefetching.
+//
+//go:noescape
+func kernelAVX2N8Rows(k int, a []float32, rsA int, csA int, b []float32, rsB int, c []float32, ldc int, alpha float32, beta float32)
 
 // packCopyAVX2 is the copying case of packGeneric for whole slivers: for p < n, q < slivers
 // and o < w it sets dst[q*w*n+p*w+o] = src[p*ld+q*w+o]. w must be a positive multiple of 8 and

@@ -20,6 +20,7 @@ func main() {
 			microkernel("kernelAVX512M16", 16, 1, true, rowsA, masked)
 		}
 		microkernel("kernelAVX2", 6, 2, false, rowsA, false)
+		microkernel("kernelAVX2N8", 8, 1, false, rowsA, false)
 	}
 	packCopy()
 	packTranspose()
