@@ -281,10 +281,19 @@ func bnGradSumsPeriods(xs, dys []float32, p int, m, scale, shift, acc []float32)
 	return true
 }
 
+// wholePeriods returns the period of rows of c < 8 channels and the floats of the whole periods in
+// n floats, or n = 0 without the AVX2 kernels.
+func wholePeriods(n, c int) (p, whole int) {
+	p = narrowPeriod(c)
+	if !vecAVX2 {
+		return p, 0
+	}
+	return p, n / p * p
+}
+
 func bnNormalizePeriods(xs, ys []float32, c int, scale, shift []float32, relu bool) int {
-	p := narrowPeriod(c)
-	n := len(xs) / p * p
-	if !vecAVX2 || n == 0 {
+	p, n := wholePeriods(len(xs), c)
+	if n == 0 {
 		return 0
 	}
 	var sc, sh [maxNarrowPeriod]float32
@@ -293,9 +302,8 @@ func bnNormalizePeriods(xs, ys []float32, c int, scale, shift []float32, relu bo
 }
 
 func bnResidualPeriods(xs, ys, rs []float32, c int, scale, shift []float32, s float32, relu bool) int {
-	p := narrowPeriod(c)
-	n := len(xs) / p * p
-	if !vecAVX2 || n == 0 {
+	p, n := wholePeriods(len(xs), c)
+	if n == 0 {
 		return 0
 	}
 	var sc, sh [maxNarrowPeriod]float32
@@ -304,9 +312,8 @@ func bnResidualPeriods(xs, ys, rs []float32, c int, scale, shift []float32, s fl
 }
 
 func bnInputGradPeriods(xs, dys, dxs []float32, c int, a, b, k, m, scale, shift []float32, accumulate bool) int {
-	p := narrowPeriod(c)
-	n := len(xs) / p * p
-	if !vecAVX2 || n == 0 {
+	p, n := wholePeriods(len(xs), c)
+	if n == 0 {
 		return 0
 	}
 	var ar, br, kr, mr, sr, hr [maxNarrowPeriod]float32
