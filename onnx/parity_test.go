@@ -17,6 +17,7 @@ import (
 	"github.com/gonas/nas/engine/parallel"
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/evaluator/data"
+	"github.com/gonas/nas/model"
 	"github.com/gonas/nas/space"
 )
 
@@ -62,7 +63,7 @@ func TestExportedModels(t *testing.T) {
 	defer pool.Close()
 	var models []exported
 	for i, c := range parityNets(t) {
-		models = append(models, export(t, c.name, c.net, pool, filepath.Join(dir, fmt.Sprint(i)), uint64(i)))
+		models = append(models, export(t, c.name, c.arch, pool, filepath.Join(dir, fmt.Sprint(i)), uint64(i)))
 	}
 	t.Logf("%d models exported", len(models))
 
@@ -158,14 +159,14 @@ func checker() (python, why string) {
 
 type parityNet struct {
 	name string
-	net  *space.Net
+	arch *space.Arch
 }
 
 // parityNets expands the networks TestExportedModels exports.
 func parityNets(t *testing.T) []parityNet {
 	var nets []parityNet
 	var files []string
-	for _, pattern := range []string{"../../configs/baselines/small/*.yaml", "../../configs/baselines/cifar/*.yaml", "testdata/*.yaml"} {
+	for _, pattern := range []string{"../configs/baselines/small/*.yaml", "../configs/baselines/cifar/*.yaml", "testdata/*.yaml"} {
 		f, err := filepath.Glob(pattern)
 		if err != nil || len(f) == 0 {
 			t.Fatalf("no files match %s (%v)", pattern, err)
@@ -177,13 +178,9 @@ func parityNets(t *testing.T) []parityNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		net, err := a.Expand()
-		if err != nil {
-			t.Fatal(err)
-		}
-		nets = append(nets, parityNet{f, net})
+		nets = append(nets, parityNet{f, a})
 	}
-	spaces, err := filepath.Glob("../../configs/spaces/*.yaml")
+	spaces, err := filepath.Glob("../configs/spaces/*.yaml")
 	if err != nil || len(spaces) == 0 {
 		t.Fatalf("no search spaces in configs/spaces (%v)", err)
 	}
@@ -202,21 +199,24 @@ func parityNets(t *testing.T) []parityNet {
 			if err != nil {
 				continue
 			}
-			net, err := a.Expand()
-			if err != nil {
+			if _, err := a.Expand(); err != nil {
 				continue
 			}
-			nets = append(nets, parityNet{fmt.Sprintf("%s genome %x", f, s.Encode(g)), net})
+			nets = append(nets, parityNet{fmt.Sprintf("%s genome %x", f, s.Encode(g)), a})
 			n++
 		}
 	}
 	return nets
 }
 
-// export builds net in nas with random weights, computes its logits on random pixels, and writes
+// export builds a in nas with random weights, computes its logits on random pixels, and writes
 // the ONNX model and the pixels beside prefix.
-func export(t *testing.T, name string, net *space.Net, pool *parallel.Pool, prefix string, seed uint64) exported {
+func export(t *testing.T, name string, a *space.Arch, pool *parallel.Pool, prefix string, seed uint64) exported {
 	t.Helper()
+	net, err := a.Expand()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
 	m, err := evaluator.Build(net, parityBatch, pool, seed, 0)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
@@ -233,7 +233,7 @@ func export(t *testing.T, name string, net *space.Net, pool *parallel.Pool, pref
 		norm.Mean = append(norm.Mean, 0.2+0.15*float64(c))
 		norm.Std = append(norm.Std, 0.25+0.05*float64(c))
 	}
-	b, err := Marshal(net, ws, norm)
+	b, err := Marshal(&model.File{Tensors: ws, Meta: model.Meta{Arch: a, Norm: norm}})
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

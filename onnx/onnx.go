@@ -1,8 +1,8 @@
-// Package onnx writes a network and its weights as an ONNX model (opset 13) for inference: input
-// "input", float32 N×C×H×W pixel values in [0, 1] with a dynamic batch N; the data normalisation
-// inside the graph; output "logits", N×classes.
+// Package onnx writes a model (model.File: a network, its weights and its data normalisation) as
+// an ONNX model (opset 13) for inference: input "input", float32 N×C×H×W pixel values in [0, 1]
+// with a dynamic batch N; the normalisation inside the graph; output "logits", N×classes.
 //
-// Every layer of the space.Net becomes the ONNX operators that compute what the engine computes
+// Every layer of the expanded network (space.Net) becomes the ONNX operators that compute what the engine computes
 // in inference mode: BatchNorm with its running statistics, dropout and drop path as the identity.
 // Initializers carry the names of evaluator.Model.Weights (PyTorch's state_dict names and
 // layouts); a layer's output carries the layer's name.
@@ -10,6 +10,8 @@ package onnx
 
 import (
 	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -19,7 +21,8 @@ import (
 	"github.com/gonas/nas/engine"
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/evaluator/data"
-	"github.com/gonas/nas/export/onnx/onnxpb"
+	"github.com/gonas/nas/model"
+	"github.com/gonas/nas/onnx/onnxpb"
 	"github.com/gonas/nas/space"
 )
 
@@ -36,20 +39,51 @@ const (
 	OutputName = "logits"
 )
 
-// Marshal encodes net with its weights and the normalisation norm (the zero Norm leaves pixels in
-// [0, 1]) as an ONNX model. The encoding is deterministic: the same arguments give the same
-// bytes. weights are named and laid out as evaluator.Model.Weights gives them; the error names
-// the first tensor that is missing, of another shape, or not used by the network.
-func Marshal(net *space.Net, weights []evaluator.Tensor, norm data.Norm) ([]byte, error) {
-	m, err := Build(net, weights, norm)
+// Marshal encodes the network of f.Meta.Arch with the weights f.Tensors as an ONNX model that
+// normalises its input with f.Meta.Norm (the zero Norm leaves pixels in [0, 1]). The model's
+// metadata_props carry the architecture's canonical hash ("nas.arch_hash"), the data set
+// ("nas.dataset") and the class names ("nas.classes", a JSON list) when f knows them. The
+// encoding is deterministic: the same f gives the same bytes. f.Tensors are named and laid out as
+// evaluator.Model.Weights gives them, in any order; the error names the first tensor that is
+// missing, of another shape, or not used by the network.
+func Marshal(f *model.File) ([]byte, error) {
+	m := f.Meta
+	if m.Arch == nil {
+		return nil, errors.New("the model has no architecture")
+	}
+	net, err := m.Arch.Expand()
 	if err != nil {
 		return nil, err
 	}
-	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	g, err := build(net, f.Tensors, m.Norm)
+	if err != nil {
+		return nil, err
+	}
+	mp := &onnxpb.ModelProto{
+		IrVersion:    proto.Int64(IRVersion),
+		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(Opset)}},
+		ProducerName: proto.String("nas"),
+		Graph:        g,
+	}
+	meta := func(key, value string) {
+		if value != "" {
+			mp.MetadataProps = append(mp.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(key), Value: proto.String(value)})
+		}
+	}
+	meta("nas.arch_hash", m.ArchHash)
+	meta("nas.dataset", m.Dataset)
+	if m.Classes != nil {
+		b, err := json.Marshal(m.Classes)
+		if err != nil {
+			return nil, err
+		}
+		meta("nas.classes", string(b))
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(mp)
 }
 
-// Build returns the ONNX model of net as Marshal encodes it.
-func Build(net *space.Net, weights []evaluator.Tensor, norm data.Norm) (*onnxpb.ModelProto, error) {
+// build returns the inference graph of net.
+func build(net *space.Net, weights []evaluator.Tensor, norm data.Norm) (*onnxpb.GraphProto, error) {
 	if len(net.Layers) == 0 || net.Layers[0].Op != space.OpInput || len(net.Outputs) == 0 {
 		return nil, fmt.Errorf("network %q has no input or no classifier", net.Name)
 	}
@@ -73,12 +107,7 @@ func Build(net *space.Net, weights []evaluator.Tensor, norm data.Norm) (*onnxpb.
 			return nil, fmt.Errorf("tensor %s %v is not part of network %q", t.Name, t.Shape, net.Name)
 		}
 	}
-	return &onnxpb.ModelProto{
-		IrVersion:    proto.Int64(IRVersion),
-		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(Opset)}},
-		ProducerName: proto.String("nas"),
-		Graph:        w.graph,
-	}, nil
+	return w.graph, nil
 }
 
 // value is a tensor of the graph: its name and its rank, 2 (N×C) or 4 (N×C×H×W).

@@ -8,9 +8,9 @@
 //
 //	apt-get install protobuf-compiler
 //	go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
-//	go generate ./export/onnx/onnxpb
+//	go generate ./onnx/onnxpb
 //
 // Building needs neither: the generated file is committed.
 package onnxpb
 
-//go:generate protoc --go_out=. --go_opt=paths=source_relative --go_opt=Monnx.proto=github.com/gonas/nas/export/onnx/onnxpb onnx.proto
+//go:generate protoc --go_out=. --go_opt=paths=source_relative --go_opt=Monnx.proto=github.com/gonas/nas/onnx/onnxpb onnx.proto
