@@ -53,6 +53,9 @@ type exported struct {
 // model, and ONNX Runtime (onnxruntime-node, under the directory that NAS_ONNXRUNTIME_DIR names)
 // must compute nas's inference logits within parityTol.
 func TestExportedModels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: exporting and running 69 networks takes minutes")
+	}
 	node, ortDir, whyNoRuntime := runtime()
 	python, whyNoChecker := checker()
 	if whyNoRuntime != "" && whyNoChecker != "" {
@@ -67,7 +70,9 @@ func TestExportedModels(t *testing.T) {
 	}
 	t.Logf("%d models exported", len(models))
 
+	// The checker and the runtime run at once, each in its own process.
 	t.Run("ONNXChecker", func(t *testing.T) {
+		t.Parallel()
 		if whyNoChecker != "" {
 			t.Skip(whyNoChecker)
 		}
@@ -81,6 +86,7 @@ func TestExportedModels(t *testing.T) {
 	})
 
 	t.Run("ONNXRuntime", func(t *testing.T) {
+		t.Parallel()
 		if whyNoRuntime != "" {
 			t.Skip(whyNoRuntime)
 		}
