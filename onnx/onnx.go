@@ -137,15 +137,7 @@ func (w *writer) build(norm data.Norm) error {
 	net := w.net
 	w.names = map[string]bool{}
 	logits := net.Outputs[0]
-	needed := make([]bool, len(net.Layers))
-	needed[logits] = true
-	for i := logits; i >= 0; i-- {
-		if needed[i] {
-			for _, in := range net.Layers[i].Inputs {
-				needed[in] = true
-			}
-		}
-	}
+	needed := net.Classifier()
 	values := make([]value, len(net.Layers))
 	for i, l := range net.Layers {
 		if !needed[i] {
