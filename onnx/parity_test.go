@@ -48,15 +48,15 @@ type exported struct {
 
 // TestExportedModels exports every baseline of configs/baselines/small and configs/baselines/cifar,
 // the networks of testdata/*.yaml, and genomesPerSpace random networks of each search space in
-// configs/spaces, with random weights and BatchNorm statistics and a normalisation of several
-// channels' means and deviations; then ONNX's checker (Debian's python3-onnx) must accept each
+// configs/spaces, with nas's initial weights, random biases and BatchNorm parameters and
+// statistics, and a normalisation of several channels' means and deviations; then ONNX's checker (Debian's python3-onnx) must accept each
 // model, and ONNX Runtime (onnxruntime-node, under the directory that NAS_ONNXRUNTIME_DIR names)
 // must compute nas's inference logits within parityTol.
 func TestExportedModels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: exporting and running 69 networks takes minutes")
 	}
-	node, ortDir, whyNoRuntime := runtime()
+	node, ortDir, whyNoRuntime := onnxRuntime()
 	python, whyNoChecker := checker()
 	if whyNoRuntime != "" && whyNoChecker != "" {
 		t.Skipf("%s; %s", whyNoRuntime, whyNoChecker)
@@ -136,8 +136,8 @@ func TestExportedModels(t *testing.T) {
 	})
 }
 
-// runtime finds node and onnxruntime-node, or says why it cannot.
-func runtime() (node, ortDir, why string) {
+// onnxRuntime finds node and onnxruntime-node, or says why it cannot.
+func onnxRuntime() (node, ortDir, why string) {
 	ortDir = os.Getenv(ortDirEnv)
 	if ortDir == "" {
 		return "", "", ortDirEnv + " is unset: set it to a directory where `npm install --ignore-scripts onnxruntime-node@1.30.0` ran (.ci/run does) to compare with ONNX Runtime"
