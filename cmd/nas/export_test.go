@@ -210,6 +210,20 @@ func TestExportedTrialReproducesFromTheExportAlone(t *testing.T) {
 	if code, _, stderr := runNAS(t, "export", "1", "--db", db, "--recipe", other); code != 2 || !strings.Contains(stderr, "but the trial was trained under the recipe of hash") {
 		t.Errorf("export with another recipe: exit %d: %s", code, stderr)
 	}
+
+	// As PyTorch, the trial has the initial weights of its seed, and says so.
+	py := filepath.Join(t.TempDir(), "trial.py")
+	if code, _, stderr := runNAS(t, "export", "1", "--db", db, "--format", "pytorch", "--out", py); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, stderr)
+	}
+	f, err := model.Load(strings.TrimSuffix(py, ".py") + ".safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile(py)
+	if f.Meta.Recipe != nil || f.Meta.Seed != 3 || !strings.Contains(string(src), "initial ones that nas draws from seed 3") {
+		t.Errorf("a trial exported as PyTorch: meta %+v; module header:\n%.400s", f.Meta, src)
+	}
 }
 
 // TestExportedModelReproducesItsTraining exports a model file that nas train --save wrote as
