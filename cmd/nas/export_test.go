@@ -300,3 +300,40 @@ func TestExportPyTorchWritesTheModuleAndItsWeights(t *testing.T) {
 		}
 	}
 }
+
+func TestTrialRecipeFromTheStoredConfig(t *testing.T) {
+	base := evaluator.DefaultRecipe()
+	base.Epochs, base.Batch, base.LR = 4, 32, 0.05
+	atOne := base
+	atOne.Epochs = 1
+	halfData := base
+	halfData.DataFraction = 0.5
+	trainJSON, _ := json.Marshal(map[string]any{"command": "nas train", "recipe": base})
+	search := "name: s\nspace: x.yaml\nrecipe:\n  epochs: 4\n  batch: 32\n  lr: 0.05\nfidelity:\n  by: epochs\n  levels: [1, 4]\n"
+	searchByData := "recipe: {epochs: 4, batch: 32, lr: 0.05}\nfidelity: {by: data_fraction, levels: [0.5, 1]}\n"
+	for _, c := range []struct {
+		name   string
+		config string
+		want   *evaluator.Recipe
+	}{
+		{"nas train's JSON", string(trainJSON), &base},
+		{"a search at its last level", search, &base},
+		{"a search at a lower epoch level", search, &atOne},
+		{"a search at a lower data fraction", searchByData, &halfData},
+		{"an empty configuration", "", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			want := base.Hash()
+			if c.want != nil {
+				want = c.want.Hash()
+			}
+			got, err := trialRecipe([]byte(c.config), want, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got == nil) != (c.want == nil) || (got != nil && got.Hash() != want) {
+				t.Errorf("recipe %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
