@@ -101,6 +101,9 @@ func Save(path string, f *File) error {
 	}
 	_, err = tmp.Write(b)
 	if err == nil {
+		err = tmp.Chmod(0o644) // CreateTemp's 0600 is for secrets, not models
+	}
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {

@@ -103,6 +103,9 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
 		t.Errorf("the directory holds %d files, want only the model (no temporary file left)", len(entries))
 	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the model file's mode is %v (%v), want -rw-r--r--", fi.Mode(), err)
+	}
 }
 
 func TestBuildGivesTheSavedModel(t *testing.T) {

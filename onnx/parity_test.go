@@ -128,6 +128,7 @@ func TestExportedModels(t *testing.T) {
 			}
 			d := relDiff(got, m.want, m.classes)
 			worst = max(worst, d)
+			t.Logf("%-50s logits within %.2g of the largest, %.3g", strings.TrimPrefix(m.name, "../configs/"), d, maxAbs(m.want))
 			if !(d <= parityTol) {
 				t.Errorf("%s: ONNX Runtime's logits differ from nas's by %.3g of the largest (tolerance %g)\n got %v\nwant %v", m.name, d, parityTol, got, m.want)
 			}
@@ -308,6 +309,14 @@ func relDiff(got, want []float32, classes int) float64 {
 		}
 	}
 	return worst
+}
+
+func maxAbs(v []float32) float64 {
+	m := 0.0
+	for _, x := range v {
+		m = max(m, math.Abs(float64(x)))
+	}
+	return m
 }
 
 func writeFloats(t *testing.T, file string, v []float32) {

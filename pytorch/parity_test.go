@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gonas/nas/engine/parallel"
 	"github.com/gonas/nas/evaluator"
@@ -134,6 +135,7 @@ func TestPyTorchParity(t *testing.T) {
 	}
 
 	dir := t.TempDir()
+	start := time.Now()
 	var cases []*parityCase
 	pool := parallel.NewPool(2)
 	defer pool.Close()
@@ -152,6 +154,8 @@ func TestPyTorchParity(t *testing.T) {
 	if err := os.WriteFile(manifest, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("nas exported and ran %d networks in %v", len(cases), time.Since(start).Round(time.Second))
+	start = time.Now()
 	cmd := exec.Command(python, filepath.Join("testdata", "parity.py"), manifest)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -159,6 +163,7 @@ func TestPyTorchParity(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parity.py: %v\n%s", err, stderr.String())
 	}
+	t.Logf("PyTorch ran them in %v", time.Since(start).Round(time.Second))
 	results := map[string]parityResult{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {

@@ -28,26 +28,13 @@ func Export(pyPath string, f *model.File) error {
 	if err := model.Save(WeightsPath(pyPath), f); err != nil {
 		return err
 	}
-	return writeFile(pyPath, b.Bytes())
+	return os.WriteFile(pyPath, b.Bytes(), 0o644)
 }
 
 // WeightsPath is the weights file beside the Python file pyPath: its name with the extension
 // .safetensors instead of .py.
 func WeightsPath(pyPath string) string {
 	return strings.TrimSuffix(pyPath, ".py") + ".safetensors"
-}
-
-// writeFile writes b to path through a temporary file and a rename.
-func writeFile(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }
 
 // identifier is a name part Python accepts as an attribute.

@@ -133,11 +133,13 @@ func exportPath(out, ext, format string) (string, error) {
 	return out, nil
 }
 
-// weights draws the initial weights of an untrained source from its seed, as nas train would.
+// weights draws the initial weights of an untrained source from its seed, as nas train would,
+// and leaves out of its metadata the training it has not had (a trial's recipe and data set).
 func (s *exportSource) weights() error {
 	if s.trained || s.file.Tensors != nil {
 		return nil
 	}
+	s.file.Meta.Recipe, s.file.Meta.Dataset = nil, ""
 	net, err := s.file.Meta.Arch.Expand()
 	if err != nil {
 		return badInputf("%s: %w", s.what, err)

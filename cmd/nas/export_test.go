@@ -210,6 +210,20 @@ func TestExportedTrialReproducesFromTheExportAlone(t *testing.T) {
 	if code, _, stderr := runNAS(t, "export", "1", "--db", db, "--recipe", other); code != 2 || !strings.Contains(stderr, "but the trial was trained under the recipe of hash") {
 		t.Errorf("export with another recipe: exit %d: %s", code, stderr)
 	}
+
+	// As PyTorch, the trial has the initial weights of its seed, and says so.
+	py := filepath.Join(t.TempDir(), "trial.py")
+	if code, _, stderr := runNAS(t, "export", "1", "--db", db, "--format", "pytorch", "--out", py); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, stderr)
+	}
+	f, err := model.Load(strings.TrimSuffix(py, ".py") + ".safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile(py)
+	if f.Meta.Recipe != nil || f.Meta.Seed != 3 || !strings.Contains(string(src), "initial ones that nas draws from seed 3") {
+		t.Errorf("a trial exported as PyTorch: meta %+v; module header:\n%.400s", f.Meta, src)
+	}
 }
 
 // TestExportedModelReproducesItsTraining exports a model file that nas train --save wrote as
@@ -284,5 +298,42 @@ func TestExportPyTorchWritesTheModuleAndItsWeights(t *testing.T) {
 		if i < 0 || !slices.Equal(fresh.Tensors[i].Data, w.Data) {
 			t.Fatalf("tensor %s is not the initial one of seed 9", w.Name)
 		}
+	}
+}
+
+func TestTrialRecipeFromTheStoredConfig(t *testing.T) {
+	base := evaluator.DefaultRecipe()
+	base.Epochs, base.Batch, base.LR = 4, 32, 0.05
+	atOne := base
+	atOne.Epochs = 1
+	halfData := base
+	halfData.DataFraction = 0.5
+	trainJSON, _ := json.Marshal(map[string]any{"command": "nas train", "recipe": base})
+	search := "name: s\nspace: x.yaml\nrecipe:\n  epochs: 4\n  batch: 32\n  lr: 0.05\nfidelity:\n  by: epochs\n  levels: [1, 4]\n"
+	searchByData := "recipe: {epochs: 4, batch: 32, lr: 0.05}\nfidelity: {by: data_fraction, levels: [0.5, 1]}\n"
+	for _, c := range []struct {
+		name   string
+		config string
+		want   *evaluator.Recipe
+	}{
+		{"nas train's JSON", string(trainJSON), &base},
+		{"a search at its last level", search, &base},
+		{"a search at a lower epoch level", search, &atOne},
+		{"a search at a lower data fraction", searchByData, &halfData},
+		{"an empty configuration", "", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			want := base.Hash()
+			if c.want != nil {
+				want = c.want.Hash()
+			}
+			got, err := trialRecipe([]byte(c.config), want, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got == nil) != (c.want == nil) || (got != nil && got.Hash() != want) {
+				t.Errorf("recipe %+v, want %+v", got, c.want)
+			}
+		})
 	}
 }
