@@ -536,8 +536,7 @@ func sameTrainingStep(t *testing.T, a, b *Graph, ya, yb *Node, seed uint64, clos
 }
 
 // TestConvAddFusion checks an Add that alone consumes a convolution's output, computed by that
-// convolution in every forward, against the same graph run unfused (a second consumer of the
-// convolution keeps Build from fusing), for each way of computing the convolution: the same bits
+// convolution in every forward, against the same graph built without FuseAdd, for each way of computing the convolution: the same bits
 // in training and inference.
 func TestConvAddFusion(t *testing.T) {
 	for _, c := range []struct {
@@ -571,18 +570,19 @@ func TestConvAddFusion(t *testing.T) {
 					sum = g.Add(conv, other, c.scale)
 				}
 				y := g.ReLU(sum)
-				if !fuse {
-					g.Add(conv, conv, 1)
+				if fuse {
+					g.Build()
+				} else {
+					g.Build(FuseAdd)
 				}
-				g.Build()
 				return g, y, sum.op.(*addOp)
 			}
 			fused, fy, fadd := build(true)
 			defer fused.Pool().Close()
 			plain, py, padd := build(false)
 			defer plain.Pool().Close()
-			if !fadd.convAlways || padd.convAlways {
-				t.Fatalf("Add fused by the convolution: %v fused, %v plain", fadd.convAlways, padd.convAlways)
+			if fadd.kind != addInConv || padd.kind == addInConv {
+				t.Fatalf("Add fused by the convolution: %v fused, %v plain", fadd.kind == addInConv, padd.kind == addInConv)
 			}
 			sameTrainingStep(t, fused, plain, fy, py, 3)
 			fused.Forward(false)
@@ -594,7 +594,7 @@ func TestConvAddFusion(t *testing.T) {
 
 // TestDeferredBatchNorm checks a BatchNorm (and its ReLU) whose only reader is a Winograd or a
 // direct 1×1 convolution, which applies it to its input rows as it copies them, against the same
-// graph where a second reader makes the BatchNorm write its output: the same bits in training
+// graph built without DeferBatchNorm, where the BatchNorm writes its output: the same bits in training
 // (output and gradients) and in inference, folded (the convolution before computes the
 // BatchNorm) or not; but the 1×1's weight gradient, which sums tile by tile when deferred and
 // over a segment's rows at once otherwise, and is compared with a tolerance.
@@ -628,11 +628,12 @@ func TestDeferredBatchNorm(t *testing.T) {
 				}
 				p := c.k / 2
 				y := g.Conv2D(h, ConvSpec{Filters: 12, KH: c.k, KW: c.k, Stride: 1, PadH: p, PadW: p, Bias: true})
-				if !deferred {
-					g.Add(h, h, 1)
-				}
 				randomizeBatchNorm(g)
-				g.Build()
+				if deferred {
+					g.Build()
+				} else {
+					g.Build(DeferBatchNorm)
+				}
 				return g, y, bn
 			}
 			def, dy, dbn := build(true)
@@ -640,7 +641,7 @@ func TestDeferredBatchNorm(t *testing.T) {
 			plain, py, pbn := build(false)
 			defer plain.Pool().Close()
 			if !dbn.deferred || pbn.deferred {
-				t.Fatalf("deferred: %v, and %v with a second reader", dbn.deferred, pbn.deferred)
+				t.Fatalf("deferred: %v, and %v without DeferBatchNorm", dbn.deferred, pbn.deferred)
 			}
 			var close []int
 			if c.k == 1 {
