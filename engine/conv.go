@@ -17,8 +17,7 @@ type ConvSpec struct {
 	Bias                                        bool
 }
 
-// A convolution is computed by one of five algorithms (see convAlgorithm and
-// chooseConvAlgorithm): direct 1×1, windowed, Winograd, grouped direct and im2col, one file each.
+// A convolution is computed by one of five algorithms (see convAlgorithm and convKind): direct 1×1, windowed, Winograd, grouped direct and im2col, one file each.
 // All but the grouped one are GEMMs whose rows are output pixels.
 //
 // Groups are merged into blocks of sb consecutive groups, enough for a block to have at least
@@ -60,15 +59,12 @@ const (
 
 // convAlgorithm computes a convolution's output, input gradient and weight gradient by one
 // method; conv_direct.go, conv_windowed.go, conv_winograd.go, conv_grouped.go and conv_im2col.go
-// hold one each, and chooseConvAlgorithm picks one for each convolution. The convOp passed to
+// hold one each, and the plan picks one for each convolution (see convKind). The convOp passed to
 // each method holds what they share: the geometry of the blocks, the weights, the buffers and
 // the prologue and epilogue the plan fused into the convolution.
 type convAlgorithm interface {
 	// String names the algorithm in the plan.
 	String() string
-	// copiesInput reports whether the forward and the weight gradient copy the input rows
-	// before reading them, and can then apply a deferred BatchNorm (o.norm) to them.
-	copiesInput() bool
 	// overwrites reports whether every input pixel's gradient comes from one product, so that
 	// backward can set rather than add to it.
 	overwrites() bool
@@ -191,60 +187,87 @@ func (g *Graph) Conv2D(x *Node, s ConvSpec) *Node {
 			v[i] = float32(rng.Normal() * std)
 		}
 	}, s.Groups, s.KH, s.KW, cinG, coutG)
-	o.partW = o.blocks * o.k * o.bf
 	if o.sb > 1 {
-		o.wx = make([]float32, o.partW)
+		o.wx = make([]float32, o.blocks*o.k*o.bf)
 		o.wxIndex = make([]int32, len(o.w.Value))
 		for j := range o.wxIndex {
 			o.wxIndex[j] = int32(o.blockIndex(j))
 		}
 	}
-	o.gradSum, o.partIndex = o.w.Grad, o.wxIndex
-	o.alg = chooseConvAlgorithm(o, gs)
-	o.part = o.partW
 	if s.Bias {
 		o.b = g.addParam(name+".bias", true, uniformInit(1/math.Sqrt(float64(s.KH*s.KW*cinG))), s.Filters)
-		o.part += s.Filters
 	}
-
-	segments := min(g.batch, convMaxSegments, max(2, convPartialBudget/o.part), max(2, g.batch*o.alg.gradRows(o)/convSegmentRows))
-	o.segImages = parallel.Chunks(g.batch, segments)
-	o.colOffset = parallel.Chunks(g.batch, o.segImages) * o.part
-	g.reserveScratch(o.colOffset + g.pool.Threads()*o.colSize)
-
 	o.fwd = func(w, i int) { o.alg.forward(o, w, i) }
 	o.bwd = o.backwardChunk
 	o.sum = o.sumSpan
 	return o.y
 }
 
-// chooseConvAlgorithm returns the algorithm that computes o, whose groups have gs channels when
-// the grouped kernels take them (see groupedWidth), and sets o.colSize to the scratch one worker
-// needs:
-//
-//   - grouped: groups of 4 or 8 channels, group by group (conv_grouped.go);
-//   - direct: a 1×1, stride-1, unpadded convolution of one block, x's rows read in place
-//     (conv_direct.go);
-//   - Winograd: a 3×3, stride-1 convolution of one block with at least 8 channels
-//     (conv_winograd.go);
-//   - windowed: any other stride-1 convolution whose dual, padded KH−1−PadH, exists
-//     (conv_windowed.go);
-//   - im2col: the others (conv_im2col.go).
-func chooseConvAlgorithm(o *convOp, gs int) convAlgorithm {
+// convKind is one of the algorithms that compute a convolution; the plan chooses one for each
+// (see planConvolutions).
+type convKind int
+
+const (
+	// convIm2col: the others (conv_im2col.go).
+	convIm2col convKind = iota
+	// convDirect: a 1×1, stride-1, unpadded convolution of one block, x's rows read in place
+	// (conv_direct.go).
+	convDirect
+	// convWindowed: any other stride-1 convolution whose dual, padded KH−1−PadH, exists
+	// (conv_windowed.go).
+	convWindowed
+	// convWinograd: a windowed 3×3 convolution of one block with at least 8 channels
+	// (conv_winograd.go).
+	convWinograd
+	// convGrouped: groups of 4 or 8 channels, group by group (conv_grouped.go).
+	convGrouped
+)
+
+// copiesInput reports whether the algorithm's forward and weight gradient copy the input rows
+// before they read them, and can then apply a deferred BatchNorm (o.norm) to them.
+func (k convKind) copiesInput() bool { return k == convWinograd || k == convDirect }
+
+// kind returns the algorithm that computes the convolution fastest.
+func (o *convOp) kind() convKind {
 	s := o.s
 	switch {
-	case gs != 0:
-		return newGroupedConv(o, gs)
+	case groupedWidth(s, o.in) != 0:
+		return convGrouped
 	case s.KH == 1 && s.KW == 1 && s.Stride == 1 && s.PadH == 0 && s.PadW == 0 && o.blocks == 1:
-		return newDirectConv(o)
+		return convDirect
+	case s.Stride == 1 && s.PadH < s.KH && s.PadW < s.KW && usesWinograd(s, o.in, o.blocks):
+		return convWinograd
 	case s.Stride == 1 && s.PadH < s.KH && s.PadW < s.KW:
-		w := newWindowedConv(o)
-		if usesWinograd(s, o.in, o.blocks) {
-			return newWinogradConv(o, w)
-		}
-		return w
+		return convWindowed
 	}
-	return newIm2colConv(o)
+	return convIm2col
+}
+
+// setAlgorithm makes the convolution computed by the algorithm of kind k, and plans its share
+// of the graph's scratch: the segments' partial weight gradients and the workers' buffers.
+func (o *convOp) setAlgorithm(k convKind) {
+	o.partW, o.gradSum, o.partIndex, o.gradSet = o.blocks*o.k*o.bf, o.w.Grad, o.wxIndex, false
+	switch k {
+	case convGrouped:
+		o.alg = newGroupedConv(o, groupedWidth(o.s, o.in))
+	case convDirect:
+		o.alg = newDirectConv(o)
+	case convWindowed:
+		o.alg = newWindowedConv(o)
+	case convWinograd:
+		o.alg = newWinogradConv(o, newWindowedConv(o))
+	default:
+		o.alg = newIm2colConv(o)
+	}
+	o.part = o.partW
+	if o.b != nil {
+		o.part += o.s.Filters
+	}
+	g := o.g
+	segments := min(g.batch, convMaxSegments, max(2, convPartialBudget/o.part), max(2, g.batch*o.alg.gradRows(o)/convSegmentRows))
+	o.segImages = parallel.Chunks(g.batch, segments)
+	o.colOffset = parallel.Chunks(g.batch, o.segImages) * o.part
+	g.reserveScratch(o.colOffset + g.pool.Threads()*o.colSize)
 }
 
 // blockIndex returns where weight j, in the parameter's [G][KH][KW][Cin/G][Cout/G] layout, lies
@@ -364,6 +387,7 @@ func (s *snapshot) save(folded bool, parts [][]float32) {
 
 func (o *convOp) configure(p *plan) {
 	s := p.step(o.y)
+	o.setAlgorithm(s.conv)
 	if s.fold != nil {
 		o.fold = s.fold.op.(*batchNormOp)
 		o.foldW, o.foldB = make([]float32, o.blocks*o.k*o.bf), make([]float32, o.s.Filters)

@@ -31,7 +31,6 @@ func newDirectConv(o *convOp) directConv {
 func staged(ch int) bool { return ch > convBlockWidth }
 
 func (directConv) String() string         { return "direct-1x1" }
-func (directConv) copiesInput() bool      { return true }
 func (directConv) overwrites() bool       { return true }
 func (directConv) prepare(*convOp, bool)  {}
 func (directConv) prepareDual(*convOp)    {}

@@ -16,7 +16,6 @@ func newGroupedConv(o *convOp, gs int) groupedConv {
 }
 
 func (a groupedConv) String() string       { return fmt.Sprintf("grouped-%d", a.k.gs) }
-func (groupedConv) copiesInput() bool      { return false }
 func (groupedConv) overwrites() bool       { return true }
 func (groupedConv) finish(*convOp)         {}
 func (groupedConv) gradRows(o *convOp) int { return o.pixels() }

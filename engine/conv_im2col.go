@@ -20,7 +20,6 @@ func newIm2colConv(o *convOp) *im2colConv {
 }
 
 func (*im2colConv) String() string           { return "im2col" }
-func (*im2colConv) copiesInput() bool        { return false }
 func (*im2colConv) overwrites() bool         { return false }
 func (*im2colConv) prepare(*convOp, bool)    {}
 func (*im2colConv) prepareDual(*convOp)      {}

@@ -49,7 +49,6 @@ func (a *windowedConv) String() string {
 	return "windowed"
 }
 
-func (*windowedConv) copiesInput() bool      { return false }
 func (*windowedConv) overwrites() bool       { return true }
 func (*windowedConv) prepare(*convOp, bool)  {}
 func (*windowedConv) finish(*convOp)         {}

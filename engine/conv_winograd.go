@@ -45,8 +45,6 @@ func (a *winogradConv) String() string {
 	return s
 }
 
-func (*winogradConv) copiesInput() bool { return true }
-
 // prepare has the input rows padded with the deferred BatchNorm, if any, applied, and
 // transforms the weights.
 func (a *winogradConv) prepare(o *convOp, weights bool) {

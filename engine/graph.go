@@ -178,8 +178,8 @@ func (g *Graph) Input(name string, s Shape) *Node {
 
 // addNode appends a node whose value is computed by o from inputs.
 func (g *Graph) addNode(name string, s Shape, o op, inputs ...*Node) *Node {
-	if g.built {
-		panic("engine: layer added after Build")
+	if g.plan != nil {
+		panic("engine: layer added after Build or Forward")
 	}
 	if s.H <= 0 || s.W <= 0 || s.C <= 0 {
 		panic(fmt.Sprintf("engine: %s: invalid output shape %v", name, s))
@@ -213,7 +213,8 @@ func (g *Graph) reserveScratch(n int) {
 
 // Build plans the graph and allocates the gradient buffers of every node but the graph's
 // inputs, whose gradients are never needed. After Build no layer can be added. Forward may run
-// without Build (inference), with every op computing its own node.
+// without Build (inference), with every op computing its own node; then neither Build nor a
+// layer may follow.
 //
 // The plan (plan.go) applies the fusion rules, but those in without: a ReLU applied in place by
 // the BatchNorm or Add before it (FuseReLU), a BatchNorm folded into the convolution before it
@@ -225,10 +226,19 @@ func (g *Graph) Build(without ...Rule) {
 	if g.built {
 		return
 	}
+	if g.plan != nil {
+		panic("engine: Build after a Forward without Build")
+	}
 	g.built = true
 	// Every thread of the pool, and the caller of a Parallel product, may run a product at once.
 	gemm.Reserve(g.pool.Threads() + 1)
-	p := newPlan(g, without)
+	p := newPlan(g, without, false)
+	g.apply(p)
+	g.planGradients(p)
+}
+
+// apply configures the ops from the plan p.
+func (g *Graph) apply(p *plan) {
 	g.plan, g.foldable = p, p.foldable
 	for _, n := range g.nodes {
 		if s := p.step(n); s.inPlace {
@@ -238,11 +248,10 @@ func (g *Graph) Build(without ...Rule) {
 			c.configure(p)
 		}
 	}
-	g.planGradients(p)
 }
 
-// configurer is an op that takes its part of the plan: the prologue and epilogue it applies, or
-// the op that computes its node instead.
+// configurer is an op that takes its part of the plan: its algorithm, the prologue and epilogue
+// it applies, or the op that computes its node instead.
 type configurer interface {
 	configure(p *plan)
 }
@@ -413,6 +422,9 @@ func addSpans(spans [][]float32, b []float32) [][]float32 {
 // Forward runs every layer in order. train selects training behaviour: BatchNorm on batch
 // statistics (and updating its running averages), Dropout and DropPath active.
 func (g *Graph) Forward(train bool) {
+	if g.plan == nil {
+		g.apply(newPlan(g, nil, true)) // a graph not built: every op computes its own node
+	}
 	g.train = train
 	g.folded = !train && g.foldable
 	g.run()

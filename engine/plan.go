@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// The plan is what Build decides once for a graph: which op computes each node, with which
+// The plan is what Build decides once for a graph (or the first Forward, without fusion rules,
+// for a graph that is not built): which op computes each node, with which
 // prologue (a deferred BatchNorm and its ReLU applied to the rows the op reads) and epilogue (a
 // bias, a ReLU, a residual Add, a folded BatchNorm applied to the rows it stores), which algorithm
 // runs each convolution, and which nodes share gradient buffers. Each fusion rule below is one
@@ -89,17 +90,24 @@ type step struct {
 	relu            bool
 	add, fold       *Node
 	foldedAdd       *Node
-	deferred        *Node // a convolution's prologue: the BatchNorm it applies to its input rows
-	deferredTo      *Node // a BatchNorm's: the convolution that applies it
-	gradBuf         int   // the number of the gradient buffer, -1 for none
-	gradCleared     bool  // whether Backward clears it before each step
-	shareGradBuffer bool  // whether the buffer is shared with other nodes
+	conv            convKind // a convolution's algorithm
+	deferred        *Node    // a convolution's prologue: the BatchNorm it applies to its input rows
+	deferredTo      *Node    // a BatchNorm's: the convolution that applies it
+	gradBuf         int      // the number of the gradient buffer, -1 for none
+	gradCleared     bool     // whether Backward clears it before each step
+	shareGradBuffer bool     // whether the buffer is shared with other nodes
 }
 
-func newPlan(g *Graph, without []Rule) *plan {
+// newPlan returns the plan for g with the rules but those in without, or with none if noRules.
+func newPlan(g *Graph, without []Rule, noRules bool) *plan {
 	p := &plan{g: g, steps: make([]step, len(g.nodes)), readers: make([]int, len(g.nodes))}
 	for _, r := range without {
 		p.off[r] = true
+	}
+	if noRules {
+		for r := range p.off {
+			p.off[r] = true
+		}
 	}
 	for _, n := range g.nodes {
 		for _, in := range n.inputs {
@@ -112,6 +120,7 @@ func newPlan(g *Graph, without []Rule) *plan {
 	for i := range p.steps {
 		p.steps[i].gradBuf = -1
 	}
+	planConvolutions(p)
 	for _, r := range rules {
 		if !p.off[r.rule] {
 			r.apply(p)
@@ -125,6 +134,16 @@ func (p *plan) step(n *Node) *step { return &p.steps[n.id] }
 
 // alone reports whether x has one reader, which is not the loss.
 func (p *plan) alone(x *Node) bool { return p.readers[x.id] == 1 }
+
+// planConvolutions chooses the algorithm of each convolution: the fastest for its shape (see
+// convKind).
+func planConvolutions(p *plan) {
+	for _, n := range p.g.nodes {
+		if c, ok := n.op.(*convOp); ok {
+			p.step(n).conv = c.kind()
+		}
+	}
+}
 
 // fuseReLU (FuseReLU): a ReLU that alone reads a BatchNorm's or an Add's output is applied by
 // that op in place, saving a pass over memory each way and a buffer.
@@ -210,14 +229,14 @@ func (p *plan) computeAdd(add, x *Node) {
 }
 
 // deferBatchNorm (DeferBatchNorm): a BatchNorm (and its fused ReLU) whose output only a
-// convolution that reads its input rows by copying them (Winograd's padding, the direct 1×1's
-// tiles) reads, and which computes no Add, leaves its normalisation to that convolution, in the
-// forward and again in the weight gradient; its output is never written (its backward takes the
-// ReLU's mask from its input).
+// convolution that copies its input rows before it reads them (Winograd's padding, the direct
+// 1×1's tiles: see copiesInput) reads, and which computes no Add, leaves its normalisation to
+// that convolution, in the forward and again in the weight gradient; its output is never
+// written (its backward takes the ReLU's mask from its input).
 func deferBatchNorm(p *plan) {
 	for _, n := range p.g.nodes {
 		conv, ok := n.op.(*convOp)
-		if !ok || !conv.alg.copiesInput() || !p.alone(conv.x) {
+		if !ok || !p.step(n).conv.copiesInput() || !p.alone(conv.x) {
 			continue
 		}
 		in := conv.x
@@ -334,5 +353,5 @@ func opName(n *Node) string {
 		return "sigmoid"
 	}
 	name := fmt.Sprintf("%T", n.op)
-	return strings.TrimSuffix(strings.TrimPrefix(name, "*engine."), "Op")
+	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(name, "*engine."), "Op"))
 }
