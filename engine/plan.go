@@ -38,8 +38,8 @@ const (
 	numRules
 )
 
-// rules are the fusion rules in the order Build applies them: each may read what the earlier
-// ones decided.
+// rules are the plan's rules in the order Build applies them: each may read what the earlier
+// ones decided. ShareGradients is applied by planGradients, after the ops are configured.
 var rules = []struct {
 	rule  Rule
 	name  string
@@ -49,12 +49,10 @@ var rules = []struct {
 	{FoldBatchNorm, "fold-batchnorm", foldBatchNorm},
 	{FuseAdd, "fuse-add", fuseAdd},
 	{DeferBatchNorm, "defer-batchnorm", deferBatchNorm},
+	{ShareGradients, "share-gradients", nil},
 }
 
 func (r Rule) String() string {
-	if r == ShareGradients {
-		return "share-gradients"
-	}
 	for _, e := range rules {
 		if e.rule == r {
 			return e.name
@@ -122,7 +120,7 @@ func newPlan(g *Graph, without []Rule, noRules bool) *plan {
 	}
 	planConvolutions(p)
 	for _, r := range rules {
-		if !p.off[r.rule] {
+		if !p.off[r.rule] && r.apply != nil {
 			r.apply(p)
 		}
 	}
