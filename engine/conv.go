@@ -103,25 +103,12 @@ type convOp struct {
 	wxIndex []int32
 	// dxBeta is 0 when backward sets x's gradient instead of adding to it (see overwrite).
 	dxBeta float32
-	// The plan's prologue: deferredBN is the BatchNorm whose output this convolution's input is
-	// and which it applies to its input rows as it copies them, in forwards where the BatchNorm is
-	// not folded (see deferBatchNorm); inputNorm is what it applies.
-	deferredBN *batchNormOp
-	inputNorm  *rowNorm
+	convFusion
+	convPartials
 	// rows is what the last forward and its backward read as the input rows: x's, or the
 	// deferred BatchNorm's input rows, which norm (not nil) then normalises.
 	rows []float32
 	norm *rowNorm
-	// The plan's epilogue: fold is the BatchNorm whose output a folded inference forward
-	// computes (see foldBatchNorm), with weights foldW and bias foldB; residual is the Add that
-	// a folded inference forward computes too, addFused the one that every forward computes, of
-	// this convolution's own output (see fuseAdd); selfScale is then the Add's scale, Filters
-	// times, when it scales this output, and zeros Filters zeros.
-	fold             *batchNormOp
-	foldW, foldB     []float32
-	residual         *addOp
-	addFused         *addOp
-	selfScale, zeros []float32
 	// A forward's weights, output buffer and epilogue: the convolution's own, or the folded ones.
 	fwdW, fwdOut []float32
 	fwdEpi       epilogue
@@ -129,22 +116,46 @@ type convOp struct {
 	// the list of those buffers.
 	prepared snapshot
 	prepIn   [][]float32
-	// ones is Filters ones, the epilogue's scale.
-	ones []float32
-	// segImages is how many images one weight-gradient segment covers.
+	// colSize is the length of each worker's buffer in g.scratch: an im2col tile, or a band's
+	// padded input followed by its output rows; the buffers start at colOffset.
+	colSize       int
+	fwd, bwd, sum func(w, i int)
+}
+
+// convFusion is what the plan fused into a convolution (see convOp.configure).
+type convFusion struct {
+	// The prologue: deferredBN is the BatchNorm whose output this convolution's input is and
+	// which it applies to its input rows as it copies them, in forwards where the BatchNorm is not
+	// folded (see deferBatchNorm); inputNorm is what it applies.
+	deferredBN *batchNormOp
+	inputNorm  *rowNorm
+	// The epilogue: fold is the BatchNorm whose output a folded inference forward computes (see
+	// foldBatchNorm), with weights foldW and bias foldB; residual is the Add that a folded
+	// inference forward computes too, addFused the one that every forward computes, of this
+	// convolution's own output (see fuseAdd); selfScale is then the Add's scale, Filters times,
+	// when it scales this output, zeros Filters zeros and ones Filters ones, the epilogue's scale.
+	fold                   *batchNormOp
+	foldW, foldB           []float32
+	residual               *addOp
+	addFused               *addOp
+	selfScale, zeros, ones []float32
+}
+
+// convPartials is how a convolution's weight gradient is cut into segments of the batch, each
+// summed into its own partial gradient in g.scratch, and the partials summed in segment order.
+type convPartials struct {
+	// segImages is how many images one segment covers.
 	segImages int
-	// partW is the length of a segment's partial weight gradient. The partials are summed into
-	// gradSum, in place partIndex[j] of a partial for element j when partIndex is not nil; gradSum
-	// is the weights' gradient, added to, or with gradSet a buffer of the algorithm's, set.
-	partW     int
+	// partW is the length of a segment's partial weight gradient, and part that of its partial
+	// gradients (the weights', then the bias'); segment i's are at g.scratch[i·part:], the
+	// workers' buffers from colOffset on.
+	partW, part, colOffset int
+	// The partials are summed into gradSum, in place partIndex[j] of a partial for element j
+	// when partIndex is not nil; gradSum is the weights' gradient, added to, or with gradSet a
+	// buffer of the algorithm's, set.
 	gradSum   []float32
 	partIndex []int32
 	gradSet   bool
-	// In g.scratch: partial gradients (the weights' partW, then the bias) of size part for each
-	// segment, then from colOffset one buffer of colSize per worker: an im2col
-	// tile, or a band's padded input followed by its output rows.
-	part, colOffset, colSize int
-	fwd, bwd, sum            func(w, i int)
 }
 
 // Conv2D adds a 2-D convolution with Filters output channels; the output is Ho×Wo×Filters with
