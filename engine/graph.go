@@ -28,7 +28,7 @@ type Node struct {
 	Value []float32
 	// Grad is dLoss/dValue, nil when the node needs no gradient (inputs, or graphs built for
 	// inference only). Nodes whose gradients are never needed at the same time share buffers
-	// (see Build), so a node's Grad holds its gradient from when Backward computes it until the
+	// (see planGradients), so a node's Grad holds its gradient from when Backward computes it until the
 	// node's op has passed it on to its inputs, and may hold another node's afterwards.
 	Grad []float32
 
@@ -91,7 +91,7 @@ type Graph struct {
 	// foldable records that Build folded a BatchNorm into a convolution; folded, that the last
 	// Forward ran them folded, so that a Backward must first run Forward unfolded.
 	foldable, folded bool
-	// plan is what Build decided (see plan.go); nil before Build.
+	// plan is what Build, or a Forward without it, decided (see plan.go); nil before.
 	plan *plan
 }
 
@@ -258,7 +258,7 @@ type configurer interface {
 
 // Plan describes what Build decided, one line per node: its op (and a convolution's
 // algorithm), which op computes its value, the prologue and epilogue its op applies and its
-// gradient buffer. It is empty before Build.
+// gradient buffer. It is empty before Build (or a Forward without it).
 func (g *Graph) Plan() string {
 	if g.plan == nil {
 		return ""

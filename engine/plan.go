@@ -100,6 +100,9 @@ type step struct {
 func newPlan(g *Graph, without []Rule, noRules bool) *plan {
 	p := &plan{g: g, steps: make([]step, len(g.nodes)), readers: make([]int, len(g.nodes))}
 	for _, r := range without {
+		if r < 0 || r >= numRules {
+			panic(fmt.Sprintf("engine: Build without %v: no such rule", r))
+		}
 		p.off[r] = true
 	}
 	if noRules {
