@@ -264,23 +264,19 @@ func checkFoldsBatchNormIntoConv(t *testing.T, in Shape, groups int) {
 	if groups > 1 {
 		filters = in.C
 	}
-	build := func(fold bool) (g *Graph, x, conv, y *Node) {
+	build := func(without ...Rule) (g *Graph, x, conv, y *Node) {
 		g = New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 2})
 		x = g.Input("x", in)
 		fillNormal(x.Value, 1)
 		conv = g.Conv2D(x, ConvSpec{Filters: filters, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: groups, Bias: true})
 		y = g.ReLU(g.BatchNorm(conv))
 		randomizeBatchNorm(g)
-		if fold {
-			g.Build()
-		} else {
-			g.Build(FoldBatchNorm)
-		}
+		g.Build(without...)
 		return g, x, conv, y
 	}
-	folded, fx, fconv, fy := build(true)
+	folded, fx, fconv, fy := build()
 	defer folded.Pool().Close()
-	plain, px, pconv, py := build(false)
+	plain, px, pconv, py := build(FoldBatchNorm)
 	defer plain.Pool().Close()
 	if !folded.foldable || plain.foldable {
 		t.Fatalf("Build folded %v and %v, want only the first", folded.foldable, plain.foldable)
@@ -334,7 +330,7 @@ func TestResidualAddFusion(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			build := func(fuse bool) (*Graph, *Node, *addOp) {
+			build := func(without ...Rule) (*Graph, *Node, *addOp) {
 				g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 4})
 				x := g.Input("x", Shape{6, 5, 8})
 				fillNormal(x.Value, 1)
@@ -355,16 +351,12 @@ func TestResidualAddFusion(t *testing.T) {
 				}
 				y := g.ReLU(sum)
 				randomizeBatchNorm(g)
-				if fuse {
-					g.Build()
-				} else {
-					g.Build(FuseAdd, FoldBatchNorm)
-				}
+				g.Build(without...)
 				return g, y, sum.op.(*addOp)
 			}
-			fused, fy, fadd := build(true)
+			fused, fy, fadd := build()
 			defer fused.Pool().Close()
-			plain, py, padd := build(false)
+			plain, py, padd := build(FuseAdd, FoldBatchNorm)
 			defer plain.Pool().Close()
 			wantKind := addOwn
 			switch {

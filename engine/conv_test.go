@@ -555,7 +555,7 @@ func TestConvAddFusion(t *testing.T) {
 		{"groups of 4, second input, scaled", Shape{5, 6, 8}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2, Bias: true}, 0.2, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			build := func(fuse bool) (*Graph, *Node, *addOp) {
+			build := func(without ...Rule) (*Graph, *Node, *addOp) {
 				g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 4})
 				x := g.Input("x", c.in)
 				fillNormal(x.Value, 1)
@@ -570,16 +570,12 @@ func TestConvAddFusion(t *testing.T) {
 					sum = g.Add(conv, other, c.scale)
 				}
 				y := g.ReLU(sum)
-				if fuse {
-					g.Build()
-				} else {
-					g.Build(FuseAdd)
-				}
+				g.Build(without...)
 				return g, y, sum.op.(*addOp)
 			}
-			fused, fy, fadd := build(true)
+			fused, fy, fadd := build()
 			defer fused.Pool().Close()
-			plain, py, padd := build(false)
+			plain, py, padd := build(FuseAdd)
 			defer plain.Pool().Close()
 			if fadd.kind != addInConv || padd.kind == addInConv {
 				t.Fatalf("Add fused by the convolution: %v fused, %v plain", fadd.kind == addInConv, padd.kind == addInConv)
@@ -613,7 +609,7 @@ func TestDeferredBatchNorm(t *testing.T) {
 		{"input, BatchNorm, ReLU, 1x1 of 12 channels", 12, true, false, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			build := func(deferred bool) (*Graph, *Node, *batchNormOp) {
+			build := func(without ...Rule) (*Graph, *Node, *batchNormOp) {
 				g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 4})
 				x := g.Input("x", Shape{9, 11, c.channels}) // 297 pixel rows: 2 tiles of a 1×1
 				fillNormal(x.Value, 1)
@@ -629,16 +625,12 @@ func TestDeferredBatchNorm(t *testing.T) {
 				p := c.k / 2
 				y := g.Conv2D(h, ConvSpec{Filters: 12, KH: c.k, KW: c.k, Stride: 1, PadH: p, PadW: p, Bias: true})
 				randomizeBatchNorm(g)
-				if deferred {
-					g.Build()
-				} else {
-					g.Build(DeferBatchNorm)
-				}
+				g.Build(without...)
 				return g, y, bn
 			}
-			def, dy, dbn := build(true)
+			def, dy, dbn := build()
 			defer def.Pool().Close()
-			plain, py, pbn := build(false)
+			plain, py, pbn := build(DeferBatchNorm)
 			defer plain.Pool().Close()
 			if !dbn.deferred || pbn.deferred {
 				t.Fatalf("deferred: %v, and %v without DeferBatchNorm", dbn.deferred, pbn.deferred)

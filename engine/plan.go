@@ -33,7 +33,7 @@ const (
 	// writes no output (deferBatchNorm).
 	DeferBatchNorm
 	// ShareGradients lets gradients whose lifetimes in Backward do not overlap share a buffer
-	// (planGradients).
+	// (planGradients; TestSharedGradientBuffersChangeNothing).
 	ShareGradients
 	numRules
 )
@@ -147,7 +147,8 @@ func planConvolutions(p *plan) {
 }
 
 // fuseReLU (FuseReLU): a ReLU that alone reads a BatchNorm's or an Add's output is applied by
-// that op in place, saving a pass over memory each way and a buffer.
+// that op in place, saving a pass over memory each way and a buffer. (TestBuildFusesBatchNormReLU,
+// TestGradBatchNormTrain.)
 func fuseReLU(p *plan) {
 	for _, n := range p.g.nodes {
 		r, ok := n.op.(*reluOp)
@@ -167,6 +168,7 @@ func fuseReLU(p *plan) {
 // in inference forwards by that convolution, with the running statistics folded into its weights
 // and bias: BN(conv(x) + b) = conv_{w·s}(x) + b·s + h for the BatchNorm's scale s and shift h.
 // The convolution's own Value is then left stale, and a Backward reruns the forward unfolded.
+// (TestInferenceFoldsBatchNormIntoConv.)
 func foldBatchNorm(p *plan) {
 	for _, n := range p.g.nodes {
 		bn, ok := n.op.(*batchNormOp)
@@ -188,6 +190,7 @@ func foldBatchNorm(p *plan) {
 // unfolded forwards, when x is the Add's first input or the scale is 1, so that the sum is the
 // same either way round; and in folded forwards by a folded BatchNorm's convolution, when the
 // other input is computed before that convolution too. The first input that qualifies wins.
+// (TestResidualAddFusion, TestConvAddFusion, TestResidualOfUnfoldedBatchNormInFoldedForward.)
 func fuseAdd(p *plan) {
 	for _, n := range p.g.nodes {
 		add, ok := n.op.(*addOp)
@@ -233,7 +236,7 @@ func (p *plan) computeAdd(add, x *Node) {
 // convolution that copies its input rows before it reads them (Winograd's padding, the direct
 // 1×1's tiles: see copiesInput) reads, and which computes no Add, leaves its normalisation to
 // that convolution, in the forward and again in the weight gradient; its output is never
-// written (its backward takes the ReLU's mask from its input).
+// written (its backward takes the ReLU's mask from its input). (TestDeferredBatchNorm.)
 func deferBatchNorm(p *plan) {
 	for _, n := range p.g.nodes {
 		conv, ok := n.op.(*convOp)
