@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gonas/nas/engine"
+	"github.com/gonas/nas/engine/parallel"
+	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/space"
 )
@@ -19,7 +22,7 @@ type infoCommand struct{}
 func (*infoCommand) Name() string { return "info" }
 
 func (*infoCommand) Synopsis() string {
-	return "show an architecture's layers, parameters, MACs and memory estimate"
+	return "show an architecture's layers, parameters, MACs and memory estimate, or the engine's plan"
 }
 
 // infoLayer is one layer in nas info's JSON.
@@ -52,6 +55,8 @@ func (c *infoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 	classes := fs.Int("classes", 0, "override the number of classes")
 	batch := fs.Int("batch", 128, "batch size of the training memory estimate")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
+	plan := fs.Bool("plan", false, "print the engine's plan instead of the table: per node, its op, the convolutions'\n"+
+		"algorithms, which op computes it, the prologue and epilogue fused into its op, its gradient buffer")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -62,6 +67,9 @@ func (c *infoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 	}
 	if *batch < 1 {
 		return badInputf("--batch must be at least 1 (got %d)", *batch)
+	}
+	if *plan && *asJSON {
+		return badInputf("--plan prints text: it does not go with --json")
 	}
 	arch, err := space.Load(pos[0])
 	if err != nil {
@@ -78,6 +86,9 @@ func (c *infoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 	net, err := arch.Expand()
 	if err != nil {
 		return badInputf("%s with the overrides: %w", pos[0], err)
+	}
+	if *plan {
+		return printPlan(stdout, net)
 	}
 	hash, err := arch.Hash()
 	if err != nil {
@@ -162,6 +173,22 @@ func printInfo(w io.Writer, rep infoReport, net *space.Net) error {
 	fmt.Fprintf(w, "activations: %s per sample\n", thousands(rep.Activations))
 	_, err := fmt.Fprintf(w, "training memory at batch %d: %.1f MiB (estimate: activations·batch·4 B·2 + params·4 B·3)\n",
 		rep.Batch, float64(rep.TrainMemory)/(1<<20))
+	return err
+}
+
+// printPlan builds net as the evaluator trains it and writes the engine's plan (engine.Graph.Plan).
+// The plan does not depend on the batch size, so the graph is built for batches of one.
+func printPlan(w io.Writer, net *space.Net) error {
+	pool := parallel.NewPool(1)
+	defer pool.Close()
+	m, err := evaluator.Build(net, 1, pool, 1, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "plan of %s, engine version %d\n", net.Name, engine.Version); err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, m.Graph.Plan())
 	return err
 }
 
