@@ -64,6 +64,7 @@ type header struct {
 	version int    // the nas schema version
 	source  string // where the version is kept, e.g. "its header"
 	foreign string // for a database that is not nas's: what it is, to follow its name in a message
+	corrupt string // for a nas database whose marks make no sense: what is wrong
 }
 
 // openMode says what a caller means to do with a database.
@@ -152,6 +153,8 @@ func (h header) check(where string, mode openMode) error {
 		return nil
 	case !h.nas:
 		return &FileError{Path: where, Err: ErrNotNAS, Detail: h.foreign}
+	case h.corrupt != "":
+		return &FileError{Path: where, Err: ErrCorrupt, Detail: "is corrupt (" + h.corrupt + ")"}
 	case mode == create:
 		return &FileError{Path: where, Err: ErrNotEmpty, Detail: fmt.Sprintf(
 			"holds a nas database already (schema %d); nas db migrate upgrades it", h.version)}

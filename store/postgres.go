@@ -215,10 +215,10 @@ func (postgresDialect) header(ctx context.Context, tx txn) (header, error) {
 		if err != nil {
 			return header{}, err
 		}
-		if len(versions) != 1 {
-			h.version = -len(versions) // reported as corrupt
-		} else {
+		if len(versions) == 1 {
 			h.version = versions[0]
+		} else {
+			h.corrupt = fmt.Sprintf("its nas_meta table holds %d schema versions, want 1", len(versions))
 		}
 	}
 	return h, nil
