@@ -103,7 +103,7 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		if cached, ok, err := rec.cached(ctx, *test); err != nil {
 			return err
 		} else if ok {
-			fmt.Fprintf(stderr, "%s has this evaluation already (same network, data, recipe and seed): showing it, not training again\n", *db)
+			fmt.Fprintf(stderr, "%s has this evaluation already (same network, data, recipe and seed): showing it, not training again\n", rec.st.Where())
 			if err := rec.reuse(ctx); err != nil {
 				return err
 			}
