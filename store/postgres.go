@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -165,6 +166,13 @@ func (postgresDialect) lockKey(ctx context.Context, tx txn, trialID int64) (bool
 		hashtext(concat_ws(' ', arch_hash, dataset, recipe_hash, fidelity, seed))) FROM trials WHERE id = ?`,
 		applicationID, trialID).Scan(&ok)
 	return ok, err
+}
+
+// now asks the server for its clock.
+func (postgresDialect) now(ctx context.Context, tx txn) (time.Time, error) {
+	var t time.Time
+	err := tx.QueryRowContext(ctx, "SELECT clock_timestamp()").Scan(&t)
+	return t, err
 }
 
 // retryable accepts serialization failures and deadlocks, the conflicts PostgreSQL resolves by

@@ -27,8 +27,12 @@ func scanExperiment(sc scanner) (Experiment, error) {
 func (s *DB) CreateExperiment(ctx context.Context, e Experiment) (int64, error) {
 	var id int64
 	err := s.write(ctx, func(tx txn) error {
-		now := timeArg(time.Now())
-		err := tx.QueryRowContext(ctx, `INSERT INTO experiments (name, config, seed, strategy, status,
+		t, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
+		now := timeArg(t)
+		err = tx.QueryRowContext(ctx, `INSERT INTO experiments (name, config, seed, strategy, status,
 			created_at, updated_at, cpu_model, cores, go_version, nas_version)
 			VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id`,
 			e.Name, string(e.Config), int64(e.Seed), e.Strategy, now, now,
@@ -76,7 +80,10 @@ func (s *DB) SetExperimentStatus(ctx context.Context, id int64, status Experimen
 		return fmt.Errorf("experiment %d: unknown status %q", id, status)
 	}
 	return s.write(ctx, func(tx txn) error {
-		now := time.Now()
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		finished := timeArg(now)
 		if status == ExperimentRunning {
 			finished = nil
@@ -165,7 +172,10 @@ func scanTrial(sc scanner) (Trial, error) {
 func (s *DB) AddTrials(ctx context.Context, experimentID int64, trials []TrialSpec) ([]int64, error) {
 	ids := make([]int64, len(trials))
 	err := s.write(ctx, func(tx txn) error {
-		now := time.Now()
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		for i, t := range trials {
 			var err error
 			if ids[i], err = addTrial(ctx, tx, experimentID, t, now); err != nil {
@@ -272,7 +282,10 @@ func (s *DB) ClaimTrial(ctx context.Context, experimentID int64, owner string, l
 	var t Trial
 	err := s.write(ctx, func(tx txn) error {
 		t = Trial{}
-		now := time.Now()
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		generation, after := int64(math.MinInt64), int64(0)
 		for {
 			var id int64
@@ -329,9 +342,13 @@ func checkLease(owner string, lease time.Duration) {
 func (s *DB) Heartbeat(ctx context.Context, trialID int64, owner string, lease time.Duration) error {
 	checkLease(owner, lease)
 	return s.write(ctx, func(tx txn) error {
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE trials SET lease_until = ?
 			WHERE id = ? AND status = 'running' AND lease_owner = ?`,
-			timeArg(time.Now().Add(lease)), trialID, owner)
+			timeArg(now.Add(lease)), trialID, owner)
 		if err != nil {
 			return err
 		}
@@ -363,7 +380,11 @@ func (s *DB) FinishTrial(ctx context.Context, trialID int64, owner string, r eva
 				lease_until = NULL WHERE id = ?`, trialID)
 			return err
 		}
-		return finish(ctx, tx, trialID, r, time.Now())
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return finish(ctx, tx, trialID, r, now)
 	})
 }
 
@@ -378,8 +399,10 @@ func (s *DB) RecordTrial(ctx context.Context, experimentID int64, t TrialSpec, r
 	}
 	var id int64
 	err := s.write(ctx, func(tx txn) error {
-		now := time.Now()
-		var err error
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if id, err = addTrial(ctx, tx, experimentID, t, now); err != nil {
 			return err
 		}
