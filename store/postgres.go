@@ -42,6 +42,10 @@ func IsURL(dsn string) bool {
 // other's rows, and an advisory lock on the trial's evaluation key, so that two workers never
 // train the same key at once. The schema version is kept in the table nas_meta, which also
 // marks the database as nas's; migrations run under an advisory lock, one process at a time.
+//
+// The queue is the trials table itself, as in SQLite: a job queue such as River would be a
+// second queue beside it, with tables and migrations of its own and no evaluation keys or
+// cache, to replace a claim of one query and one lock.
 func openPostgres(rawURL string, mode openMode) (*DB, error) {
 	cfg, maxConns, where, err := parseURL(rawURL)
 	if err != nil {
