@@ -196,6 +196,11 @@ func (s *DB) schemaExists(ctx context.Context) error {
 	var schema sql.NullString
 	var path string
 	if err := s.reader.QueryRowContext(ctx, "SELECT current_schema(), current_setting('search_path')").Scan(&schema, &path); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "28") || pe.Code == "3D000") {
+			// The server refused the user, the password or the database the URL names.
+			return &FileError{Path: s.where, Err: ErrBadURL, Detail: "cannot be used: " + pe.Message}
+		}
 		return fmt.Errorf("%s: %w", s.where, err)
 	}
 	if !schema.Valid {

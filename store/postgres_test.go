@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -222,6 +223,29 @@ func txnOf(t *testing.T, db *sql.DB) txn {
 	}
 	t.Cleanup(func() { tx.Rollback() })
 	return txn{tx, postgresDialect{}}
+}
+
+func TestPostgresRefusedURLs(t *testing.T) {
+	url := postgresBackend.Fresh(t)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ edit, want string }{
+		{"user", `role "nas_test_nobody" does not exist`},
+		{"database", `database "nas_test_nowhere" does not exist`},
+	} {
+		v := *u
+		if tc.edit == "user" {
+			v.User = neturl.UserPassword("nas_test_nobody", "secret")
+		} else {
+			v.Path = "/nas_test_nowhere"
+		}
+		_, err := Open(v.String())
+		if !errors.Is(err, ErrBadURL) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "secret") {
+			t.Errorf("Open with a wrong %s: err = %v; want ErrBadURL saying %q", tc.edit, err, tc.want)
+		}
+	}
 }
 
 func TestPostgresSearchPathWithoutSchema(t *testing.T) {
