@@ -302,7 +302,7 @@ func (s *DB) ClaimTrial(ctx context.Context, experimentID int64, owner string, l
 				if err != nil {
 					return err
 				}
-				continue // another worker is claiming or finishing the key right now
+				continue // another worker is claiming a trial of the key right now
 			}
 			res, err := tx.ExecContext(ctx, claimTrial, id, timeArg(now), owner, timeArg(now.Add(lease)))
 			if err != nil {
