@@ -60,7 +60,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	}
 	st, err := store.Open(*dbPath)
 	if err != nil {
-		return err
+		return storeError(*dbPath, err)
 	}
 	defer st.Close()
 
@@ -69,7 +69,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 		expName = e.Name
 	}
 	fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, %d trainings at once × %d threads, store %s\n",
-		expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, *dbPath)
+		expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, st.Where())
 	v := newSearchView(stderr, e)
 	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, Progress: v.batch, Training: v.training}
 	if *dataDir != "" {
