@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/goccy/go-yaml/ast"
+
 	"github.com/gonas/nas/engine"
 	"github.com/gonas/nas/evaluator/data"
 	"github.com/gonas/nas/space"
@@ -71,6 +73,23 @@ func (d *Duration) UnmarshalText(b []byte) error {
 		return fmt.Errorf("want a duration such as 90s, 10m or 1h, got %q", b)
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalYAML reads a duration from YAML; a mistake is a *space.ConfigError at the value, so
+// that the message names the file, line and field.
+func (d *Duration) UnmarshalYAML(node ast.Node) error {
+	tok := node.GetToken()
+	if tok == nil {
+		return &space.ConfigError{Msg: "want a duration such as 90s, 10m or 1h"}
+	}
+	if err := d.UnmarshalText([]byte(tok.Value)); err != nil {
+		e := &space.ConfigError{Msg: err.Error()}
+		if tok.Position != nil {
+			e.Line, e.Col = tok.Position.Line, tok.Position.Column
+		}
+		return e
+	}
 	return nil
 }
 

@@ -151,7 +151,7 @@ func TestExperimentMistakesNameFileLineAndField(t *testing.T) {
 		{"a quantity with an unknown suffix", "max_macs: 2.5M", "max_macs: 2.5X", "constraints.max_macs", "suffix k, M, G"},
 		{"a fractional quantity", "max_params: 50k", "max_params: 1.5", "constraints.max_params", "whole number"},
 		{"a negative quantity", "max_params: 50k", "max_params: -5", "constraints.max_params", "at least 0"},
-		{"a budget below the population", "evaluations: 20", "evaluations: 8", "budget.evaluations", "at least 9, the trials of the initial population of 6"},
+		{"a budget below the population", "evaluations: 20", "evaluations: 8", "budget.evaluations", "between 9, the trials of the initial population of 6, and 1000000"},
 		{"a negative time", "time: 90s", "time: -1m", "budget.time", "positive duration"},
 		{"negative workers", "workers: 1", "workers: -1", "parallel.workers", "at least 1"},
 		{"a missing baseline", "nin_small_mnist.yaml", "nin_huge.yaml", "baselines[0]", "cannot be read"},
