@@ -33,6 +33,9 @@ func LoadFolder(root string) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(classes) < 2 {
+		return nil, fmt.Errorf("%s has one class subfolder (%s); a classifier needs at least two, one folder of PNG/JPEG images per class", trainDir, classes[0])
+	}
 	train, err := loadFolderSet(name+"/train", trainDir, classes)
 	if err != nil {
 		return nil, err
@@ -63,7 +66,7 @@ func LoadFolder(root string) (*Dataset, error) {
 func classFolders(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("image folder: %w", err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -91,6 +94,7 @@ func loadFolderSet(name, dir string, classes []string) (*Set, error) {
 		if label < 0 {
 			return nil, fmt.Errorf("%s: class %q is not among the training classes %v", dir, class, classes)
 		}
+		before := s.Len()
 		err := filepath.WalkDir(filepath.Join(dir, class), func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !slices.Contains(imageExts, strings.ToLower(filepath.Ext(path))) {
 				return err
@@ -118,6 +122,9 @@ func loadFolderSet(name, dir string, classes []string) (*Set, error) {
 		})
 		if err != nil {
 			return nil, err
+		}
+		if s.Len() == before {
+			return nil, fmt.Errorf("class folder %s holds no PNG or JPEG images; remove it or add its images", filepath.Join(dir, class))
 		}
 	}
 	if s.Len() == 0 {
