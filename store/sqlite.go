@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -73,7 +74,7 @@ func Open(path string) (*SQLite, error) {
 		w.Close()
 		return nil, err
 	}
-	s.reader, err = openReaders(path)
+	s.reader, err = openReaders(path, false)
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -98,15 +99,22 @@ func OpenReadOnly(path string) (*SQLite, error) {
 		}
 		return nil, &FileError{Path: path, Err: ErrOlderSchema, Detail: "holds no nas data yet"}
 	}
-	r, err := openReaders(path)
+	// In a folder this process cannot write, SQLite cannot make the -shm file that reading a
+	// WAL database needs; a database with no journal there is read as immutable instead.
+	quiet, _ := quiescent(path)
+	r, err := openReaders(path, quiet && syscall.Access(filepath.Dir(path), 2 /* W_OK */) != nil)
 	if err != nil {
 		return nil, err
 	}
 	return &SQLite{path: path, reader: r}, nil
 }
 
-func openReaders(path string) (*sql.DB, error) {
-	r, err := sql.Open("sqlite3", dsn(path, "mode=ro"))
+func openReaders(path string, immutable bool) (*sql.DB, error) {
+	params := []string{"mode=ro"}
+	if immutable {
+		params = append(params, "immutable=1")
+	}
+	r, err := sql.Open("sqlite3", dsn(path, params...))
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 
 	"github.com/gonas/nas/store"
 )
@@ -37,10 +35,7 @@ func (c *dbCommand) Run(ctx context.Context, args []string, stdout, stderr io.Wr
 // checkDB runs SQLite's integrity and foreign key checks on the database at path without
 // writing to it, and prints what they find.
 func checkDB(ctx context.Context, path string, stdout io.Writer) error {
-	s, err := store.OpenReadOnly(path)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, store.ErrNotSQLite) || errors.Is(err, store.ErrNotNAS) {
-		return badInput(err)
-	}
+	s, err := openStore(path)
 	if err != nil {
 		return err
 	}

@@ -189,11 +189,7 @@ func openTrainRecord(ctx context.Context, path, name string, arch *space.Arch, d
 		Key:      store.EvalKey{ArchHash: rec.arch.Hash, Dataset: dataset, RecipeHash: r.Hash(), Fidelity: float64(r.Epochs) * r.DataFraction, Seed: seed},
 		Operator: "train",
 	}
-	if rec.st, err = store.Open(path); err != nil {
-		var fe *store.FileError
-		if errors.As(err, &fe) {
-			return nil, badInput(err)
-		}
+	if rec.st, err = openStoreWrite(path); err != nil {
 		return nil, err
 	}
 	exp, err := rec.st.Experiment(ctx, name)
