@@ -41,7 +41,7 @@ func TestDBCheck(t *testing.T) {
 	}{
 		{"Sound", []string{"db", "check", "--db", good}, 0, good + ": ok (schema 1, 0 experiments)"},
 		{"FlagFirst", []string{"db", "--db", good, "check"}, 0, ": ok"},
-		{"Missing", []string{"db", "check", "--db", filepath.Join(dir, "none.db")}, 2, "no such file"},
+		{"Missing", []string{"db", "check", "--db", filepath.Join(dir, "none.db")}, 2, "no database at"},
 		{"NotADatabase", []string{"db", "check", "--db", text}, 2, "is not a SQLite database"},
 		{"Corrupt", []string{"db", "check", "--db", corrupt}, 1, "is corrupt"},
 		{"NoSubcommand", []string{"db"}, 2, "want the subcommand check"},
