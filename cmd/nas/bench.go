@@ -411,13 +411,14 @@ func parseModes(list string) (map[string]bool, error) {
 	return only, nil
 }
 
-// parseThreads reads --threads, a comma list of positive integers.
+// parseThreads reads --threads, a comma list of integers between 1 and the usable cores.
 func parseThreads(list string) ([]int, error) {
 	var ts []int
+	cores := runtime.GOMAXPROCS(0)
 	for _, s := range strings.Split(list, ",") {
 		t, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || t < 1 {
-			return nil, fmt.Errorf("--threads must be a comma list of positive integers, e.g. 1,2 (got %q)", list)
+		if err != nil || t < 1 || t > cores {
+			return nil, fmt.Errorf("--threads must be a comma list of integers between 1 and %d, the usable cores, e.g. 1,%d (got %q)", cores, cores, list)
 		}
 		ts = append(ts, t)
 	}
