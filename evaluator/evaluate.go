@@ -140,9 +140,9 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 			switch {
 			case err != nil:
 				res.Status, res.Message = StatusCancelled, err.Error()
-			case math.IsNaN(ep.ValLoss) || math.IsInf(ep.ValLoss, 0):
+			case diverged(ep.ValLoss, ds.Train.Classes):
 				// JSON and the store hold no NaN: the epoch keeps no validation figures.
-				res.Status, res.Message = StatusDiverged, fmt.Sprintf("validation loss is %v after epoch %d", ep.ValLoss, epoch)
+				res.Status, res.Message = StatusDiverged, fmt.Sprintf("validation loss is %.4g after epoch %d", ep.ValLoss, epoch)
 				ep.ValLoss, ep.ValAcc = 0, 0
 			}
 		}
@@ -169,8 +169,8 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 			res.Status, res.Message = StatusCancelled, err.Error()
 			return res, nil
 		}
-		if math.IsNaN(res.TestLoss) || math.IsInf(res.TestLoss, 0) {
-			res.Status, res.Message = StatusDiverged, fmt.Sprintf("test loss is %v", res.TestLoss)
+		if diverged(res.TestLoss, ds.Train.Classes) {
+			res.Status, res.Message = StatusDiverged, fmt.Sprintf("test loss is %.4g", res.TestLoss)
 			res.TestLoss, res.TestAcc = 0, 0
 			return res, nil
 		}
