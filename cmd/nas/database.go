@@ -41,10 +41,15 @@ func openStoreWrite(path string) (*store.SQLite, error) {
 	}
 	st, err := store.Open(path)
 	var fe *store.FileError
-	if err != nil && !errors.As(err, &fe) {
-		if cause := readOnly(path); cause != nil {
-			return nil, cause
+	if errors.As(err, &fe) {
+		return nil, dbError(path, err)
+	}
+	// SQLite opens a file it may not write read-only and fails at the first write: say so now.
+	if cause := readOnly(path); cause != nil {
+		if st != nil {
+			st.Close()
 		}
+		return nil, cause
 	}
 	return st, dbError(path, err)
 }
