@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/space"
 )
@@ -60,8 +61,8 @@ func (c *infoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 		fs.Usage()
 		return badInputf("want one architecture file, got %d arguments", len(pos))
 	}
-	if *batch < 1 {
-		return badInputf("--batch must be at least 1 (got %d)", *batch)
+	if *batch < 1 || *batch > evaluator.MaxBatch {
+		return badInputf("--batch must be between 1 and %d (got %d)", evaluator.MaxBatch, *batch)
 	}
 	arch, err := space.Load(pos[0])
 	if err != nil {
