@@ -7,6 +7,7 @@ import (
 	"image/color"
 	_ "image/jpeg" // registers JPEG with image.Decode
 	_ "image/png"  // registers PNG with image.Decode
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -138,6 +139,10 @@ func loadFolderSet(name, dir string, classes []string) (*Set, error) {
 	return s, nil
 }
 
+// maxImagePixels bounds the size of one image (4096×4096), read from its header before it is
+// decoded: a crafted header must not make the decoder allocate gigabytes.
+const maxImagePixels = 1 << 24
+
 // decodeImage decodes one PNG or JPEG file.
 func decodeImage(path string) (image.Image, error) {
 	f, err := os.Open(path)
@@ -145,6 +150,13 @@ func decodeImage(path string) (image.Image, error) {
 		return nil, err
 	}
 	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err == nil && int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return nil, fmt.Errorf("%s is %dx%d; an image may have at most %d pixels", path, cfg.Width, cfg.Height, maxImagePixels)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
 	img, _, err := image.Decode(f)
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {

@@ -2,6 +2,8 @@ package data
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -110,6 +112,7 @@ func TestLoadFolderRejects(t *testing.T) {
 			"b/1.png": encodePNG(t, grayImage(4, 4, 0)),
 		}, "2.png is 4x5 but the images before it are 4x4"},
 		{"a corrupt image", map[string][]byte{"a/1.png": []byte("\x89PNG\r\n\x1a\nbroken"), "b/1.png": encodePNG(t, grayImage(4, 4, 0))}, "1.png: unexpected EOF"},
+		{"an image whose header announces 100000x100000 pixels", map[string][]byte{"a/1.png": hugePNGHeader(t), "b/1.png": encodePNG(t, grayImage(4, 4, 0))}, "1.png is 100000x100000; an image may have at most 16777216 pixels"},
 		{"a file that is no image", map[string][]byte{"a/1.jpg": []byte("hello"), "b/1.png": encodePNG(t, grayImage(4, 4, 0))}, "1.jpg: not a PNG or JPEG image"},
 		{"a test class unknown to training", map[string][]byte{
 			"train/a/1.png": encodePNG(t, grayImage(2, 2, 0)),
@@ -128,4 +131,18 @@ func TestLoadFolderRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hugePNGHeader returns the signature and IHDR chunk of a 100000×100000 gray PNG, and no data.
+func hugePNGHeader(t *testing.T) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, grayImage(1, 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	h := b.Bytes()[:8+8+13+4]
+	binary.BigEndian.PutUint32(h[16:], 100000)
+	binary.BigEndian.PutUint32(h[20:], 100000)
+	binary.BigEndian.PutUint32(h[29:], crc32.ChecksumIEEE(h[12:29]))
+	return h
 }
