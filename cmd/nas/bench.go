@@ -214,8 +214,8 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	if err != nil {
 		return badInput(err)
 	}
-	if *batch < 1 || *reps < 1 {
-		return badInputf("--batch and --reps must be at least 1 (got %d and %d)", *batch, *reps)
+	if *batch < 1 || *batch > evaluator.MaxBatch || *reps < 1 || *reps > maxReps {
+		return badInputf("--batch must be between 1 and %d and --reps between 1 and %d (got %d and %d)", evaluator.MaxBatch, maxReps, *batch, *reps)
 	}
 	var ref *torchReference
 	explicit := false
@@ -411,6 +411,9 @@ func parseModes(list string) (map[string]bool, error) {
 	return only, nil
 }
 
+// maxReps bounds --reps: far more repeats than a timing needs.
+const maxReps = 10000
+
 // parseThreads reads --threads, a comma list of integers between 1 and the usable cores.
 func parseThreads(list string) ([]int, error) {
 	var ts []int
@@ -508,6 +511,9 @@ func (w benchWorkload) runNet(r *benchRun, res *benchWorkResult, pool *parallel.
 	}
 	net, err := arch.Expand()
 	if err != nil {
+		return badInputf("workload %s: %w", w.name, err)
+	}
+	if err := evaluator.CheckMemory(net.Counts(), batch); err != nil {
 		return badInputf("workload %s: %w", w.name, err)
 	}
 	m, err := evaluator.Build(net, batch, pool, 1, 0)

@@ -218,3 +218,10 @@ func TestReadOnlyDatabasesAreNamed(t *testing.T) {
 	wantExit(t, 0, nil, "ls", "--db", db)
 	wantExit(t, 1, []string{"folder " + dir + " is read-only"}, "train", arch, "--data", "synthetic", "--recipe", recipe, "--db", filepath.Join(dir, "new.db"))
 }
+
+func TestBenchChecksMemoryAndBounds(t *testing.T) {
+	t.Setenv(evaluator.MemoryLimitEnv, "1000000")
+	wantExit(t, 2, []string{"workload resnet20_mnist: training needs about", "over the 1.0 MiB that $NAS_MEMORY_LIMIT allows"},
+		"bench", "--workload", "resnet20_mnist", "--configs", baselineDir+"small", "--reference", "", "--threads", "1", "--reps", "1")
+	wantExit(t, 2, []string{"--batch must be between 1 and 65536"}, "bench", "--batch", "100000")
+}
