@@ -179,7 +179,7 @@ type benchTiming struct {
 func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet(c, "[flags]", stderr)
 	names := fset.String("workload", "all", "comma list of workloads, or all, micro, nets: "+workloadNames())
-	threadList := fset.String("threads", "1,2", "comma list of thread counts")
+	threadList := fset.String("threads", defaultBenchThreads(), "comma list of thread counts, each at most the usable cores")
 	batch := fset.Int("batch", 128, "batch size of the nets (micro convs use their defined batch 64)")
 	asJSON := fset.Bool("json", false, "print one JSON object shaped like torch_reference.py's")
 	quick := fset.Bool("quick", false, "short timing: 5 repeats of at least 1 call, 0.1 s each, 2 warm-up calls")
@@ -409,6 +409,14 @@ func parseModes(list string) (map[string]bool, error) {
 		only[m] = true
 	}
 	return only, nil
+}
+
+// defaultBenchThreads is 1,2, the thread counts of the reference, or 1 on a machine of one core.
+func defaultBenchThreads() string {
+	if runtime.GOMAXPROCS(0) < 2 {
+		return "1"
+	}
+	return "1,2"
 }
 
 // maxReps bounds --reps: far more repeats than a timing needs.
