@@ -64,6 +64,11 @@ func TestWrittenZerosAreErrorsNotOne(t *testing.T) {
 		{"blocks: 0", "{family: basic, blocks: 0, width: 8}", 4, "stages[0].blocks", "must be between 1 and 1024 (got 0)"},
 		{"stride: 0", "{family: basic, blocks: 1, width: 8, stride: 0}", 4, "stages[0].stride", "must be between 1 and 16384 (1 or 2 in a stage) (got 0)"},
 		{"stride: 0 in a listed block", "{family: basic, blocks_list: [{width: 8}, {width: 8, stride: 0}]}", 4, "stages[0].blocks_list[1].stride", "(got 0)"},
+		{"compression: 0.0 (which meant no compression)", "{family: dense, blocks: 1, growth_rate: 4}\n  - {family: transition, compression: 0.0}", 5, "stages[1].compression", "must be in (0, 1] (got 0)"},
+		{"se ratio: 0", "{family: basic, width: 8, se: {ratio: 0}}", 4, "stages[0].se.ratio", "leave it out for 16"},
+		{"widen_factor: 0", "{family: wide, width: 8, widen_factor: 0}", 4, "stages[0].widen_factor", "leave it out for 1"},
+		{"groups: 0", "{family: bottleneck, width: 16, groups: 0}", 4, "stages[0].groups", "a divisor of the channels (got 0)"},
+		{"a pool's kernel: 0", "{family: basic, width: 8, pool: {type: max, kernel: 0}}", 4, "stages[0].pool.kernel", "(got 0)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(validHead+"stages:\n  - "+tc.stage+"\n"), "zero.yaml")
