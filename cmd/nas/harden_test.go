@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gonas/nas/evaluator"
@@ -203,7 +205,8 @@ func TestBadDatabasesGetOneExitCodeFromEveryCommand(t *testing.T) {
 
 func TestReadOnlyDatabasesAreNamed(t *testing.T) {
 	if os.Geteuid() == 0 {
-		t.Skip("root writes read-only files; run the test as another user")
+		runAsNobody(t, "TestReadOnlyDatabasesAreNamed")
+		return
 	}
 	arch, recipe := writeTrainFiles(t)
 	dir := t.TempDir()
@@ -224,4 +227,38 @@ func TestBenchChecksMemoryAndBounds(t *testing.T) {
 	wantExit(t, 2, []string{"workload resnet20_mnist: training needs about", "over the 1.0 MiB that $NAS_MEMORY_LIMIT allows"},
 		"bench", "--workload", "resnet20_mnist", "--configs", baselineDir+"small", "--reference", "", "--threads", "1", "--reps", "1")
 	wantExit(t, 2, []string{"--batch must be between 1 and 65536"}, "bench", "--batch", "100000")
+}
+
+// runAsNobody runs the test called name in a copy of this test binary as uid and gid 65534:
+// root writes read-only files anyway, so permissions are tested as another user.
+func runAsNobody(t *testing.T, name string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "nas-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "nas.test")
+	b, err := os.ReadFile(exe)
+	if err == nil {
+		err = os.WriteFile(bin, b, 0o755)
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o777)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run", "^"+name+"$", "-test.count", "1", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR="+dir, "HOME="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+name) {
+		t.Fatalf("%s as uid 65534: %v\n%s", name, err, out)
+	}
 }
