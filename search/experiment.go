@@ -283,10 +283,10 @@ func (f *experimentFile) check(e *Experiment, dir string) error {
 	e.Evaluations, e.MaxTime, e.Seed = f.Budget.Evaluations, time.Duration(f.Budget.Time), f.Seed
 	cfg := Config[space.Genome]{Strategy: e.Strategy, Fidelities: e.Fidelity.Levels, Eta: e.Fidelity.Eta}
 	first := cfg.cost(e.Strategy.population())
-	if err := need(e.Evaluations >= first, "budget.evaluations", "must be at least %d, the trials of the initial population of %d (got %d)", first, e.Strategy.population(), e.Evaluations); err != nil {
+	if err := need(e.Evaluations >= first && e.Evaluations <= maxEvaluations, "budget.evaluations", "must be between %d, the trials of the initial population of %d, and %d (got %d)", first, e.Strategy.population(), maxEvaluations, e.Evaluations); err != nil {
 		return err
 	}
-	if err := need(e.MaxTime >= 0, "budget.time", "must be a positive duration such as 10m, or left out for none (got %v)", e.MaxTime); err != nil {
+	if err := need(e.MaxTime >= 0 && e.MaxTime <= maxTime, "budget.time", "must be a duration between 0 (none) and %v, such as 10m, or left out (got %v)", maxTime, e.MaxTime); err != nil {
 		return err
 	}
 	e.Workers, e.Threads = f.Parallel.Workers, f.Parallel.Threads
@@ -306,6 +306,13 @@ func (f *experimentFile) check(e *Experiment, dir string) error {
 	}
 	return nil
 }
+
+// maxEvaluations bounds budget.evaluations: more trials than a store of one machine holds in
+// years of training.
+const maxEvaluations = 1_000_000
+
+// maxTime bounds budget.time: a year.
+const maxTime = 365 * 24 * time.Hour
 
 // resolve returns the path of a file that a file in dir names: path itself if it is absolute,
 // else path relative to dir.

@@ -1,6 +1,10 @@
 package space
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"math/bits"
+)
 
 // Op is a primitive layer. Each maps onto one engine op.
 type Op string
@@ -90,6 +94,7 @@ type graph struct {
 	net   Net
 	err   error
 	field string // the YAML path of the block being built, for errors
+	total Counts // sums over every layer so far, MACs of auxiliary heads included
 }
 
 func (g *graph) fail(format string, args ...any) {
@@ -107,8 +112,61 @@ func (g *graph) add(l Layer) int {
 			panic(fmt.Sprintf("space: layer %s: input %d out of range [0, %d)", l.Name, in, len(g.net.Layers)))
 		}
 	}
+	acts, ok := product(int64(l.Shape.C), int64(l.Shape.H), int64(l.Shape.W))
+	t := &g.total
+	if ok {
+		t.Params, ok = sum(t.Params, l.Params)
+	}
+	if ok {
+		t.MACs, ok = sum(t.MACs, l.MACs)
+	}
+	if ok {
+		t.Activations, ok = sum(t.Activations, acts)
+	}
+	if !ok {
+		g.tooLarge(l.Name)
+	}
 	g.net.Layers = append(g.net.Layers, l)
 	return len(g.net.Layers) - 1
+}
+
+// tooLarge records that the network's counts overflow int64 at the named layer: an absurd
+// network is refused rather than counted with a wrapped figure.
+func (g *graph) tooLarge(name string) {
+	g.fail("the network is too large to count: its parameters, MACs or activations overflow 64-bit integers at %s", name)
+}
+
+// b2i is 1 for true and 0 for false.
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// product returns the product of non-negative xs, or false if it overflows int64.
+func product(xs ...int64) (int64, bool) {
+	p := int64(1)
+	for _, x := range xs {
+		hi, lo := bits.Mul64(uint64(p), uint64(x))
+		if x < 0 || hi != 0 || lo > math.MaxInt64 {
+			return 0, false
+		}
+		p = int64(lo)
+	}
+	return p, true
+}
+
+// sum returns the sum of non-negative xs, or false if it overflows int64.
+func sum(xs ...int64) (int64, bool) {
+	var s int64
+	for _, x := range xs {
+		if x < 0 || s > math.MaxInt64-x {
+			return 0, false
+		}
+		s += x
+	}
+	return s, true
 }
 
 // window returns the output size of a conv or pool along one axis, as PyTorch computes it.
@@ -143,14 +201,17 @@ func (g *graph) conv(name string, in, out, kh, kw, stride, padH, padW, groups in
 		g.fail("the feature map shrinks below 1×1 at %s (%dx%d conv, stride %d, padding %d, on %dx%d); use a smaller stride or a larger input", name, kh, kw, stride, padH, s.H, s.W)
 		return 0
 	}
-	k := int64(s.C/groups) * int64(kh) * int64(kw)
-	params := int64(out) * k
-	if bias {
-		params += int64(out)
+	k, ok1 := product(int64(s.C/groups), int64(kh), int64(kw))
+	weights, ok2 := product(int64(out), k)
+	params, ok3 := sum(weights, int64(out)*b2i(bias))
+	macs, ok4 := product(int64(out), int64(h), int64(w), k)
+	if !(ok1 && ok2 && ok3 && ok4) {
+		g.tooLarge(name)
+		return 0
 	}
 	return g.add(Layer{Name: name, Op: OpConv, Inputs: []int{in}, Shape: Shape{out, h, w},
 		Out: out, KH: kh, KW: kw, Stride: stride, PadH: padH, PadW: padW, Groups: groups, Bias: bias,
-		Params: params, MACs: int64(out) * int64(h) * int64(w) * k})
+		Params: params, MACs: macs})
 }
 
 // pool appends a max or average pool with a k×k window.
@@ -205,13 +266,16 @@ func (g *graph) linear(name string, in, out int, bias bool) int {
 	if g.err != nil {
 		return 0
 	}
-	n := g.shape(in).Elems()
-	params := n * int64(out)
-	if bias {
-		params += int64(out)
+	s := g.shape(in)
+	n, ok1 := product(int64(s.C), int64(s.H), int64(s.W))
+	macs, ok2 := product(n, int64(out))
+	params, ok3 := sum(macs, int64(out)*b2i(bias))
+	if !(ok1 && ok2 && ok3) {
+		g.tooLarge(name)
+		return 0
 	}
 	return g.add(Layer{Name: name, Op: OpLinear, Inputs: []int{in}, Shape: Shape{out, 1, 1},
-		Out: out, Bias: bias, Params: params, MACs: n * int64(out)})
+		Out: out, Bias: bias, Params: params, MACs: macs})
 }
 
 // addScaled appends in0 + scale·in1.

@@ -199,8 +199,9 @@ func normalize(b Block, pathOf func(string) string) (Block, error) {
 		if err := intIn(pathOf("widen_factor"), b.WidenFactor, 1, maxWidth); err != nil {
 			return b, err
 		}
-		if err := intIn(pathOf("widen_factor"), b.Width*b.WidenFactor, 1, maxWidth); err != nil {
-			return b, err
+		if b.Width*b.WidenFactor > maxWidth {
+			return b, fieldError(pathOf("widen_factor"), "must be between 1 and %d for width %d, so that the block's width·widen_factor channels stay within %d (got %d)",
+				maxWidth/b.Width, b.Width, maxWidth, b.WidenFactor)
 		}
 		b.Family, b.Width, b.WidenFactor = FamilyPreactBasic, b.Width*b.WidenFactor, 0
 	case FamilyDense:
@@ -268,8 +269,9 @@ func normalizeBottleneck(b *Block, pathOf func(string) string) error {
 		if err := intIn(pathOf("group_width"), b.GroupWidth, 1, maxWidth); err != nil {
 			return err
 		}
-		if err := intIn(pathOf("group_width"), b.Cardinality*b.GroupWidth, 1, maxWidth); err != nil {
-			return err
+		if b.Cardinality*b.GroupWidth > maxWidth {
+			return fieldError(pathOf("group_width"), "must be between 1 and %d for cardinality %d, so that the block's cardinality·group_width channels stay within %d (got %d)",
+				maxWidth/b.Cardinality, b.Cardinality, maxWidth, b.GroupWidth)
 		}
 		b.Family, b.MidWidth, b.Groups = FamilyBottleneck, b.Cardinality*b.GroupWidth, b.Cardinality
 		b.Cardinality, b.GroupWidth = 0, 0

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -49,7 +50,8 @@ func openSQLite(path string, mode openMode) (*DB, error) {
 			}
 			return nil, &FileError{Path: path, Err: ErrOlderSchema, Detail: "holds no nas data yet"}
 		}
-		r, err := openReaders(path)
+		quiet, _ := quiescent(path)
+		r, err := openReaders(path, quiet && syscall.Access(filepath.Dir(path), 2 /* W_OK */) != nil)
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +77,7 @@ func openSQLite(path string, mode openMode) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	s.reader, err = openReaders(path)
+	s.reader, err = openReaders(path, false)
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -83,8 +85,15 @@ func openSQLite(path string, mode openMode) (*DB, error) {
 	return s, nil
 }
 
-func openReaders(path string) (*sql.DB, error) {
-	r, err := sql.Open("sqlite3", dsn(path, "mode=ro"))
+// openReaders opens the read-only pool of the database at path. In a folder this process cannot
+// write, SQLite cannot make the -shm file that reading a WAL database needs; a database with no
+// journal there is read as immutable instead.
+func openReaders(path string, immutable bool) (*sql.DB, error) {
+	params := []string{"mode=ro"}
+	if immutable {
+		params = append(params, "immutable=1")
+	}
+	r, err := sql.Open("sqlite3", dsn(path, params...))
 	if err != nil {
 		return nil, err
 	}

@@ -179,7 +179,7 @@ type benchTiming struct {
 func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet(c, "[flags]", stderr)
 	names := fset.String("workload", "all", "comma list of workloads, or all, micro, nets: "+workloadNames())
-	threadList := fset.String("threads", "1,2", "comma list of thread counts")
+	threadList := fset.String("threads", defaultBenchThreads(), "comma list of thread counts, each at most the usable cores")
 	batch := fset.Int("batch", 128, "batch size of the nets (micro convs use their defined batch 64)")
 	asJSON := fset.Bool("json", false, "print one JSON object shaped like torch_reference.py's")
 	quick := fset.Bool("quick", false, "short timing: 5 repeats of at least 1 call, 0.1 s each, 2 warm-up calls")
@@ -214,8 +214,8 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	if err != nil {
 		return badInput(err)
 	}
-	if *batch < 1 || *reps < 1 {
-		return badInputf("--batch and --reps must be at least 1 (got %d and %d)", *batch, *reps)
+	if *batch < 1 || *batch > evaluator.MaxBatch || *reps < 1 || *reps > maxReps {
+		return badInputf("--batch must be between 1 and %d and --reps between 1 and %d (got %d and %d)", evaluator.MaxBatch, maxReps, *batch, *reps)
 	}
 	var ref *torchReference
 	explicit := false
@@ -411,13 +411,25 @@ func parseModes(list string) (map[string]bool, error) {
 	return only, nil
 }
 
-// parseThreads reads --threads, a comma list of positive integers.
+// defaultBenchThreads is 1,2, the thread counts of the reference, or 1 on a machine of one core.
+func defaultBenchThreads() string {
+	if runtime.GOMAXPROCS(0) < 2 {
+		return "1"
+	}
+	return "1,2"
+}
+
+// maxReps bounds --reps: far more repeats than a timing needs.
+const maxReps = 10000
+
+// parseThreads reads --threads, a comma list of integers between 1 and the usable cores.
 func parseThreads(list string) ([]int, error) {
 	var ts []int
+	cores := runtime.GOMAXPROCS(0)
 	for _, s := range strings.Split(list, ",") {
 		t, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || t < 1 {
-			return nil, fmt.Errorf("--threads must be a comma list of positive integers, e.g. 1,2 (got %q)", list)
+		if err != nil || t < 1 || t > cores {
+			return nil, fmt.Errorf("--threads must be a comma list of integers between 1 and %d, the usable cores, e.g. 1,%d (got %q)", cores, cores, list)
 		}
 		ts = append(ts, t)
 	}
@@ -507,6 +519,9 @@ func (w benchWorkload) runNet(r *benchRun, res *benchWorkResult, pool *parallel.
 	}
 	net, err := arch.Expand()
 	if err != nil {
+		return badInputf("workload %s: %w", w.name, err)
+	}
+	if err := evaluator.CheckMemory(net.Counts(), batch); err != nil {
 		return badInputf("workload %s: %w", w.name, err)
 	}
 	m, err := evaluator.Build(net, batch, pool, 1, 0)

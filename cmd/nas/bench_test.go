@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -40,10 +42,12 @@ func TestBenchListsWorkloads(t *testing.T) {
 }
 
 func TestBenchParsesThreads(t *testing.T) {
-	if ts, err := parseThreads("1, 2,4"); err != nil || len(ts) != 3 || ts[2] != 4 {
-		t.Errorf("parseThreads(\"1, 2,4\") = %v, %v", ts, err)
+	cores := runtime.GOMAXPROCS(0)
+	list := fmt.Sprintf("1, 1,%d", cores)
+	if ts, err := parseThreads(list); err != nil || len(ts) != 3 || ts[2] != cores {
+		t.Errorf("parseThreads(%q) = %v, %v", list, ts, err)
 	}
-	for _, bad := range []string{"0", "1,x", "", "-2"} {
+	for _, bad := range []string{"0", "1,x", "", "-2", fmt.Sprint(cores + 1)} {
 		if _, err := parseThreads(bad); err == nil {
 			t.Errorf("parseThreads(%q) gave no error", bad)
 		}

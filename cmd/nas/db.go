@@ -53,7 +53,7 @@ func (c *dbCommand) Run(ctx context.Context, args []string, stdout, stderr io.Wr
 func initDB(dsn string, stdout io.Writer) error {
 	s, err := store.Create(dsn)
 	if err != nil {
-		return storeError(dsn, err)
+		return dbError(dsn, err)
 	}
 	defer s.Close()
 	fmt.Fprintf(stdout, "%s: a new nas database (schema %d)\n", s.Where(), store.SchemaVersion)
@@ -69,7 +69,7 @@ func migrateDB(dsn string, stdout io.Writer) error {
 	}
 	s, err := store.Open(dsn)
 	if err != nil {
-		return storeError(dsn, err)
+		return dbError(dsn, err)
 	}
 	defer s.Close()
 	if s.FoundVersion() == store.SchemaVersion {
@@ -83,12 +83,9 @@ func migrateDB(dsn string, stdout io.Writer) error {
 // checkDB runs the database's integrity checks and the store's on the database at dsn without
 // writing to it, and prints what they find.
 func checkDB(ctx context.Context, dsn string, stdout io.Writer) error {
-	s, err := store.OpenReadOnly(dsn)
-	if errors.Is(err, store.ErrCorrupt) {
-		return err // not the user's mistake: exit 1, as for the problems Check finds
-	}
+	s, err := openStore(dsn)
 	if err != nil {
-		return storeError(dsn, err)
+		return err
 	}
 	defer s.Close()
 	problems, err := s.Check(ctx)
@@ -117,12 +114,12 @@ func checkDB(ctx context.Context, dsn string, stdout io.Writer) error {
 func copyDB(ctx context.Context, from, to string, stdout io.Writer) error {
 	src, err := store.OpenReadOnly(from)
 	if err != nil {
-		return storeError(from, err)
+		return dbError(from, err)
 	}
 	defer src.Close()
 	dst, err := store.Open(to)
 	if err != nil {
-		return storeError(to, err)
+		return dbError(to, err)
 	}
 	defer dst.Close()
 	c, err := store.Copy(ctx, src, dst)

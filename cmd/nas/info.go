@@ -65,8 +65,8 @@ func (c *infoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 		fs.Usage()
 		return badInputf("want one architecture file, got %d arguments", len(pos))
 	}
-	if *batch < 1 {
-		return badInputf("--batch must be at least 1 (got %d)", *batch)
+	if *batch < 1 || *batch > evaluator.MaxBatch {
+		return badInputf("--batch must be between 1 and %d (got %d)", evaluator.MaxBatch, *batch)
 	}
 	if *plan && *asJSON {
 		return badInputf("--plan prints text: it does not go with --json")

@@ -18,7 +18,6 @@ import (
 	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/search"
 	"github.com/gonas/nas/space"
-	"github.com/gonas/nas/store"
 )
 
 func init() { register(&searchCommand{}) }
@@ -58,9 +57,9 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	if err != nil {
 		return badInput(err)
 	}
-	st, err := store.Open(*dbPath)
+	st, err := openStoreWrite(*dbPath)
 	if err != nil {
-		return storeError(*dbPath, err)
+		return dbError(*dbPath, err)
 	}
 	defer st.Close()
 

@@ -51,7 +51,8 @@ func TestTrainJSONAndRecord(t *testing.T) {
 		}
 	}
 
-	// The same evaluation again comes from the store, and both trials are recorded.
+	// The same evaluation again comes from the store and adds no trial; the experiment's row
+	// ends done each time.
 	code, out2, stderr := runNAS(t, args...)
 	if code != 0 || !strings.Contains(stderr, "not training again") {
 		t.Fatalf("second run: exit %d, stderr %q", code, stderr)
@@ -71,8 +72,11 @@ func TestTrainJSONAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	evals, _ := st.Evaluations(context.Background(), exp.ID)
-	if len(evals) != 2 || evals[0].Cached || !evals[1].Cached || evals[0].Result.ValAcc != res.ValAcc {
-		t.Errorf("store holds %d evaluations (%+v), want the trained one then a cached one", len(evals), evals)
+	if len(evals) != 1 || evals[0].Cached || evals[0].Result.ValAcc != res.ValAcc {
+		t.Errorf("store holds %d evaluations (%+v), want the trained one only", len(evals), evals)
+	}
+	if exp.Status != store.ExperimentDone || exp.Finished.IsZero() {
+		t.Errorf("experiment is %s, finished %v; want done with a finish time", exp.Status, exp.Finished)
 	}
 }
 
