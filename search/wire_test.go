@@ -252,7 +252,7 @@ func TestAChangedConfigurationIsNotResumed(t *testing.T) {
 		t.Fatalf("resuming with another budget: resumed %v, %v", resumed, err)
 	}
 	e.Seed++
-	e.Objectives = []Objective{ValAcc, Params}
+	e.Objectives = []evaluator.Objective{evaluator.ValAcc, evaluator.Params}
 	_, _, err := openExperiment(ctx, st, e, "tiny", "")
 	var ce *ConflictError
 	if !errors.As(err, &ce) || !slices.Equal(ce.Parts, []string{"objectives", "seed"}) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/gonas/nas/evaluator"
+	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/space"
 	"github.com/gonas/nas/store"
 )
@@ -91,7 +92,7 @@ func exportYAML(ev store.Evaluation, file string) ([]byte, error) {
 			fmt.Fprintf(&b, ", test accuracy %.2f%%", 100*r.TestAcc)
 		}
 	}
-	fmt.Fprintf(&b, "\n# %s parameters, %s MACs; canonical hash %s.\n", thousands(ev.Arch.Params), thousands(ev.Arch.MACs), ev.Arch.Hash)
+	fmt.Fprintf(&b, "\n# %s parameters, %s MACs; canonical hash %s.\n", reports.Thousands(ev.Arch.Params), reports.Thousands(ev.Arch.MACs), ev.Arch.Hash)
 	fmt.Fprintf(&b, "# Trained on %s with seed %d at fidelity %g under the recipe of hash %s. To train it again:\n",
 		k.Dataset, k.Seed, k.Fidelity, k.RecipeHash)
 	fmt.Fprintf(&b, "#   nas train %s --data %s --seed %d --recipe RECIPE.yaml\n", file, k.Dataset, k.Seed)

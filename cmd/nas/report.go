@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/store"
 )
@@ -51,7 +52,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	}
 	opt := reports.Options{Top: *top}
 	if *acc != "" {
-		if opt.Accuracy, err = reports.ParseObjective(*acc, reports.Accuracies); err != nil {
+		if opt.Accuracy, err = evaluator.ParseObjective(*acc, reports.Accuracies); err != nil {
 			return badInputf("--accuracy: %w", err)
 		}
 	}
