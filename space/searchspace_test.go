@@ -54,7 +54,7 @@ func TestRandomGenomesDecodeToValidNetworks(t *testing.T) {
 			for range n {
 				g := s.Random(rng)
 				a, net := expandDecoded(t, s, g)
-				if out := net.Layers[net.Outputs[0]].Shape; out != (Shape{s.Classes(), 1, 1}) {
+				if out := net.Layers[net.Outputs[0]].Shape; out != (Shape{C: s.Classes(), H: 1, W: 1}) {
 					t.Fatalf("genome %v: the network outputs %v", g, out)
 				}
 				key := s.Key(g)
@@ -246,18 +246,18 @@ stages:
 
 func TestBindGivesTheDataSetsShape(t *testing.T) {
 	s := loadSpace(t, "../configs/spaces/fashion_small.yaml")
-	if err := s.Bind(Shape{3, 5, 6}, 7); err != nil {
+	if err := s.Bind(Shape{C: 3, H: 5, W: 6}, 7); err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewSource(3))
 	for range 300 {
 		a, net := expandDecoded(t, s, s.Random(rng))
-		if a.Input != (Shape{3, 5, 6}) || net.Layers[net.Outputs[0]].Shape != (Shape{7, 1, 1}) {
+		if a.Input != (Shape{C: 3, H: 5, W: 6}) || net.Layers[net.Outputs[0]].Shape != (Shape{C: 7, H: 1, W: 1}) {
 			t.Fatalf("bound to 3×5×6 and 7 classes, a genome decodes to input %v and output %v", a.Input, net.Layers[net.Outputs[0]].Shape)
 		}
 	}
 	var ce *ConfigError
-	if err := s.Bind(Shape{1, 28, 28}, 0); !errors.As(err, &ce) || ce.Field != "classes" {
+	if err := s.Bind(Shape{C: 1, H: 28, W: 28}, 0); !errors.As(err, &ce) || ce.Field != "classes" {
 		t.Errorf("Bind with 0 classes: %v, want an error of field classes", err)
 	}
 }
@@ -271,7 +271,7 @@ func TestUnboundSpace(t *testing.T) {
 	if _, err := s.Decode(g); !errors.Is(err, errUnbound) {
 		t.Errorf("Decode on an unbound space: %v, want %v", err, errUnbound)
 	}
-	if err := s.Bind(Shape{1, 8, 8}, 2); err != nil {
+	if err := s.Bind(Shape{C: 1, H: 8, W: 8}, 2); err != nil {
 		t.Fatal(err)
 	}
 	expandDecoded(t, s, g)
