@@ -42,6 +42,7 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	db := fs.String("db", "", "record the trial in the SQLite database `FILE` (reusing a result it already holds)")
 	expName := fs.String("name", "train", "with --db, the experiment the trial is recorded under")
+	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the training to `FILE`")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -141,7 +142,12 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 			bar.Set(p.Step)
 		}
 	}
+	stop, err := startProfiles(*cpuProfile, "")
+	if err != nil {
+		return err
+	}
 	res, err := evaluator.Evaluate(ctx, arch, ds, recipe, opt)
+	stop()
 	if err != nil {
 		return badInput(err)
 	}
