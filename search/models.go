@@ -13,29 +13,33 @@ import (
 // survivors; eaopt's GA loop, RNG plumbing, tournament selection and Individual operators do
 // the rest.
 
-// newModel returns the eaopt Model of strategy s.
-func newModel[G any](r *run[G], s Strategy) eaopt.Model {
+// breeder is run.breed bound to the search's context: eaopt calls a Model without one.
+type breeder[G any] func(n int, next func() proposal[G]) ([]*genome[G], error)
+
+// newModel returns the eaopt Model of strategy s, whose batches breed proposes.
+func newModel[G any](r *run[G], s Strategy, breed breeder[G]) eaopt.Model {
 	switch s := s.(type) {
 	case Random:
-		return randomModel[G]{r, s}
+		return randomModel[G]{r, breed, s}
 	case GA:
-		return gaModel[G]{r, s}
+		return gaModel[G]{r, breed, s}
 	case NSGA2:
-		return nsga2Model[G]{r, s}
+		return nsga2Model[G]{r, breed, s}
 	case RegEvo:
-		return regEvoModel[G]{r, s}
+		return regEvoModel[G]{r, breed, s}
 	}
 	panic("search: unknown strategy " + s.Name())
 }
 
 type randomModel[G any] struct {
-	r *run[G]
-	s Random
+	r     *run[G]
+	breed breeder[G]
+	s     Random
 }
 
 // Apply replaces the population with a batch of fresh samples.
 func (m randomModel[G]) Apply(pop *eaopt.Population) error {
-	kids, err := m.r.breed(m.s.Batch, func() proposal[G] {
+	kids, err := m.breed(m.s.Batch, func() proposal[G] {
 		return proposal[G]{g: m.r.sp.Random(pop.RNG), op: "random"}
 	})
 	if err != nil {
@@ -49,14 +53,15 @@ func (m randomModel[G]) Apply(pop *eaopt.Population) error {
 func (m randomModel[G]) Validate() error { return m.s.validate() }
 
 type gaModel[G any] struct {
-	r *run[G]
-	s GA
+	r     *run[G]
+	breed breeder[G]
+	s     GA
 }
 
 // Apply keeps the elite and replaces the rest of the population with children.
 func (m gaModel[G]) Apply(pop *eaopt.Population) error {
 	parents := members[G](pop)
-	kids, err := m.r.breed(len(parents)-m.s.Elite, m.r.variation(pop, m.s.Tournament, m.s.CrossRate, m.s.MutRate))
+	kids, err := m.breed(len(parents)-m.s.Elite, m.r.variation(pop, m.s.Tournament, m.s.CrossRate, m.s.MutRate))
 	if err != nil {
 		return err
 	}
@@ -68,8 +73,9 @@ func (m gaModel[G]) Apply(pop *eaopt.Population) error {
 func (m gaModel[G]) Validate() error { return m.s.validate() }
 
 type nsga2Model[G any] struct {
-	r *run[G]
-	s NSGA2
+	r     *run[G]
+	breed breeder[G]
+	s     NSGA2
 }
 
 // Apply makes as many children as there are parents and keeps the best half of both together.
@@ -77,7 +83,7 @@ type nsga2Model[G any] struct {
 // the position in that order.
 func (m nsga2Model[G]) Apply(pop *eaopt.Population) error {
 	parents := members[G](pop)
-	kids, err := m.r.breed(len(parents), m.r.variation(pop, 2, m.s.CrossRate, m.s.MutRate))
+	kids, err := m.breed(len(parents), m.r.variation(pop, 2, m.s.CrossRate, m.s.MutRate))
 	if err != nil {
 		return err
 	}
@@ -89,14 +95,15 @@ func (m nsga2Model[G]) Apply(pop *eaopt.Population) error {
 func (m nsga2Model[G]) Validate() error { return m.s.validate() }
 
 type regEvoModel[G any] struct {
-	r *run[G]
-	s RegEvo
+	r     *run[G]
+	breed breeder[G]
+	s     RegEvo
 }
 
 // Apply adds a batch of mutated tournament winners and removes as many of the oldest.
 func (m regEvoModel[G]) Apply(pop *eaopt.Population) error {
 	sel := eaopt.SelTournament{NContestants: uint(m.s.Sample)}
-	kids, err := m.r.breed(m.s.Batch, func() proposal[G] {
+	kids, err := m.breed(m.s.Batch, func() proposal[G] {
 		won, _, err := sel.Apply(1, pop.Individuals, pop.RNG)
 		if err != nil {
 			panic("search: regevo: " + err.Error()) // Validate keeps Sample <= Population
