@@ -119,14 +119,6 @@ func (v *winograd) size() int { return v.inLen + v.vLen + v.mLen + v.outLen }
 // chunks is how many chunks a batch of n images has.
 func (v *winograd) chunks(n int) int { return parallel.Chunks(n*v.tilesH, v.rows) }
 
-// outPixels returns the output pixels [p0, p1) of the batch of n images that chunk i computes.
-func (v *winograd) outPixels(n, i int) (p0, p1 int) {
-	q0, q1 := parallel.Span(i, n*v.tilesH, v.rows)
-	// Tile row q of the batch starts at output row m·(q mod tilesH) of image q / tilesH.
-	row := func(q int) int { return q/v.tilesH*v.outH + min(v.m*(q%v.tilesH), v.outH) }
-	return row(q0) * v.outW, row(q1) * v.outW
-}
-
 // transformWeights sets u, [a²][c][f], to G·g·Gᵀ for each 3×3 kernel g = w[·][·][c][f] of w,
 // laid out [3][3][c][f]: for each input channel, G·g for the rows of f filters of each kernel
 // column, then (G·g)·Gᵀ.
