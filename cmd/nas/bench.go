@@ -34,13 +34,9 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	reps := fset.Int("reps", 5, "timed repeats; the median is reported")
 	cpuProfile := fset.String("cpuprofile", "", "write a pprof CPU profile of the timed work to `FILE`")
 	memProfile := fset.String("memprofile", "", "record every allocation and write a pprof heap profile to `FILE` at the end")
-	pos, err := parseFlags(fset, args)
+	pos, err := parseArgs(fset, args, oneOrMore, "architecture file")
 	if err != nil {
 		return err
-	}
-	if len(pos) == 0 {
-		fset.Usage()
-		return badInputf("want at least one architecture file")
 	}
 	threads, err := benchmark.ParseThreads(*threadList)
 	if err != nil {

@@ -29,13 +29,9 @@ func (c *exportCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	fs := newFlagSet(c, "TRIAL [flags]", stderr)
 	db := dbFlag(fs)
 	out := fs.String("out", "", "write to `FILE` instead of standard output")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, oneArg, "trial number")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one trial number, got %d arguments", len(pos))
 	}
 	id, err := strconv.ParseInt(pos[0], 10, 64)
 	if err != nil || id < 1 {

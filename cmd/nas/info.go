@@ -52,13 +52,9 @@ func (c *infoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 	classes := fs.Int("classes", 0, "override the number of classes")
 	batch := fs.Int("batch", 128, "batch size of the training memory estimate")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, oneArg, "architecture file")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one architecture file, got %d arguments", len(pos))
 	}
 	if *batch < 1 {
 		return badInputf("--batch must be at least 1 (got %d)", *batch)

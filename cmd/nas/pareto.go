@@ -30,13 +30,9 @@ func (c *paretoCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	xName := fs.String("x", string(evaluator.MACs), "cost: "+evaluator.ObjectiveNames(reports.Costs))
 	yName := fs.String("y", string(evaluator.ValAcc), "accuracy: "+evaluator.ObjectiveNames(reports.Accuracies))
 	format := fs.String("format", "table", "output format: "+strings.Join(paretoFormats, ", "))
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, optional, "experiment name")
 	if err != nil {
 		return err
-	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return badInputf("want at most one experiment name, got %d arguments", len(pos))
 	}
 	if !slices.Contains(paretoFormats, *format) {
 		return badInputf("--format %q: valid formats are %s", *format, strings.Join(paretoFormats, ", "))

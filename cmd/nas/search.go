@@ -40,13 +40,9 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	threads := fs.Int("threads", 0, "`T` engine threads per training; K×T must not exceed the cores")
 	dataDir := fs.String("data-dir", "", "look for the data set in `DIR`/NAME first")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout at the end")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, oneArg, "experiment file")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one experiment file, got %d arguments", len(pos))
 	}
 	if *workers < 0 || *threads < 0 {
 		return badInputf("--workers and --threads must not be negative (0: the machine's choice)")

@@ -25,13 +25,9 @@ func (*showCommand) Synopsis() string {
 func (c *showCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(c, "TRIAL|EXPERIMENT [--db FILE]", stderr)
 	path := dbFlag(fs)
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, oneArg, "trial number or experiment name")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one trial number or experiment name, got %d arguments", len(pos))
 	}
 	st, err := openStore(*path)
 	if err != nil {

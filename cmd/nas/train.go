@@ -43,13 +43,9 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	db := fs.String("db", "", "record the trial in the SQLite database `FILE` (reusing a result it already holds)")
 	expName := fs.String("name", "train", "with --db, the experiment the trial is recorded under")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the training to `FILE`")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, oneArg, "architecture file")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one architecture file, got %d arguments", len(pos))
 	}
 	arch, err := space.Load(pos[0])
 	if err != nil {
