@@ -162,19 +162,7 @@ budget: {evaluations: 9}
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ := openStore(t)
-	var mu sync.Mutex
-	trained := map[string]int{}
-	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
-		if tr.Done {
-			mu.Lock()
-			trained[tr.Name]++
-			mu.Unlock()
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum, trained, st := runCountingTrainings(t, e)
 	if len(trained) > 2 || sum.Stats.Trained != len(trained) || sum.Stats.Duplicates != 9-len(trained) {
 		t.Fatalf("%d trainings of a space of two networks; stats %+v", len(trained), sum.Stats)
 	}
@@ -391,19 +379,7 @@ baselines: [outside.yaml, in_space.yaml]
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ := openStore(t)
-	var mu sync.Mutex
-	trained := map[string]int{}
-	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
-		if tr.Done {
-			mu.Lock()
-			trained[tr.Name]++
-			mu.Unlock()
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum, trained, st := runCountingTrainings(t, e)
 	if !slices.Equal(sum.Seeded, []string{"in_space"}) {
 		t.Errorf("seeded %v, want [in_space]", sum.Seeded)
 	}
@@ -419,4 +395,24 @@ baselines: [outside.yaml, in_space.yaml]
 	if len(seeds) != 1 || seeds[0].Arch != e.Baselines[1].Hash || seeds[0].Generation != 0 || !seeds[0].Cached {
 		t.Errorf("seeded trials %+v: want one of generation 0, the baseline in_space's network, from the cache", seeds)
 	}
+}
+
+// runCountingTrainings runs experiment e on one worker into a new store, and returns its
+// summary, how many trainings of each network name ran, and the store.
+func runCountingTrainings(t *testing.T, e *Experiment) (*Summary, map[string]int, *store.SQLite) {
+	t.Helper()
+	st, _ := openStore(t)
+	var mu sync.Mutex
+	trained := map[string]int{}
+	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
+		if tr.Done {
+			mu.Lock()
+			trained[tr.Name]++
+			mu.Unlock()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum, trained, st
 }

@@ -137,25 +137,13 @@ func TestDecodeRepairsWhatWouldNotFit(t *testing.T) {
 			}},
 		{"shortcut A that would drop channels becomes B",
 			"{families: [basic], width: 8}\n  - {families: [basic], width: 4, stride: 2, options: {shortcut: [A]}}",
-			func(t *testing.T, a *Arch) {
-				if got := a.Stages[1].Shortcut; got != "B" {
-					t.Errorf("shortcut = %q, want B", got)
-				}
-			}},
+			shortcutIs(1, "B")},
 		{"shortcut A that widens is kept",
 			"{families: [basic], width: 8, stride: 2, options: {shortcut: [A]}}",
-			func(t *testing.T, a *Arch) {
-				if got := a.Stages[0].Shortcut; got != "A" {
-					t.Errorf("shortcut = %q, want A", got)
-				}
-			}},
+			shortcutIs(0, "A")},
 		{"a shortcut is left unset where the shape is kept",
 			"{families: [basic], width: 4, options: {shortcut: [A]}}",
-			func(t *testing.T, a *Arch) {
-				if got := a.Stages[0].Shortcut; got != "" {
-					t.Errorf("shortcut = %q, want unset", got)
-				}
-			}},
+			shortcutIs(0, "")},
 		{"a dense slot on a 1x1 map does not downsample",
 			"{families: [basic], width: 2, stride: 2}\n  - {families: [basic], width: 2, stride: 2}\n  - {families: [dense], stride: 2, options: {growth_rate: [4]}}",
 			func(t *testing.T, a *Arch) {
@@ -528,4 +516,13 @@ func FuzzParseSpace(f *testing.F) {
 			expandDecoded(t, s, s.Mutate(g, rng))
 		}
 	})
+}
+
+// shortcutIs returns a check that stage i's shortcut is want ("" for unset).
+func shortcutIs(i int, want string) func(*testing.T, *Arch) {
+	return func(t *testing.T, a *Arch) {
+		if got := a.Stages[i].Shortcut; got != want {
+			t.Errorf("stage %d's shortcut = %q, want %q", i, got, want)
+		}
+	}
 }

@@ -92,6 +92,18 @@ func merge(base, over Block) Block {
 	return b
 }
 
+// word checks the word option *v at path against valid, setting it to def when unset.
+func word(path string, v *string, def string, valid ...string) error {
+	if *v == "" {
+		*v = def
+		return nil
+	}
+	if !slices.Contains(valid, *v) {
+		return oneOf(path, *v, valid...)
+	}
+	return nil
+}
+
 func oneOf(path, got string, valid ...string) error {
 	return fieldError(path, "must be one of %s (got %q)", strings.Join(valid, ", "), got)
 }
@@ -169,21 +181,13 @@ func normalize(b Block, pathOf func(string) string) (Block, error) {
 		return b, err
 	}
 	if slices.Contains(f.options, "shortcut") {
-		switch b.Shortcut {
-		case "":
-			b.Shortcut = "B"
-		case "A", "B":
-		default:
-			return b, oneOf(pathOf("shortcut"), b.Shortcut, "A", "B")
+		if err := word(pathOf("shortcut"), &b.Shortcut, "B", "A", "B"); err != nil {
+			return b, err
 		}
 	}
 	if slices.Contains(f.options, "stride_on") {
-		switch b.StrideOn {
-		case "":
-			b.StrideOn = "3x3"
-		case "1x1", "3x3":
-		default:
-			return b, oneOf(pathOf("stride_on"), b.StrideOn, "1x1", "3x3")
+		if err := word(pathOf("stride_on"), &b.StrideOn, "3x3", "1x1", "3x3"); err != nil {
+			return b, err
 		}
 	}
 	if f.normalize != nil {
@@ -200,12 +204,8 @@ func normalizePlain(f *family, b *Block, pathOf func(string) string) error {
 	if b.Kernel < 1 || b.Kernel > 15 || b.Kernel%2 == 0 {
 		return fieldError(pathOf("kernel"), "must be an odd integer between 1 and 15 (got %d)", b.Kernel)
 	}
-	switch b.Norm {
-	case "":
-		b.Norm = "batchnorm"
-	case "batchnorm", "none":
-	default:
-		return oneOf(pathOf("norm"), b.Norm, "batchnorm", "none")
+	if err := word(pathOf("norm"), &b.Norm, "batchnorm", "batchnorm", "none"); err != nil {
+		return err
 	}
 	if slices.Contains(f.options, "mlp") && len(b.MLP) == 0 {
 		return fieldError(pathOf("mlp"), "missing: family %s needs the widths of its 1x1 convs, e.g. [160, 96]", b.Family)
@@ -299,14 +299,7 @@ func normalizeTransition(_ *family, b *Block, pathOf func(string) string) error 
 
 // normalizePadding fills and checks a reduction's padding.
 func normalizePadding(_ *family, b *Block, pathOf func(string) string) error {
-	switch b.Padding {
-	case "":
-		b.Padding = "valid"
-	case "valid", "same":
-	default:
-		return oneOf(pathOf("padding"), b.Padding, "valid", "same")
-	}
-	return nil
+	return word(pathOf("padding"), &b.Padding, "valid", "valid", "same")
 }
 
 // normalizeInception checks the single widths of an Inception-style block, its 5×5 branch's
