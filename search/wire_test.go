@@ -158,10 +158,7 @@ strategy: {name: random, batch: 3}
 objectives: [val_acc, params]
 budget: {evaluations: 9}
 `
-	e, err := ParseExperiment([]byte(yaml), filepath.Join(dir, "dup.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := parseExperiment(t, yaml, filepath.Join(dir, "dup.yaml"))
 	sum, trained, st := runCountingTrainings(t, e)
 	if len(trained) > 2 || sum.Stats.Trained != len(trained) || sum.Stats.Duplicates != 9-len(trained) {
 		t.Fatalf("%d trainings of a space of two networks; stats %+v", len(trained), sum.Stats)
@@ -294,10 +291,7 @@ objectives: [val_acc, macs]
 constraints: {max_params: 30k, max_macs: 2M}
 budget: {evaluations: 8}
 `
-	e, err := ParseExperiment([]byte(yaml), filepath.Join(experimentDir, "halving.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := parseExperiment(t, yaml, filepath.Join(experimentDir, "halving.yaml"))
 	st, _ := openStore(t)
 	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: min(2, runtime.GOMAXPROCS(0)), Threads: 1})
 	if err != nil {
@@ -375,10 +369,7 @@ objectives: [val_acc, params]
 budget: {evaluations: 3}
 baselines: [outside.yaml, in_space.yaml]
 `
-	e, err := ParseExperiment([]byte(yaml), filepath.Join(dir, "seeded.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := parseExperiment(t, yaml, filepath.Join(dir, "seeded.yaml"))
 	sum, trained, st := runCountingTrainings(t, e)
 	if !slices.Equal(sum.Seeded, []string{"in_space"}) {
 		t.Errorf("seeded %v, want [in_space]", sum.Seeded)
@@ -415,4 +406,14 @@ func runCountingTrainings(t *testing.T, e *Experiment) (*Summary, map[string]int
 		t.Fatal(err)
 	}
 	return sum, trained, st
+}
+
+// parseExperiment parses the experiment in yaml as if read from the file path.
+func parseExperiment(t *testing.T, yaml, path string) *Experiment {
+	t.Helper()
+	e, err := ParseExperiment([]byte(yaml), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
