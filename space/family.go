@@ -35,6 +35,9 @@ const (
 // family is adding its entry to familyList.
 type family struct {
 	name string
+	// group is the paper's family that plots colour it by, e.g. "Inception" for every module
+	// and reduction of Inception v1 and v3; empty for a step that joins others (transition).
+	group string
 
 	// What a Block of the family accepts.
 	width    bool           // Width is required (otherwise it is derived and must be unset)
@@ -82,52 +85,52 @@ type slotRule struct {
 // familyList is the registry, the families a search space may use first, in the order that
 // error messages list them.
 var familyList = []family{
-	{name: FamilyPlain, width: true, stride: true, options: []string{"kernel", "norm", "bias"},
+	{name: FamilyPlain, group: "plain (VGG)", width: true, stride: true, options: []string{"kernel", "norm", "bias"},
 		normalize: normalizePlain, build: buildPlain,
 		search: &slotRule{decode: convSlot(nil), kin: []string{FamilyMLPConv, FamilyBasic}}},
-	{name: FamilyMLPConv, width: true, stride: true, options: []string{"kernel", "norm", "bias", "mlp"},
+	{name: FamilyMLPConv, group: "mlpconv (NIN)", width: true, stride: true, options: []string{"kernel", "norm", "bias", "mlp"},
 		normalize: normalizePlain, build: buildPlain,
 		search: &slotRule{decode: convSlot(mlpconvSlot), kin: []string{FamilyPlain}}},
-	{name: FamilyBasic, width: true, stride: true, residual: true, options: []string{"shortcut"},
+	{name: FamilyBasic, group: "residual basic", width: true, stride: true, residual: true, options: []string{"shortcut"},
 		build:  buildBasic,
 		search: &slotRule{decode: convSlot(nil), kin: []string{FamilyPreactBasic, FamilyWide, FamilyBottleneck}}},
-	{name: FamilyBottleneck, width: true, stride: true, residual: true, options: []string{"shortcut", "stride_on", "mid_width", "groups"},
+	{name: FamilyBottleneck, group: "residual bottleneck", width: true, stride: true, residual: true, options: []string{"shortcut", "stride_on", "mid_width", "groups"},
 		normalize: normalizeBottleneck, build: buildBottleneck,
 		search: &slotRule{decode: convSlot(bottleneckSlot), kin: []string{FamilyPreactBottleneck, FamilyResNeXt, FamilyBasic}}},
-	{name: FamilyPreactBasic, width: true, stride: true, residual: true, options: []string{"shortcut", "dropout"},
+	{name: FamilyPreactBasic, group: "pre-act. residual", width: true, stride: true, residual: true, options: []string{"shortcut", "dropout"},
 		build:  buildPreactBasic,
 		search: &slotRule{decode: convSlot(nil), kin: []string{FamilyBasic, FamilyWide, FamilyPreactBottleneck}}},
-	{name: FamilyPreactBottleneck, width: true, stride: true, residual: true, options: []string{"shortcut", "stride_on", "mid_width", "groups"},
+	{name: FamilyPreactBottleneck, group: "pre-act. bottleneck", width: true, stride: true, residual: true, options: []string{"shortcut", "stride_on", "mid_width", "groups"},
 		normalize: normalizeBottleneck, build: buildPreactBottleneck,
 		search: &slotRule{decode: convSlot(bottleneckSlot), kin: []string{FamilyBottleneck, FamilyPreactBasic}}},
-	{name: FamilyWide, width: true, stride: true, residual: true, options: []string{"shortcut", "dropout", "widen_factor"},
+	{name: FamilyWide, group: "wide residual", width: true, stride: true, residual: true, options: []string{"shortcut", "dropout", "widen_factor"},
 		normalize: normalizeWide, build: buildPreactBasic,
 		search: &slotRule{decode: convSlot(nil), kin: []string{FamilyPreactBasic, FamilyBasic}, width: wideWidth}},
-	{name: FamilyResNeXt, width: true, stride: true, residual: true, options: []string{"shortcut", "stride_on", "cardinality", "group_width"},
+	{name: FamilyResNeXt, group: "ResNeXt", width: true, stride: true, residual: true, options: []string{"shortcut", "stride_on", "cardinality", "group_width"},
 		normalize: normalizeResNeXt, build: buildBottleneck,
 		search: &slotRule{decode: convSlot(resnextSlot), kin: []string{FamilyBottleneck, FamilyPreactBottleneck}}},
-	{name: FamilyDense, options: []string{"growth_rate", "bn_size", "dropout"},
+	{name: FamilyDense, group: "DenseNet", options: []string{"growth_rate", "bn_size", "dropout"},
 		normalize: normalizeDense, layer: denseLayer,
 		search: &slotRule{decode: denseSlot, widthless: true, stepOptions: []string{"compression"}}},
-	{name: FamilyInception, options: []string{"n1x1", "n3x3", "n5x5", "pool_proj", "n5x5_kernel"},
+	{name: FamilyInception, group: "Inception", options: []string{"n1x1", "n3x3", "n5x5", "pool_proj", "n5x5_kernel"},
 		lists:     map[string]int{"n3x3": 2, "n5x5": 2},
 		listHelp:  map[string]string{"n3x3": "1x1 reduce, 3x3", "n5x5": "1x1 reduce, 5x5"},
 		normalize: normalizeInception, build: concatenated(inceptionBranches),
 		search: &slotRule{decode: branchSlot(inceptionWidths, false), width: branchesWidth,
 			kin: []string{FamilyIncResA, FamilyIncResB, FamilyIncResC}}},
-	{name: FamilyIncResA, residual: true, options: []string{"n1x1", "n3x3", "n3x3dbl", "scale", "no_relu"},
+	{name: FamilyIncResA, group: "Inception-ResNet", residual: true, options: []string{"n1x1", "n3x3", "n3x3dbl", "scale", "no_relu"},
 		lists:     map[string]int{"n3x3": 2, "n3x3dbl": 3},
 		listHelp:  map[string]string{"n3x3": "1x1 reduce, 3x3", "n3x3dbl": "1x1 reduce, 3x3, 3x3"},
 		normalize: normalizeInception, build: incres(incresABranches),
 		search: &slotRule{decode: branchSlot(incresAWidths, true), width: branchesWidth,
 			kin: []string{FamilyIncResB, FamilyIncResC, FamilyInception}}},
-	{name: FamilyIncResB, residual: true, options: []string{"n1x1", "n7x7", "scale", "no_relu"},
+	{name: FamilyIncResB, group: "Inception-ResNet", residual: true, options: []string{"n1x1", "n7x7", "scale", "no_relu"},
 		lists:     map[string]int{"n7x7": 3},
 		listHelp:  map[string]string{"n7x7": "1x1 reduce, 1x7, 7x1"},
 		normalize: normalizeInception, build: incres(incresBBranches),
 		search: &slotRule{decode: branchSlot(incresBWidths, true), width: branchesWidth,
 			kin: []string{FamilyIncResA, FamilyIncResC, FamilyInception}}},
-	{name: FamilyIncResC, residual: true, options: []string{"n1x1", "n3x3", "scale", "no_relu"},
+	{name: FamilyIncResC, group: "Inception-ResNet", residual: true, options: []string{"n1x1", "n3x3", "scale", "no_relu"},
 		lists:     map[string]int{"n3x3": 3},
 		listHelp:  map[string]string{"n3x3": "1x1 reduce, 1x3, 3x1"},
 		normalize: normalizeInception, build: incres(incresCBranches),
@@ -136,27 +139,27 @@ var familyList = []family{
 
 	{name: FamilyTransition, options: []string{"compression"}, step: true,
 		normalize: normalizeTransition, build: buildTransition},
-	{name: FamilyInceptionV3A, options: []string{"n1x1", "n5x5", "n3x3dbl", "pool_proj", "pool_exclude_pad"},
+	{name: FamilyInceptionV3A, group: "Inception", options: []string{"n1x1", "n5x5", "n3x3dbl", "pool_proj", "pool_exclude_pad"},
 		lists:     map[string]int{"n5x5": 2, "n3x3dbl": 3},
 		listHelp:  map[string]string{"n5x5": "1x1 reduce, 5x5", "n3x3dbl": "1x1 reduce, 3x3, 3x3"},
 		normalize: normalizeInception, build: concatenated(inceptionV3ABranches)},
-	{name: FamilyReductionA, options: []string{"n3x3", "n3x3dbl", "padding"}, step: true,
+	{name: FamilyReductionA, group: "Inception", options: []string{"n3x3", "n3x3dbl", "padding"}, step: true,
 		lists:     map[string]int{"n3x3": 1, "n3x3dbl": 3},
 		listHelp:  map[string]string{"n3x3": "3x3 stride 2", "n3x3dbl": "1x1 reduce, 3x3, 3x3 stride 2"},
 		normalize: normalizePadding, build: concatenated(reductionABranches)},
-	{name: FamilyInceptionV3C, options: []string{"n1x1", "n7x7", "n7x7dbl", "pool_proj", "pool_exclude_pad"},
+	{name: FamilyInceptionV3C, group: "Inception", options: []string{"n1x1", "n7x7", "n7x7dbl", "pool_proj", "pool_exclude_pad"},
 		lists:     map[string]int{"n7x7": 3, "n7x7dbl": 5},
 		listHelp:  map[string]string{"n7x7": "1x1 reduce, 1x7, 7x1", "n7x7dbl": "1x1 reduce, 7x1, 1x7, 7x1, 1x7"},
 		normalize: normalizeInception, build: concatenated(inceptionV3CBranches)},
-	{name: FamilyInceptionV3D, options: []string{"n3x3", "n7x7x3", "padding"},
+	{name: FamilyInceptionV3D, group: "Inception", options: []string{"n3x3", "n7x7x3", "padding"},
 		lists:     map[string]int{"n3x3": 2, "n7x7x3": 4},
 		listHelp:  map[string]string{"n3x3": "1x1 reduce, 3x3 stride 2", "n7x7x3": "1x1 reduce, 1x7, 7x1, 3x3 stride 2"},
 		normalize: normalizePadding, build: concatenated(inceptionV3DBranches)},
-	{name: FamilyInceptionV3E, options: []string{"n1x1", "n3x3", "n3x3dbl", "pool_proj", "pool_exclude_pad"},
+	{name: FamilyInceptionV3E, group: "Inception", options: []string{"n1x1", "n3x3", "n3x3dbl", "pool_proj", "pool_exclude_pad"},
 		lists:     map[string]int{"n3x3": 2, "n3x3dbl": 3},
 		listHelp:  map[string]string{"n3x3": "1x1 reduce, 1x3 and 3x1", "n3x3dbl": "1x1 reduce, 3x3, 1x3 and 3x1"},
 		normalize: normalizeInception, build: concatenated(inceptionV3EBranches)},
-	{name: FamilyReductionB, options: []string{"n3x3", "n3x3b", "n3x3dbl", "padding"}, step: true,
+	{name: FamilyReductionB, group: "Inception-ResNet", options: []string{"n3x3", "n3x3b", "n3x3dbl", "padding"}, step: true,
 		lists:     map[string]int{"n3x3": 2, "n3x3b": 2, "n3x3dbl": 3},
 		listHelp:  map[string]string{"n3x3": "1x1 reduce, 3x3 stride 2", "n3x3b": "1x1 reduce, 3x3 stride 2", "n3x3dbl": "1x1 reduce, 3x3, 3x3 stride 2"},
 		normalize: normalizePadding, build: concatenated(reductionBBranches)},
@@ -170,6 +173,11 @@ var families = func() map[string]*family {
 	}
 	return m
 }()
+
+// FamilyGroup returns the group of the block family called name: the paper's family, as plots
+// name it ("residual basic", "Inception" for every Inception v1 and v3 module and reduction,
+// ...); "" for a transition, which only joins dense blocks, and for a name that is not a family.
+func FamilyGroup(name string) string { return lookup(name).group }
 
 // lookup returns the entry of the family called name, or an empty entry for a name that is not
 // a family.
