@@ -33,7 +33,7 @@ func buildPlain(g *graph, s *scope, x int, b Block, _ residualTail) int {
 func buildBasic(g *graph, s *scope, x int, b Block, t residualTail) int {
 	y := g.cbr(s, x, convSpec{out: b.Width, kh: 3, kw: 3, stride: b.Stride, padH: 1, padW: 1})
 	y = g.unary(s.name("bn"), OpBatchNorm, g.conv(s.name("conv"), y, convSpec{out: b.Width, kh: 3, kw: 3, padH: 1, padW: 1}), 0)
-	return g.residual(s, y, g.shortcut(s.sub("shortcut"), x, x, b.Width, b.Stride, b.Shortcut, true), b, t, 1, true)
+	return g.resNetEnd(s, x, x, y, b, t, true)
 }
 
 func buildBottleneck(g *graph, s *scope, x int, b Block, t residualTail) int {
@@ -41,7 +41,7 @@ func buildBottleneck(g *graph, s *scope, x int, b Block, t residualTail) int {
 	y := g.cbr(s, x, convSpec{out: b.MidWidth, kh: 1, kw: 1, stride: s1})
 	y = g.cbr(s, y, convSpec{out: b.MidWidth, kh: 3, kw: 3, stride: s3, padH: 1, padW: 1, groups: b.Groups})
 	y = g.unary(s.name("bn"), OpBatchNorm, g.conv(s.name("conv"), y, convSpec{out: b.Width, kh: 1, kw: 1}), 0)
-	return g.residual(s, y, g.shortcut(s.sub("shortcut"), x, x, b.Width, b.Stride, b.Shortcut, true), b, t, 1, true)
+	return g.resNetEnd(s, x, x, y, b, t, true)
 }
 
 func buildPreactBasic(g *graph, s *scope, x int, b Block, t residualTail) int {
@@ -52,7 +52,7 @@ func buildPreactBasic(g *graph, s *scope, x int, b Block, t residualTail) int {
 		y = g.unary(s.name("dropout"), OpDropout, y, b.Dropout)
 	}
 	y = g.conv(s.name("conv"), y, convSpec{out: b.Width, kh: 3, kw: 3, padH: 1, padW: 1})
-	return g.residual(s, y, g.shortcut(s.sub("shortcut"), x, pre, b.Width, b.Stride, b.Shortcut, false), b, t, 1, false)
+	return g.resNetEnd(s, x, pre, y, b, t, false)
 }
 
 func buildPreactBottleneck(g *graph, s *scope, x int, b Block, t residualTail) int {
@@ -61,7 +61,7 @@ func buildPreactBottleneck(g *graph, s *scope, x int, b Block, t residualTail) i
 	y := g.bnReLU(s, g.conv(s.name("conv"), pre, convSpec{out: b.MidWidth, kh: 1, kw: 1, stride: s1}))
 	y = g.bnReLU(s, g.conv(s.name("conv"), y, convSpec{out: b.MidWidth, kh: 3, kw: 3, stride: s3, padH: 1, padW: 1, groups: b.Groups}))
 	y = g.conv(s.name("conv"), y, convSpec{out: b.Width, kh: 1, kw: 1})
-	return g.residual(s, y, g.shortcut(s.sub("shortcut"), x, pre, b.Width, b.Stride, b.Shortcut, false), b, t, 1, false)
+	return g.resNetEnd(s, x, pre, y, b, t, false)
 }
 
 // buildTransition builds a DenseNet transition: BN-ReLU, a 1×1 conv to ⌊θ·C⌋ channels, and a
@@ -137,21 +137,37 @@ func (g *graph) residual(s *scope, y, shortcut int, b Block, t residualTail, sca
 	return out
 }
 
-// shortcut returns the shortcut of a residual block from x to width channels at stride: x itself
-// when the shape is kept, otherwise a zeropad of x (option A) or a 1×1 conv of from (option B),
-// followed by batchnorm if bn. Pre-activation blocks project their pre-activated input from.
-func (g *graph) shortcut(s *scope, x, from, width, stride int, kind string, bn bool) int {
+// resNetEnd finishes a block of the ResNet families on its branch y: the shortcut of its input x
+// (projected from from where the shape changes) and residual. A post-activation block (post)
+// follows a projection with batchnorm and the addition with ReLU; a pre-activation block
+// projects its pre-activated input and ends with the addition.
+func (g *graph) resNetEnd(s *scope, x, from, y int, b Block, t residualTail, post bool) int {
+	sc := g.shortcut(s.sub("shortcut"), x, from, shortcutSpec{width: b.Width, stride: b.Stride, kind: b.Shortcut, bn: post})
+	return g.residual(s, y, sc, b, t, 1, post)
+}
+
+// shortcutSpec is a residual block's shortcut: to width channels at stride, by kind A
+// (subsample and zero-pad) or B (a 1×1 conv, followed by batchnorm if bn).
+type shortcutSpec struct {
+	width, stride int
+	kind          string
+	bn            bool
+}
+
+// shortcut returns the shortcut from x: x itself when the shape is kept, otherwise a zeropad of
+// x (kind A) or a 1×1 conv of from (kind B).
+func (g *graph) shortcut(s *scope, x, from int, sc shortcutSpec) int {
 	if g.err != nil {
 		return 0
 	}
-	if stride == 1 && g.shape(x).C == width {
+	if sc.stride == 1 && g.shape(x).C == sc.width {
 		return x
 	}
-	if kind == "A" {
-		return g.zeropad(s.name("zeropad"), x, width, stride)
+	if sc.kind == "A" {
+		return g.zeropad(s.name("zeropad"), x, sc.width, sc.stride)
 	}
-	y := g.conv(s.name("conv"), from, convSpec{out: width, kh: 1, kw: 1, stride: stride})
-	if bn {
+	y := g.conv(s.name("conv"), from, convSpec{out: sc.width, kh: 1, kw: 1, stride: sc.stride})
+	if sc.bn {
 		y = g.unary(s.name("bn"), OpBatchNorm, y, 0)
 	}
 	return y
@@ -165,7 +181,7 @@ func (g *graph) shortcutTo(s *scope, x, target int, kind string, bn bool) int {
 	}
 	from, to := g.shape(x), g.shape(target)
 	if stride, ok := subsampling(from, to); ok {
-		return g.shortcut(s, x, x, to.C, stride, kind, bn)
+		return g.shortcut(s, x, x, shortcutSpec{width: to.C, stride: stride, kind: kind, bn: bn})
 	}
 	g.fail("ror: no stride maps the %dx%d input of the shortcut onto the %dx%d output", from.H, from.W, to.H, to.W)
 	return 0
