@@ -94,7 +94,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		trainSet = trainSet.Subset(r.DataFraction, opt.Seed)
 	}
 	norm := trainSet.Norm()
-	loader := data.NewLoader(ctx, trainSet, data.LoaderOptions{Batch: r.Batch, Shuffle: true, Seed: opt.Seed, Norm: norm, Augment: r.Augment()})
+	loader := data.NewLoader(trainSet, data.LoaderOptions{Batch: r.Batch, Shuffle: true, Seed: opt.Seed, Norm: norm, Augment: r.Augment()})
 	defer loader.Close()
 
 	steps := loader.Steps()
@@ -108,7 +108,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		t0 := time.Now()
 		var lossSum float64
 		var correct, seen int
-		for b := range loader.Epoch(epoch - 1) {
+		for b := range loader.Epoch(ctx, epoch-1) {
 			lr := sched.LR(step)
 			loss := model.trainStep(b, uint64(step), optim, lr)
 			step++
@@ -236,7 +236,7 @@ type Scores struct {
 // Score runs the model in inference mode over s, normalised by norm, in batches of the
 // model's batch size.
 func (m *Model) Score(ctx context.Context, s *data.Set, norm data.Norm) (Scores, error) {
-	l := data.NewLoader(ctx, s, data.LoaderOptions{Batch: m.Graph.Batch(), Norm: norm})
+	l := data.NewLoader(s, data.LoaderOptions{Batch: m.Graph.Batch(), Norm: norm})
 	defer l.Close()
 	classes := m.Logits.Shape.C
 	sc := Scores{Confusion: make([][]int, classes)}
@@ -245,7 +245,7 @@ func (m *Model) Score(ctx context.Context, s *data.Set, norm data.Norm) (Scores,
 	}
 	var sum float64
 	var correct, n int
-	for b := range l.Epoch(0) {
+	for b := range l.Epoch(ctx, 0) {
 		copy(m.Input.Value, b.X)
 		copy(m.Loss.Labels, b.Y)
 		m.Graph.SetActiveBatch(b.N)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/space"
 )
 
@@ -63,7 +64,7 @@ func TestEveryShippedExperimentParses(t *testing.T) {
 			t.Errorf("%v", err)
 			continue
 		}
-		if e.Space == nil || len(e.Objectives) == 0 || e.Evaluations == 0 || e.Objectives[0] != ValAcc {
+		if e.Space == nil || len(e.Objectives) == 0 || e.Evaluations == 0 || e.Objectives[0] != evaluator.ValAcc {
 			t.Errorf("%s: incomplete experiment %+v", f, e)
 		}
 		if e.Space.Input() == (space.Shape{}) {

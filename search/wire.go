@@ -54,7 +54,7 @@ type Summary struct {
 	Experiment string                 `json:"experiment"`
 	Resumed    bool                   `json:"resumed"` // an earlier run of it was in the store
 	Status     store.ExperimentStatus `json:"status"`
-	Objectives []Objective            `json:"objectives"`
+	Objectives []evaluator.Objective  `json:"objectives"`
 	Workers    int                    `json:"workers"`
 	Threads    int                    `json:"threads"`
 	// Stats are in the search's terms: Best holds each objective's least value to minimise, so
@@ -132,7 +132,7 @@ func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOp
 	}
 
 	tr := &trainer{e: e, name: name, ds: ds, report: opt.Training, last: e.lastFidelity(),
-		latency: slices.Contains(e.Objectives, Latency)}
+		latency: slices.Contains(e.Objectives, evaluator.Latency)}
 	for range k {
 		p := parallel.NewPool(t)
 		defer p.Close()
@@ -348,7 +348,7 @@ func (t *trainer) outcome(r evaluator.Result) Outcome {
 		return o
 	}
 	for _, ob := range t.e.Objectives {
-		o.Objectives = append(o.Objectives, ob.Value(r))
+		o.Objectives = append(o.Objectives, ob.Cost(r))
 	}
 	return o
 }

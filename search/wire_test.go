@@ -158,23 +158,8 @@ strategy: {name: random, batch: 3}
 objectives: [val_acc, params]
 budget: {evaluations: 9}
 `
-	e, err := ParseExperiment([]byte(yaml), filepath.Join(dir, "dup.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := openStore(t)
-	var mu sync.Mutex
-	trained := map[string]int{}
-	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
-		if tr.Done {
-			mu.Lock()
-			trained[tr.Name]++
-			mu.Unlock()
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := parseExperiment(t, yaml, filepath.Join(dir, "dup.yaml"))
+	sum, trained, st := runCountingTrainings(t, e)
 	if len(trained) > 2 || sum.Stats.Trained != len(trained) || sum.Stats.Duplicates != 9-len(trained) {
 		t.Fatalf("%d trainings of a space of two networks; stats %+v", len(trained), sum.Stats)
 	}
@@ -252,7 +237,7 @@ func TestAChangedConfigurationIsNotResumed(t *testing.T) {
 		t.Fatalf("resuming with another budget: resumed %v, %v", resumed, err)
 	}
 	e.Seed++
-	e.Objectives = []Objective{ValAcc, Params}
+	e.Objectives = []evaluator.Objective{evaluator.ValAcc, evaluator.Params}
 	_, _, err := openExperiment(ctx, st, e, "tiny", "")
 	var ce *ConflictError
 	if !errors.As(err, &ce) || !slices.Equal(ce.Parts, []string{"objectives", "seed"}) {
@@ -306,10 +291,7 @@ objectives: [val_acc, macs]
 constraints: {max_params: 30k, max_macs: 2M}
 budget: {evaluations: 8}
 `
-	e, err := ParseExperiment([]byte(yaml), filepath.Join(experimentDir, "halving.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := parseExperiment(t, yaml, filepath.Join(experimentDir, "halving.yaml"))
 	st, _ := openStore(t)
 	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: min(2, runtime.GOMAXPROCS(0)), Threads: 1})
 	if err != nil {
@@ -387,23 +369,8 @@ objectives: [val_acc, params]
 budget: {evaluations: 3}
 baselines: [outside.yaml, in_space.yaml]
 `
-	e, err := ParseExperiment([]byte(yaml), filepath.Join(dir, "seeded.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := openStore(t)
-	var mu sync.Mutex
-	trained := map[string]int{}
-	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
-		if tr.Done {
-			mu.Lock()
-			trained[tr.Name]++
-			mu.Unlock()
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := parseExperiment(t, yaml, filepath.Join(dir, "seeded.yaml"))
+	sum, trained, st := runCountingTrainings(t, e)
 	if !slices.Equal(sum.Seeded, []string{"in_space"}) {
 		t.Errorf("seeded %v, want [in_space]", sum.Seeded)
 	}
@@ -419,4 +386,34 @@ baselines: [outside.yaml, in_space.yaml]
 	if len(seeds) != 1 || seeds[0].Arch != e.Baselines[1].Hash || seeds[0].Generation != 0 || !seeds[0].Cached {
 		t.Errorf("seeded trials %+v: want one of generation 0, the baseline in_space's network, from the cache", seeds)
 	}
+}
+
+// runCountingTrainings runs experiment e on one worker into a new store, and returns its
+// summary, how many trainings of each network name ran, and the store.
+func runCountingTrainings(t *testing.T, e *Experiment) (*Summary, map[string]int, *store.DB) {
+	t.Helper()
+	st, _ := openStore(t)
+	var mu sync.Mutex
+	trained := map[string]int{}
+	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
+		if tr.Done {
+			mu.Lock()
+			trained[tr.Name]++
+			mu.Unlock()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum, trained, st
+}
+
+// parseExperiment parses the experiment in yaml as if read from the file path.
+func parseExperiment(t *testing.T, yaml, path string) *Experiment {
+	t.Helper()
+	e, err := ParseExperiment([]byte(yaml), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

@@ -186,51 +186,69 @@ func window(in, k, stride, pad int, ceil bool) int {
 	return out
 }
 
-// conv appends a convolution with a kh×kw kernel and returns its index.
-func (g *graph) conv(name string, in, out, kh, kw, stride, padH, padW, groups int, bias bool) int {
+// convSpec is a convolution: out channels, a kh×kw kernel, the stride, the zero padding at top
+// and bottom (padH) and left and right (padW), the groups and whether it adds a bias. A zero
+// stride or groups means 1.
+type convSpec struct {
+	out, kh, kw, stride, padH, padW, groups int
+	bias                                    bool
+}
+
+// conv appends a convolution and returns its index.
+func (g *graph) conv(name string, in int, c convSpec) int {
 	if g.err != nil {
 		return 0
 	}
+	c.stride, c.groups = max(c.stride, 1), max(c.groups, 1)
 	s := g.shape(in)
-	if groups < 1 || s.C%groups != 0 || out%groups != 0 {
-		g.fail("groups %d must divide the conv's %d input and %d output channels (%s)", groups, s.C, out, name)
+	if s.C%c.groups != 0 || c.out%c.groups != 0 {
+		g.fail("groups %d must divide the conv's %d input and %d output channels (%s)", c.groups, s.C, c.out, name)
 		return 0
 	}
-	h, w := window(s.H, kh, stride, padH, false), window(s.W, kw, stride, padW, false)
+	h, w := window(s.H, c.kh, c.stride, c.padH, false), window(s.W, c.kw, c.stride, c.padW, false)
 	if h < 1 || w < 1 {
-		g.fail("the feature map shrinks below 1×1 at %s (%dx%d conv, stride %d, padding %d, on %dx%d); use a smaller stride or a larger input", name, kh, kw, stride, padH, s.H, s.W)
+		g.fail("the feature map shrinks below 1×1 at %s (%dx%d conv, stride %d, padding %d, on %dx%d); use a smaller stride or a larger input", name, c.kh, c.kw, c.stride, c.padH, s.H, s.W)
 		return 0
 	}
-	k, ok1 := product(int64(s.C/groups), int64(kh), int64(kw))
-	weights, ok2 := product(int64(out), k)
-	params, ok3 := sum(weights, int64(out)*b2i(bias))
-	macs, ok4 := product(int64(out), int64(h), int64(w), k)
+	k, ok1 := product(int64(s.C/c.groups), int64(c.kh), int64(c.kw))
+	weights, ok2 := product(int64(c.out), k)
+	params, ok3 := sum(weights, int64(c.out)*b2i(c.bias))
+	macs, ok4 := product(int64(c.out), int64(h), int64(w), k)
 	if !(ok1 && ok2 && ok3 && ok4) {
 		g.tooLarge(name)
 		return 0
 	}
-	return g.add(Layer{Name: name, Op: OpConv, Inputs: []int{in}, Shape: Shape{out, h, w},
-		Out: out, KH: kh, KW: kw, Stride: stride, PadH: padH, PadW: padW, Groups: groups, Bias: bias,
+	return g.add(Layer{Name: name, Op: OpConv, Inputs: []int{in}, Shape: Shape{C: c.out, H: h, W: w},
+		Out: c.out, KH: c.kh, KW: c.kw, Stride: c.stride, PadH: c.padH, PadW: c.padW, Groups: c.groups, Bias: c.bias,
 		Params: params, MACs: macs})
 }
 
-// pool appends a max or average pool with a k×k window.
-func (g *graph) pool(name string, op Op, in, k, stride, pad int, ceil, countIncludePad bool) int {
+// poolSpec is a max or average pool (op) with a k×k window, its stride and padding on every
+// side; ceil rounds the output size up, and countIncludePad makes an average pool divide by
+// k·k everywhere.
+type poolSpec struct {
+	op                    Op
+	k, stride, pad        int
+	ceil, countIncludePad bool
+}
+
+// pool appends a max or average pool.
+func (g *graph) pool(name string, in int, p poolSpec) int {
 	if g.err != nil {
 		return 0
 	}
 	s := g.shape(in)
-	if 2*pad > k {
-		g.fail("pool padding %d must be at most half the window %d (%s)", pad, k, name)
+	if 2*p.pad > p.k {
+		g.fail("pool padding %d must be at most half the window %d (%s)", p.pad, p.k, name)
 		return 0
 	}
-	h, w := window(s.H, k, stride, pad, ceil), window(s.W, k, stride, pad, ceil)
+	h, w := window(s.H, p.k, p.stride, p.pad, p.ceil), window(s.W, p.k, p.stride, p.pad, p.ceil)
 	if h < 1 || w < 1 {
-		g.fail("the feature map shrinks below 1×1 at %s (%dx%d pool, stride %d, padding %d, on %dx%d); use a smaller stride or a larger input", name, k, k, stride, pad, s.H, s.W)
+		g.fail("the feature map shrinks below 1×1 at %s (%dx%d pool, stride %d, padding %d, on %dx%d); use a smaller stride or a larger input", name, p.k, p.k, p.stride, p.pad, s.H, s.W)
 		return 0
 	}
-	return g.add(Layer{Name: name, Op: op, Inputs: []int{in}, Shape: Shape{s.C, h, w},
-		KH: k, KW: k, Stride: stride, PadH: pad, PadW: pad, Ceil: ceil, CountIncludePad: op == OpAvgPool && countIncludePad})
+	return g.add(Layer{Name: name, Op: p.op, Inputs: []int{in}, Shape: Shape{C: s.C, H: h, W: w},
+		KH: p.k, KW: p.k, Stride: p.stride, PadH: p.pad, PadW: p.pad, Ceil: p.ceil, CountIncludePad: p.op == OpAvgPool && p.countIncludePad})
 }
 
 // unary appends a layer that keeps its input's shape: batchnorm, relu, sigmoid, dropout,
@@ -251,14 +269,14 @@ func (g *graph) gap(name string, in int) int {
 	if g.err != nil {
 		return 0
 	}
-	return g.add(Layer{Name: name, Op: OpGlobalAvgPool, Inputs: []int{in}, Shape: Shape{g.shape(in).C, 1, 1}})
+	return g.add(Layer{Name: name, Op: OpGlobalAvgPool, Inputs: []int{in}, Shape: Shape{C: g.shape(in).C, H: 1, W: 1}})
 }
 
 func (g *graph) flatten(name string, in int) int {
 	if g.err != nil {
 		return 0
 	}
-	return g.add(Layer{Name: name, Op: OpFlatten, Inputs: []int{in}, Shape: Shape{int(g.shape(in).Elems()), 1, 1}})
+	return g.add(Layer{Name: name, Op: OpFlatten, Inputs: []int{in}, Shape: Shape{C: int(g.shape(in).Elems()), H: 1, W: 1}})
 }
 
 // linear appends a fully connected layer on the flattened input.
@@ -274,7 +292,7 @@ func (g *graph) linear(name string, in, out int, bias bool) int {
 		g.tooLarge(name)
 		return 0
 	}
-	return g.add(Layer{Name: name, Op: OpLinear, Inputs: []int{in}, Shape: Shape{out, 1, 1},
+	return g.add(Layer{Name: name, Op: OpLinear, Inputs: []int{in}, Shape: Shape{C: out, H: 1, W: 1},
 		Out: out, Bias: bias, Params: params, MACs: macs})
 }
 
@@ -306,7 +324,7 @@ func (g *graph) concat(name string, ins ...int) int {
 		}
 		c += t.C
 	}
-	return g.add(Layer{Name: name, Op: OpConcat, Inputs: append([]int(nil), ins...), Shape: Shape{c, s.H, s.W}})
+	return g.add(Layer{Name: name, Op: OpConcat, Inputs: append([]int(nil), ins...), Shape: Shape{C: c, H: s.H, W: s.W}})
 }
 
 // scale appends x times the per-channel vector v.
@@ -314,7 +332,7 @@ func (g *graph) scale(name string, x, v int) int {
 	if g.err != nil {
 		return 0
 	}
-	if s, t := g.shape(x), g.shape(v); t != (Shape{s.C, 1, 1}) {
+	if s, t := g.shape(x), g.shape(v); t != (Shape{C: s.C, H: 1, W: 1}) {
 		panic(fmt.Sprintf("space: scale %s: vector %v does not match %v", name, t, s))
 	}
 	return g.add(Layer{Name: name, Op: OpScale, Inputs: []int{x, v}, Shape: g.shape(x)})
@@ -330,6 +348,6 @@ func (g *graph) zeropad(name string, in, out, stride int) int {
 		g.fail("shortcut A cannot reduce channels (from %d to %d); use shortcut B", s.C, out)
 		return 0
 	}
-	return g.add(Layer{Name: name, Op: OpZeroPad, Inputs: []int{in}, Shape: Shape{out, (s.H + stride - 1) / stride, (s.W + stride - 1) / stride},
+	return g.add(Layer{Name: name, Op: OpZeroPad, Inputs: []int{in}, Shape: Shape{C: out, H: (s.H + stride - 1) / stride, W: (s.W + stride - 1) / stride},
 		Out: out, Stride: stride})
 }

@@ -57,13 +57,9 @@ func (c *infoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	plan := fs.Bool("plan", false, "print the engine's plan instead of the table: per node, its op, the convolutions'\n"+
 		"algorithms, which op computes it, the prologue and epilogue fused into its op, its gradient buffer")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, oneArg, "architecture file")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one architecture file, got %d arguments", len(pos))
 	}
 	if *batch < 1 || *batch > evaluator.MaxBatch {
 		return badInputf("--batch must be between 1 and %d (got %d)", evaluator.MaxBatch, *batch)
@@ -159,7 +155,7 @@ func printInfo(w io.Writer, rep infoReport, net *space.Net) error {
 		Right:  []bool{false, false, true, true, true},
 	}
 	for _, l := range rep.Layers {
-		table.Rows = append(table.Rows, []string{l.Name, l.Type, l.Output.String(), thousands(l.Params), thousands(l.MACs)})
+		table.Rows = append(table.Rows, []string{l.Name, l.Type, l.Output.String(), reports.Thousands(l.Params), reports.Thousands(l.MACs)})
 	}
 	if err := reports.WriteTable(w, table, false); err != nil {
 		return err
@@ -168,9 +164,9 @@ func printInfo(w io.Writer, rep infoReport, net *space.Net) error {
 	if len(net.Outputs) > 1 {
 		aux = " (auxiliary classifiers excluded)"
 	}
-	fmt.Fprintf(w, "params:      %s\n", thousands(rep.Params))
-	fmt.Fprintf(w, "MACs:        %s (%s)%s\n", thousands(rep.MACs), metric(rep.MACs), aux)
-	fmt.Fprintf(w, "activations: %s per sample\n", thousands(rep.Activations))
+	fmt.Fprintf(w, "params:      %s\n", reports.Thousands(rep.Params))
+	fmt.Fprintf(w, "MACs:        %s (%s)%s\n", reports.Thousands(rep.MACs), reports.Metric(float64(rep.MACs)), aux)
+	fmt.Fprintf(w, "activations: %s per sample\n", reports.Thousands(rep.Activations))
 	_, err := fmt.Fprintf(w, "training memory at batch %d: %.1f MiB (estimate: activations·batch·4 B·2 + params·4 B·3)\n",
 		rep.Batch, float64(rep.TrainMemory)/(1<<20))
 	return err
@@ -190,30 +186,4 @@ func printPlan(w io.Writer, net *space.Net) error {
 	}
 	_, err = io.WriteString(w, m.Graph.Plan())
 	return err
-}
-
-// metric formats n with an M or G suffix and four significant digits.
-func metric(n int64) string {
-	if n >= 1e9 {
-		return fmt.Sprintf("%.4g G", float64(n)/1e9)
-	}
-	return fmt.Sprintf("%.4g M", float64(n)/1e6)
-}
-
-// thousands formats n with commas between groups of three digits.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

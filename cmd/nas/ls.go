@@ -19,13 +19,8 @@ func (*lsCommand) Synopsis() string { return "list the experiments in the databa
 func (c *lsCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(c, "[--db FILE]", stderr)
 	path := dbFlag(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if _, err := parseArgs(fs, args, noArgs, ""); err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		fs.Usage()
-		return badInputf("nas ls takes no arguments, got %q", pos)
 	}
 	st, err := openStore(*path)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/evaluator/data"
 	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/search"
@@ -38,13 +39,9 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	threads := fs.Int("threads", 0, "`T` engine threads per training; K×T must not exceed the cores")
 	dataDir := fs.String("data-dir", "", "look for the data set in `DIR`/NAME first")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout at the end")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, oneArg, "experiment file")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one experiment file, got %d arguments", len(pos))
 	}
 	if *workers < 0 || *threads < 0 {
 		return badInputf("--workers and --threads must not be negative (0: the machine's choice)")
@@ -110,7 +107,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 // budget that moves with the trainings in flight.
 type searchView struct {
 	w          io.Writer
-	objectives []search.Objective
+	objectives []evaluator.Objective
 	start      time.Time
 
 	mu       sync.Mutex
@@ -148,7 +145,7 @@ func (v *searchView) batch(s search.Stats) {
 }
 
 // batchLine sums up the search after a batch.
-func batchLine(s search.Stats, objs []search.Objective, elapsed time.Duration) string {
+func batchLine(s search.Stats, objs []evaluator.Objective, elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "gen %d: %d/%d evaluations", s.Batches-1, s.Trials, s.Budget)
 	if s.Best != nil {
@@ -175,27 +172,16 @@ func batchLine(s search.Stats, objs []search.Objective, elapsed time.Duration) s
 	return b.String()
 }
 
-// formatObjective writes an objective's best value as the user thinks of it.
-func formatObjective(o search.Objective, v float64) string {
+// formatObjective writes an objective's best value, the Cost a search minimises, as the user
+// thinks of it.
+func formatObjective(o evaluator.Objective, v float64) string {
 	switch o {
-	case search.ValAcc:
-		return fmt.Sprintf("%.2f%%", -100*v)
-	case search.Latency:
+	case evaluator.ValAcc:
+		return reports.Percent(-v)
+	case evaluator.Latency:
 		return fmt.Sprintf("%.2fms", v)
 	}
-	return formatCount(int64(v))
-}
-
-func formatCount(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2fG", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2fM", float64(n)/1e6)
-	case n >= 1e4:
-		return fmt.Sprintf("%.1fk", float64(n)/1e3)
-	}
-	return fmt.Sprint(n)
+	return reports.Metric(v)
 }
 
 // training updates the bar with a training's state.
@@ -281,15 +267,15 @@ func printSummary(w io.Writer, s *search.Summary) {
 		if e.LatencyMs > 0 {
 			latency = fmt.Sprintf("%.2f ms", e.LatencyMs)
 		}
-		table.Rows = append(table.Rows, []string{trial, e.Name, e.Family, acc, formatCount(e.Params), formatCount(e.MACs), latency, gen, e.Operator})
+		table.Rows = append(table.Rows, []string{trial, e.Name, e.Family, acc, reports.Metric(float64(e.Params)), reports.Metric(float64(e.MACs)), latency, gen, e.Operator})
 	}
 	reports.WriteTable(w, table, false)
 }
 
-func objectiveList(objs []search.Objective) string {
+func objectiveList(objs []evaluator.Objective) string {
 	names := make([]string, len(objs))
 	for i, o := range objs {
-		if o == search.ValAcc {
+		if o == evaluator.ValAcc {
 			names[i] = "max " + string(o)
 		} else {
 			names[i] = "min " + string(o)

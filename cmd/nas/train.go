@@ -47,13 +47,10 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	db := fs.String("db", "", "record the trial in the database `DB`, a SQLite file or a PostgreSQL URL (reusing a result it already holds)")
 	expName := fs.String("name", "train", "with --db, the experiment the trial is recorded under")
 	save := fs.String("save", "", "write the trained model (weights, architecture, recipe, normalisation, scores) to the safetensors `FILE`")
-	pos, err := parseFlags(fs, args)
+	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the training to `FILE`")
+	pos, err := parseArgs(fs, args, oneArg, "architecture file")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one architecture file, got %d arguments", len(pos))
 	}
 	arch, err := space.Load(pos[0])
 	if err != nil {
@@ -168,7 +165,12 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 			}}
 		}
 	}
+	stop, err := startProfiles(*cpuProfile, "")
+	if err != nil {
+		return err
+	}
 	res, err := evaluator.Evaluate(ctx, arch, ds, recipe, opt)
+	stop()
 	if err != nil {
 		if rec != nil {
 			rec.st.SetExperimentStatus(context.Background(), rec.expID, store.ExperimentFailed)

@@ -101,3 +101,20 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestTrainWritesACPUProfile(t *testing.T) {
+	arch, recipe := writeTrainFiles(t)
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	code, _, stderr := runNAS(t, "train", arch, "--data", "synthetic", "--recipe", recipe, "--epochs", "1", "--json", "--cpuprofile", prof)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pprof profile is a gzipped protocol buffer.
+	if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("%s holds %d bytes that are not a gzipped profile", prof, len(b))
+	}
+}
