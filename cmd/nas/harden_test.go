@@ -86,7 +86,7 @@ func TestThreadsAreBoundedByTheCores(t *testing.T) {
 	bound := fmt.Sprintf("between 0 and %d, the usable cores", runtime.GOMAXPROCS(0))
 	wantExit(t, 2, []string{bound}, "train", arch, "--data", "synthetic", "--recipe", recipe, "--threads", over)
 	wantExit(t, 2, []string{"must not exceed them"}, "search", tinyExperiment, "--db", filepath.Join(t.TempDir(), "x.db"), "--threads", over)
-	wantExit(t, 2, []string{fmt.Sprintf("between 1 and %d, the usable cores", runtime.GOMAXPROCS(0))}, "bench", "--threads", over)
+	wantExit(t, 2, []string{fmt.Sprintf("between 1 and %d, the usable cores", runtime.GOMAXPROCS(0))}, "bench", arch, "--threads", over)
 }
 
 func TestDataMistakesNameWhatIsMissing(t *testing.T) {
@@ -225,9 +225,10 @@ func TestReadOnlyDatabasesAreNamed(t *testing.T) {
 
 func TestBenchChecksMemoryAndBounds(t *testing.T) {
 	t.Setenv(evaluator.MemoryLimitEnv, "1000000")
-	wantExit(t, 2, []string{"workload resnet20_mnist: training needs about", "over the 1.0 MiB that $NAS_MEMORY_LIMIT allows"},
-		"bench", "--workload", "resnet20_mnist", "--configs", baselineDir+"small", "--reference", "", "--threads", "1", "--reps", "1")
-	wantExit(t, 2, []string{"--batch must be between 1 and 65536"}, "bench", "--batch", "100000")
+	arch := baselineDir + "small/resnet20_mnist.yaml"
+	wantExit(t, 2, []string{arch + ": training needs about", "over the 1.0 MiB that $NAS_MEMORY_LIMIT allows"},
+		"bench", arch, "--threads", "1", "--reps", "1")
+	wantExit(t, 2, []string{"--batch must be between 1 and 65536"}, "bench", arch, "--batch", "100000")
 }
 
 // runAsNobody runs the test called name in a copy of this test binary as uid and gid 65534:
