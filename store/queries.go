@@ -7,19 +7,22 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/gonas/nas/evaluator"
 )
 
 var experimentColumns = []string{"id", "name", "config", "seed", "strategy", "status", "created_at",
-	"updated_at", "finished_at", "cpu_model", "cores", "go_version", "nas_version"}
+	"updated_at", "finished_at", "cpu_model", "cores", "go_version", "nas_version", "coordinator",
+	"coordinator_since", "coordinator_until"}
 
 func scanExperiment(sc scanner) (Experiment, error) {
 	var e Experiment
 	err := sc.Scan(&e.ID, &e.Name, &e.Config, uintValue{&e.Seed}, &e.Strategy, &e.Status,
 		timeValue{&e.Created}, timeValue{&e.Updated}, timeValue{&e.Finished},
-		&e.Machine.CPUModel, &e.Machine.Cores, &e.Machine.GoVersion, &e.Machine.NASVersion)
+		&e.Machine.CPUModel, &e.Machine.Cores, &e.Machine.GoVersion, &e.Machine.NASVersion,
+		orZero[string]{&e.Coordinator.Owner}, timeValue{&e.Coordinator.Since}, timeValue{&e.Coordinator.Until})
 	return e, err
 }
 
@@ -35,11 +38,16 @@ func (s *SQLite) CreateExperiment(ctx context.Context, e Experiment) (int64, err
 			return fmt.Errorf("experiment %q: %w", e.Name, ErrExists)
 		}
 		now := timeArg(time.Now())
+		var holder, since, until any
+		if e.Coordinator.Owner != "" {
+			holder, since, until = e.Coordinator.Owner, now, timeArg(e.Coordinator.Until)
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO experiments (name, config, seed, strategy, status,
-			created_at, updated_at, cpu_model, cores, go_version, nas_version)
-			VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+			created_at, updated_at, cpu_model, cores, go_version, nas_version, coordinator,
+			coordinator_since, coordinator_until)
+			VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.Name, string(e.Config), int64(e.Seed), e.Strategy, now, now,
-			e.Machine.CPUModel, e.Machine.Cores, e.Machine.GoVersion, e.Machine.NASVersion)
+			e.Machine.CPUModel, e.Machine.Cores, e.Machine.GoVersion, e.Machine.NASVersion, holder, since, until)
 		if err != nil {
 			return err
 		}
@@ -98,6 +106,44 @@ func (s *SQLite) SetExperimentStatus(ctx context.Context, id int64, status Exper
 	})
 }
 
+// HoldExperiment makes owner the coordinator of an experiment; see Store. It panics if owner is
+// empty or lease is not positive.
+func (s *SQLite) HoldExperiment(ctx context.Context, id int64, owner string, lease time.Duration) error {
+	checkLease(owner, lease)
+	return s.write(ctx, func(tx *sql.Tx) error {
+		now := time.Now()
+		res, err := tx.ExecContext(ctx, `UPDATE experiments SET coordinator = ?1,
+			coordinator_since = CASE WHEN coordinator = ?1 THEN coordinator_since ELSE ?2 END,
+			coordinator_until = ?3
+			WHERE id = ?4 AND (coordinator IS NULL OR coordinator = ?1 OR coordinator_until < ?2)`,
+			owner, timeArg(now), timeArg(now.Add(lease)), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		e, err := scanExperiment(tx.QueryRowContext(ctx,
+			"SELECT "+columns("e", experimentColumns...)+" FROM experiments e WHERE id = ?", id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("experiment %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		return &HeldError{Experiment: e.Name, Hold: e.Coordinator}
+	})
+}
+
+// ReleaseExperiment ends owner's hold on an experiment; see Store.
+func (s *SQLite) ReleaseExperiment(ctx context.Context, id int64, owner string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE experiments SET coordinator = NULL, coordinator_since = NULL,
+			coordinator_until = NULL WHERE id = ? AND coordinator = ?`, id, owner)
+		return err
+	})
+}
+
 // oneRow returns notFound if res changed no row.
 func oneRow(res sql.Result, notFound error) error {
 	n, err := res.RowsAffected()
@@ -152,14 +198,14 @@ func (s *SQLite) Arch(ctx context.Context, hash string) (Arch, error) {
 }
 
 var trialColumns = []string{"id", "experiment_id", "arch_hash", "dataset", "recipe_hash", "fidelity",
-	"seed", "generation", "parents", "operator", "status", "lease_owner", "lease_until", "attempts",
-	"result_id", "created_at", "started_at", "finished_at"}
+	"seed", "generation", "parents", "operator", "latency", "status", "lease_owner", "lease_until",
+	"attempts", "result_id", "created_at", "started_at", "finished_at"}
 
 // trialDest returns the scan destinations for trialColumns into t.
 func trialDest(t *Trial) []any {
 	return []any{&t.ID, &t.ExperimentID, &t.Key.ArchHash, &t.Key.Dataset, &t.Key.RecipeHash,
 		&t.Key.Fidelity, uintValue{&t.Key.Seed}, &t.Generation, jsonValue{&t.Parents}, &t.Operator,
-		&t.Status, orZero[string]{&t.LeaseOwner}, timeValue{&t.LeaseUntil}, &t.Attempts,
+		&t.Latency, &t.Status, orZero[string]{&t.LeaseOwner}, timeValue{&t.LeaseUntil}, &t.Attempts,
 		orZero[int64]{&t.ResultID}, timeValue{&t.Created}, timeValue{&t.Started}, timeValue{&t.Finished}}
 }
 
@@ -208,10 +254,10 @@ func addTrial(ctx context.Context, tx *sql.Tx, experimentID int64, t TrialSpec, 
 		parents, _ = json.Marshal(t.Parents) // a []string always marshals
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO trials (experiment_id, arch_hash, dataset, recipe_hash,
-		fidelity, seed, generation, parents, operator, status, created_at)
-		SELECT ?, hash, ?, ?, ?, ?, ?, ?, ?, 'pending', ? FROM architectures WHERE hash = ?`,
+		fidelity, seed, generation, parents, operator, latency, status, created_at)
+		SELECT ?, hash, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ? FROM architectures WHERE hash = ?`,
 		experimentID, t.Key.Dataset, t.Key.RecipeHash, t.Key.Fidelity, int64(t.Key.Seed), t.Generation,
-		string(parents), t.Operator, timeArg(now), t.Key.ArchHash)
+		string(parents), t.Operator, t.Latency, timeArg(now), t.Key.ArchHash)
 	if err != nil {
 		return 0, err
 	}
@@ -346,7 +392,7 @@ func (s *SQLite) FinishTrial(ctx context.Context, trialID int64, owner string, r
 				lease_until = NULL WHERE id = ?`, trialID)
 			return err
 		}
-		return finish(ctx, tx, trialID, r, time.Now())
+		return finish(ctx, tx, trialID, owner, r, time.Now())
 	})
 }
 
@@ -366,7 +412,7 @@ func (s *SQLite) RecordTrial(ctx context.Context, experimentID int64, t TrialSpe
 		if id, err = addTrial(ctx, tx, experimentID, t, now); err != nil {
 			return err
 		}
-		return finish(ctx, tx, id, r, now)
+		return finish(ctx, tx, id, "", r, now)
 	})
 	return id, err
 }
@@ -380,9 +426,10 @@ func checkStatus(s evaluator.Status) error {
 	return fmt.Errorf("unknown result status %q", s)
 }
 
-// finish stores r as the result of trial trialID, caches it under the trial's key unless it is
-// a transient failure, and marks the trial done.
-func finish(ctx context.Context, tx *sql.Tx, trialID int64, r evaluator.Result, now time.Time) error {
+// finish stores r as the result of trial trialID, computed by worker (recorded if it is a
+// registered worker), caches it under the trial's key unless it is a transient failure, and
+// marks the trial done.
+func finish(ctx context.Context, tx *sql.Tx, trialID int64, worker string, r evaluator.Result, now time.Time) error {
 	var key EvalKey
 	var params, macs int64
 	err := tx.QueryRowContext(ctx, `SELECT t.arch_hash, t.dataset, t.recipe_hash, t.fidelity, t.seed,
@@ -400,11 +447,11 @@ func finish(ctx context.Context, tx *sql.Tx, trialID int64, r evaluator.Result, 
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO results (trial_id, status, message, val_loss,
 		val_acc, test_loss, test_acc, tested, train_seconds, images_per_sec, latency_b1_ms,
-		latency_b128_ms, peak_mem_bytes, threads, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		latency_b128_ms, peak_mem_bytes, threads, created_at, worker)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT name FROM workers WHERE name = ?))`,
 		trialID, r.Status, r.Message, floatArg(r.ValLoss), floatArg(r.ValAcc), testLoss, testAcc,
 		r.Tested, floatArg(r.TrainSeconds), floatArg(r.ImagesPerSec), floatArg(r.LatencyB1Ms),
-		floatArg(r.LatencyB128Ms), r.PeakMemBytes, r.Threads, timeArg(now))
+		floatArg(r.LatencyB128Ms), r.PeakMemBytes, r.Threads, timeArg(now), worker)
 	if err != nil {
 		return err
 	}
@@ -548,7 +595,7 @@ func (s *SQLite) evaluations(ctx context.Context, where string, arg any) ([]Eval
 			var ev Evaluation
 			dest := append([]any{&ev.Experiment}, trialDest(&ev.Trial)...)
 			dest = append(dest, archDest(&ev.Arch)...)
-			dest = append(dest, &ev.ResultID, &ev.Cached)
+			dest = append(dest, &ev.ResultID, &ev.Cached, orZero[string]{&ev.Worker})
 			if err := sc.Scan(append(dest, resultDest(&ev.Result)...)...); err != nil {
 				return ev, err
 			}
@@ -556,7 +603,7 @@ func (s *SQLite) evaluations(ctx context.Context, where string, arg any) ([]Eval
 			untested(&ev.Result)
 			return ev, nil
 		}, "SELECT e.name, "+columns("t", trialColumns...)+", "+columns("a", archColumns...)+
-			", r.id, r.trial_id <> t.id, "+columns("r", resultColumns...)+`
+			", r.id, r.trial_id <> t.id, r.worker, "+columns("r", resultColumns...)+`
 			FROM trials t JOIN experiments e ON e.id = t.experiment_id
 			JOIN architectures a ON a.hash = t.arch_hash JOIN results r ON r.id = t.result_id
 			WHERE `+where+" ORDER BY t.id", arg)
@@ -586,4 +633,91 @@ func (s *SQLite) evaluations(ctx context.Context, where string, arg any) ([]Eval
 		return rows.Err()
 	})
 	return evs, err
+}
+
+// PutRecipe stores r unless its hash is stored already; see Store. It panics if r.Hash is empty.
+func (s *SQLite) PutRecipe(ctx context.Context, r Recipe) error {
+	if r.Hash == "" {
+		panic("store: PutRecipe of a recipe without a hash")
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO recipes (hash, recipe) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`,
+			r.Hash, string(r.JSON))
+		return err
+	})
+}
+
+// Recipe returns the recipe stored under hash; see Store.
+func (s *SQLite) Recipe(ctx context.Context, hash string) (Recipe, error) {
+	r := Recipe{Hash: hash}
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, "SELECT recipe FROM recipes WHERE hash = ?", hash).Scan(&r.JSON)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("recipe %s: %w", hash, ErrNotFound)
+		}
+		return err
+	})
+	return r, err
+}
+
+var workerColumns = []string{"name", "host", "pid", "cpu_model", "cores", "slots", "threads",
+	"go_version", "nas_version", "started_at", "seen_at", "stopped_at"}
+
+// PutWorker stores or updates a worker, seen now; see Store. It panics if w.Name is empty.
+func (s *SQLite) PutWorker(ctx context.Context, w Worker) error {
+	if w.Name == "" {
+		panic("store: PutWorker of a worker without a name")
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO workers (`+strings.Join(workerColumns, ", ")+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, threads = excluded.threads,
+			seen_at = excluded.seen_at, stopped_at = excluded.stopped_at`,
+			w.Name, w.Host, w.PID, w.Machine.CPUModel, w.Machine.Cores, w.Slots, w.Threads,
+			w.Machine.GoVersion, w.Machine.NASVersion, timeArg(w.Started), timeArg(time.Now()), timeArg(w.Stopped))
+		return err
+	})
+}
+
+// Workers returns every registered worker with what it holds and has done; see Store.
+func (s *SQLite) Workers(ctx context.Context) ([]Worker, error) {
+	var ws []Worker
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		ws, err = queryAll(ctx, tx, func(sc scanner) (Worker, error) {
+			var w Worker
+			err := sc.Scan(&w.Name, &w.Host, &w.PID, &w.Machine.CPUModel, &w.Machine.Cores, &w.Slots,
+				&w.Threads, &w.Machine.GoVersion, &w.Machine.NASVersion, timeValue{&w.Started},
+				timeValue{&w.Seen}, timeValue{&w.Stopped}, &w.Results, floatValue{&w.TrainSeconds})
+			return w, err
+		}, "SELECT "+columns("w", workerColumns...)+`,
+			(SELECT count(*) FROM results r WHERE r.worker = w.name),
+			(SELECT coalesce(sum(r.train_seconds), 0) FROM results r WHERE r.worker = w.name)
+			FROM workers w ORDER BY w.seen_at DESC, w.name`)
+		if err != nil {
+			return err
+		}
+		index := make(map[string]int, len(ws))
+		for i, w := range ws {
+			index[w.Name] = i
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, lease_owner FROM trials
+			WHERE status = 'running' AND lease_until >= ? ORDER BY id`, timeArg(time.Now()))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var owner string
+			if err := rows.Scan(&id, &owner); err != nil {
+				return err
+			}
+			if i, ok := index[owner]; ok {
+				ws[i].Holding = append(ws[i].Holding, id)
+			}
+		}
+		return rows.Err()
+	})
+	return ws, err
 }
