@@ -16,7 +16,7 @@ func init() { register(&lsCommand{}) }
 
 type lsCommand struct{}
 
-func (*lsCommand) Name() string     { return "ls" }
+func (*lsCommand) Name() string { return "ls" }
 func (*lsCommand) Synopsis() string {
 	return "list the experiments in the database, or with --workers the workers"
 }
