@@ -301,11 +301,42 @@ func openExperiment(ctx context.Context, st store.Store, e *Experiment, name, ve
 		if parts := fingerprintDiff(exp.Config, e.fingerprint()); len(parts) > 0 {
 			return exp, true, &ConflictError{Name: name, Parts: parts}
 		}
-		if err := st.HoldExperiment(ctx, exp.ID, owner, lease); err != nil {
+		err = st.HoldExperiment(ctx, exp.ID, owner, lease)
+		var held *store.HeldError
+		if errors.As(err, &held) && deadHere(held.Hold.Owner) {
+			// Its coordinator was killed on this machine: take over now rather than when the
+			// hold expires, and hand back the trials its workers held.
+			if err := takeOver(ctx, st, exp.ID, held.Hold.Owner); err != nil {
+				return exp, true, err
+			}
+			err = st.HoldExperiment(ctx, exp.ID, owner, lease)
+		}
+		if err != nil {
 			return exp, true, err
 		}
 		return exp, true, st.SetExperimentStatus(ctx, exp.ID, store.ExperimentRunning)
 	}
+}
+
+// takeOver ends the hold of dead, a coordinator that no longer runs, on experiment id, and hands
+// the trials its workers held back to the queue.
+func takeOver(ctx context.Context, st store.Store, id int64, dead string) error {
+	if err := st.ReleaseExperiment(ctx, id, dead); err != nil {
+		return err
+	}
+	trials, err := st.Trials(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, t := range trials {
+		if t.Status == store.TrialRunning && t.LeaseOwner == dead {
+			err := st.FinishTrial(ctx, t.ID, dead, evaluator.Result{Status: evaluator.StatusCancelled})
+			if err != nil && !errors.Is(err, store.ErrLeaseLost) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // storedConfig returns the configuration the store keeps: the YAML as given, then a comment line

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +82,18 @@ func processName() string {
 		host = "localhost"
 	}
 	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
+
+// deadHere reports whether owner, a name given by processName, names a process of this
+// machine that no longer runs: its holds and leases may be taken at once.
+func deadHere(owner string) bool {
+	i := strings.LastIndexByte(owner, ':')
+	if i < 0 {
+		return false
+	}
+	pid, err := strconv.Atoi(owner[i+1:])
+	host, _ := os.Hostname()
+	return err == nil && pid > 0 && owner[:i] == host && pid != os.Getpid() && !processExists(pid)
 }
 
 // Run trains trials until ctx is cancelled, a training cannot take place on this machine (the
