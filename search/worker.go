@@ -53,6 +53,9 @@ type Worker struct {
 	Training func(Training)
 	// Finished, if set, is called with each trial the worker has recorded the result of.
 	Finished func(store.Trial, evaluator.Result)
+	// Dropped, if set, is called with each trial the worker trained to the end after another
+	// worker had taken it over (its lease had expired unrenewed): its result is dropped.
+	Dropped func(store.Trial)
 
 	name     string // the lease owner: host:pid
 	mu       sync.Mutex
@@ -266,6 +269,9 @@ func (w *Worker) run(ctx context.Context, tr store.Trial, slot int, pool *parall
 	}
 	if err := w.Store.FinishTrial(keep, tr.ID, w.name, res); err != nil {
 		if errors.Is(err, store.ErrLeaseLost) {
+			if w.Dropped != nil {
+				w.Dropped(tr)
+			}
 			return nil
 		}
 		return err

@@ -65,6 +65,11 @@ func (c *workerCommand) Run(ctx context.Context, args []string, stdout, stderr i
 			mu.Lock()
 			defer mu.Unlock()
 			fmt.Fprintln(stdout, trialLine(tr, r))
+		},
+		Dropped: func(tr store.Trial) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(stderr, "worker: trial %d was trained after another worker took it over (the lease expired unrenewed); result dropped\n", tr.ID)
 		}}
 	if *dataDir != "" {
 		w.DataDirs = []string{*dataDir}
