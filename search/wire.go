@@ -131,12 +131,12 @@ const baselineOperator = "baseline"
 // lower levels only. A cancelled ctx stops the run; the trials in training are handed back to
 // the queue, the experiment is marked interrupted and the Summary covers the completed batches.
 func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOptions) (*Summary, error) {
-	k, t, err := e.Parallelism(opt.Workers, opt.Threads)
-	if err != nil {
-		return nil, err
-	}
-	if opt.NoWorkers {
-		k, t = 0, 0
+	var k, t int // no worker in this process
+	if !opt.NoWorkers {
+		var err error
+		if k, t, err = e.Parallelism(opt.Workers, opt.Threads); err != nil {
+			return nil, err
+		}
 	}
 	ds, err := data.Open(e.Dataset, opt.DataDirs...)
 	if err != nil {

@@ -58,12 +58,11 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	if err != nil {
 		return badInput(err)
 	}
-	k, t, err := e.Parallelism(max(*workers, 0), *threads)
-	if err != nil {
-		return badInput(err)
-	}
-	if *workers == 0 {
-		k, t = 0, 0
+	var k, t int // only coordinating
+	if *workers != 0 {
+		if k, t, err = e.Parallelism(max(*workers, 0), *threads); err != nil {
+			return badInput(err)
+		}
 	}
 	st, err := store.Open(*dbPath)
 	if err != nil {
