@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -327,9 +328,43 @@ func TestTwoCoordinatorsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	trained := 0
 	for _, ev := range evs {
-		if !ev.Cached && ev.Worker != holder {
-			t.Errorf("trial %d was trained by %q, want %s", ev.Trial.ID, ev.Worker, holder)
+		if !ev.Cached {
+			trained++
+			if ev.Worker != holder {
+				t.Errorf("trial %d was trained by %q, want %s", ev.Trial.ID, ev.Worker, holder)
+			}
 		}
+	}
+
+	code, out, stderr := runNAS(t, "ls", "--workers", "--db", db)
+	row := regexp.MustCompile(regexp.QuoteMeta(holder) + ` +\| stopped +\| .* ago +\| - +\| +` + fmt.Sprint(trained) + ` +\|`)
+	if code != 0 || !row.MatchString(out) {
+		t.Errorf("nas ls --workers: exit %d, %s\n%s\nwant %s stopped, holding nothing, with %d results", code, stderr, out, holder, trained)
+	}
+}
+
+func TestWorkerRefusesBadInputWithExitCode2(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no slots", []string{"--slots", "0"}, "--slots and --threads must be at least 1"},
+		{"too many threads", []string{"--slots", "2", "--threads", "100000"}, "usable cores"},
+		{"a negative lease", []string{"--lease", "-1s"}, "--lease must be positive"},
+		{"an argument", []string{"quick"}, "takes no arguments"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "nas.db")
+			code, _, stderr := runNAS(t, append([]string{"worker", "--db", db}, c.args...)...)
+			if code != 2 || !strings.Contains(stderr, c.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and %q", code, stderr, c.want)
+			}
+			if _, err := os.Stat(db); err == nil {
+				t.Errorf("a refused worker created %s", db)
+			}
+		})
 	}
 }
