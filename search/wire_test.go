@@ -29,7 +29,7 @@ func loadTiny(t *testing.T) *Experiment {
 	return e
 }
 
-func openStore(t *testing.T) (*store.SQLite, string) {
+func openStore(t *testing.T) (*store.DB, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "nas.db")
 	st, err := store.Open(path)

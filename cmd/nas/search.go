@@ -66,7 +66,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	}
 	st, err := store.Open(*dbPath)
 	if err != nil {
-		return err
+		return storeError(*dbPath, err)
 	}
 	defer st.Close()
 
@@ -76,10 +76,10 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	}
 	if k > 0 {
 		fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, %d trainings at once × %d threads, store %s\n",
-			expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, *dbPath)
+			expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, st.Where())
 	} else {
 		fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, coordinating only: nas worker --db %s trains the trials\n",
-			expName, e.Strategy.Name(), e.Dataset, e.Evaluations, *dbPath)
+			expName, e.Strategy.Name(), e.Dataset, e.Evaluations, st.Where())
 	}
 	v := newSearchView(stderr, e)
 	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, NoWorkers: k == 0, Lease: *lease,

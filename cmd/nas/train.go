@@ -173,7 +173,7 @@ func reportTrain(stdout io.Writer, name string, res evaluator.Result, asJSON boo
 
 // trainRecord is where nas train --db keeps its trial: the experiment and the evaluation key.
 type trainRecord struct {
-	st    *store.SQLite
+	st    *store.DB
 	expID int64
 	arch  store.Arch
 	spec  store.TrialSpec
@@ -190,11 +190,7 @@ func openTrainRecord(ctx context.Context, path, name string, arch *space.Arch, d
 		Operator: "train",
 	}
 	if rec.st, err = store.Open(path); err != nil {
-		var fe *store.FileError
-		if errors.As(err, &fe) {
-			return nil, badInput(err)
-		}
-		return nil, err
+		return nil, storeError(path, err)
 	}
 	exp, err := rec.st.Experiment(ctx, name)
 	switch {
