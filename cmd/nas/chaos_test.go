@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gonas/nas/store"
+	"github.com/gonas/nas/store/storetest"
 )
 
 // TestNASHelperProcess is nas itself, with main's signal handling, for the tests that run nas
@@ -194,15 +195,18 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos test trains for a minute or more")
 	}
-	dir := t.TempDir()
-	exp := chaosExperiment(t, dir)
-	ref := filepath.Join(dir, "one.db")
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) { chaos(t, b) })
+}
+
+func chaos(t *testing.T, b storetest.Backend) {
+	exp := chaosExperiment(t, t.TempDir())
+	ref := b.Fresh(t)
 	if code, _, stderr := runNAS(t, "search", exp, "--db", ref, "--workers", "1", "--threads", "1"); code != 0 {
 		t.Fatalf("the run in one process: exit %d\n%s", code, stderr)
 	}
 	want, _ := queuedTrials(t, ref, "chaos")
 
-	db := filepath.Join(dir, "chaos.db")
+	db := b.Fresh(t)
 	const lease = "2s"
 	procs := []*supervised{supervise("coordinator", "search", exp, "--db", db, "--workers", "0", "--lease", lease)}
 	for i := range 3 {
@@ -278,7 +282,10 @@ func experimentDone(t *testing.T, path string) bool {
 // it, the other exits at once with exit code 1 and a message naming the holder, having written
 // nothing.
 func TestTwoCoordinatorsAtOnce(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "nas.db")
+	storetest.ForEach(t, func(t *testing.T, b storetest.Backend) { twoCoordinators(t, b.Fresh(t)) })
+}
+
+func twoCoordinators(t *testing.T, db string) {
 	var cmds [2]*exec.Cmd
 	var outs [2]bytes.Buffer
 	for i := range cmds {
