@@ -375,3 +375,79 @@ func TestWorkerRefusesBadInputWithExitCode2(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkerHandsBackItsTrialOnSIGTERM stops a worker in the middle of a training with SIGTERM:
+// it exits at once with code 0, and its trial is pending again, for another worker to take.
+func TestWorkerHandsBackItsTrialOnSIGTERM(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "nas.db")
+	coordinator := nasProcess("search", tinyExperiment, "--db", db, "--workers", "0")
+	worker := nasProcess("worker", "--db", db, "--experiment", "tiny", "--threads", "1")
+	var werr bytes.Buffer
+	worker.Stderr = &werr
+	for _, c := range []*exec.Cmd{coordinator, worker} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer coordinator.Process.Kill()
+	defer worker.Process.Kill()
+	held := func() (store.Trial, bool) {
+		st, err := store.OpenReadOnly(db)
+		if err != nil {
+			return store.Trial{}, false
+		}
+		defer st.Close()
+		ws, err := st.Workers(context.Background())
+		if err != nil || len(ws) != 1 || len(ws[0].Holding) == 0 {
+			return store.Trial{}, false
+		}
+		exp, err := st.Experiment(context.Background(), "tiny")
+		if err != nil {
+			return store.Trial{}, false
+		}
+		ts, err := st.Trials(context.Background(), exp.ID)
+		if err != nil {
+			return store.Trial{}, false
+		}
+		for _, tr := range ts {
+			if tr.ID == ws[0].Holding[0] {
+				return tr, true
+			}
+		}
+		return store.Trial{}, false
+	}
+	deadline := time.Now().Add(time.Minute)
+	var tr store.Trial
+	for ok := false; !ok; tr, ok = held() {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker held no trial within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := worker.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	worker.Wait()
+	if code := worker.ProcessState.ExitCode(); code != 0 || time.Since(start) > 5*time.Second {
+		t.Errorf("after SIGTERM the worker exited with %d in %v:\n%s", code, time.Since(start), werr.String())
+	}
+	st, err := store.OpenReadOnly(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ts, err := st.Trials(context.Background(), tr.ExperimentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range ts {
+		if x.ID == tr.ID && (x.Status != store.TrialPending || x.LeaseOwner != "" || x.Attempts != 1) {
+			t.Errorf("trial %d after SIGTERM: %s under %q, attempt %d; want pending again", x.ID, x.Status, x.LeaseOwner, x.Attempts)
+		}
+	}
+	ws, err := st.Workers(context.Background())
+	if err != nil || len(ws) != 1 || ws[0].Stopped.IsZero() || len(ws[0].Holding) != 0 {
+		t.Errorf("workers after SIGTERM: %+v (%v), want one, stopped, holding nothing", ws, err)
+	}
+}
