@@ -124,7 +124,7 @@ const baselineOperator = "baseline"
 // order and reads the results in that order, whichever worker finishes first; unless
 // RunOptions.NoWorkers is set, a Worker of K slots × T threads in this process trains them, and
 // nas worker processes elsewhere may help. The baselines are queued first, at the last
-// fidelity level, as trials with operator "baseline". Each baseline that the space represents
+// fidelity level, as trials with operator "baseline", and train beside the first batch. Each baseline that the space represents
 // exactly (see space.SearchSpace.Nearest) and that meets the constraints is also put into the
 // first population (Config.Initial), up to its size, and listed in Summary.Seeded; its
 // evaluation at the last fidelity level comes from the baseline's, and it is trained at the
@@ -181,8 +181,9 @@ func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOp
 	}
 	initial, seeded := e.seeds()
 	sum := &Summary{Experiment: name, Resumed: resumed, Objectives: e.Objectives, Workers: k, Threads: t, Seeded: seeded}
+	var baselines []int64
 	if err == nil {
-		sum.Baselines, err = q.baselines(ctx)
+		baselines, err = q.queueBaselines(ctx)
 	}
 	var res *Result[space.Genome]
 	if err == nil {
@@ -191,6 +192,9 @@ func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOp
 			MaxTime: e.MaxTime, Workers: 1, Threads: 1, Fidelities: e.Fidelity.Levels, Eta: e.Fidelity.Eta,
 			Initial: initial, Progress: opt.Progress,
 		})
+	}
+	if err == nil {
+		sum.Baselines, err = q.baselines(ctx, baselines)
 	}
 	sum.Status = store.ExperimentDone
 	switch {
@@ -495,10 +499,19 @@ func (q *storeQueue) putArch(ctx context.Context, arch *space.Arch, hash string)
 	return q.st.PutArch(ctx, rec)
 }
 
-// run queues the trials specs, in order, unless an earlier run queued them, and returns their
-// evaluations in that order once every one is finished. A trial whose result is known to be
-// a transient error is recorded with it instead of being queued.
+// run queues the trials specs and returns their evaluations in order once every one is finished.
 func (q *storeQueue) run(ctx context.Context, specs []store.TrialSpec, known []*evaluator.Result) ([]store.Evaluation, error) {
+	ids, err := q.queue(ctx, specs, known)
+	if err != nil {
+		return nil, err
+	}
+	return q.wait(ctx, ids)
+}
+
+// queue queues the trials specs, in order, unless an earlier run queued them, and returns their
+// IDs. A trial whose result is known to be a transient error is recorded with it instead of
+// being queued.
+func (q *storeQueue) queue(ctx context.Context, specs []store.TrialSpec, known []*evaluator.Result) ([]int64, error) {
 	ids := make([]int64, len(specs))
 	var add []int // indices in specs of trials to add, in order
 	for i, s := range specs {
@@ -536,7 +549,7 @@ func (q *storeQueue) run(ctx context.Context, specs []store.TrialSpec, known []*
 		}
 		add = add[n:]
 	}
-	return q.wait(ctx, ids)
+	return ids, nil
 }
 
 // wait returns the evaluations of the trials ids, in order, once every one is finished.
@@ -584,9 +597,10 @@ func (q *storeQueue) outcome(r evaluator.Result) Outcome {
 	return o
 }
 
-// baselines queues the baselines at the last fidelity level, ahead of the search, and returns
-// their entries once all are evaluated.
-func (q *storeQueue) baselines(ctx context.Context) ([]Entry, error) {
+// queueBaselines queues the baselines at the last fidelity level, ahead of the search's trials
+// but without waiting for them, so that no worker idles while a baseline trains, and returns
+// their trial IDs.
+func (q *storeQueue) queueBaselines(ctx context.Context) ([]int64, error) {
 	bs := q.e.Baselines
 	specs := make([]store.TrialSpec, len(bs))
 	for i, b := range bs {
@@ -595,7 +609,13 @@ func (q *storeQueue) baselines(ctx context.Context) ([]Entry, error) {
 			return nil, err
 		}
 	}
-	evs, err := q.run(ctx, specs, make([]*evaluator.Result, len(bs)))
+	return q.queue(ctx, specs, make([]*evaluator.Result, len(bs)))
+}
+
+// baselines returns the entries of the baselines, queued as trials ids, once all are evaluated.
+func (q *storeQueue) baselines(ctx context.Context, ids []int64) ([]Entry, error) {
+	bs := q.e.Baselines
+	evs, err := q.wait(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
