@@ -58,15 +58,19 @@ func rawDB(t testing.TB, b backend, dsnOrPath string, params ...string) *sql.DB 
 	return db
 }
 
+// dialect returns the store's dialect for b.
+func (b backend) dialect() dialect {
+	if b.driver == "pgx" {
+		return postgresDialect{}
+	}
+	return sqliteDialect{}
+}
+
 // rawExec runs query on a raw connection to dsn, in the dialect of b.
 func rawExec(t testing.TB, b backend, dsn, query string, args ...any) {
 	t.Helper()
 	db := rawDB(t, b, dsn, "mode=rw")
-	d := dialect(sqliteDialect{})
-	if b.driver == "pgx" {
-		d = postgresDialect{}
-	}
-	if _, err := db.ExecContext(context.Background(), d.rebind(query), args...); err != nil {
+	if _, err := db.ExecContext(context.Background(), b.dialect().rebind(query), args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 }

@@ -50,6 +50,9 @@ type dialect interface {
 	// two workers never claim trials of one key at once; it reports false if another
 	// transaction holds the key.
 	lockKey(ctx context.Context, tx txn, trialID int64) (bool, error)
+	// now returns the time by the database's clock: the server's, which every machine shares,
+	// so that leases mean the same to workers whose clocks disagree.
+	now(ctx context.Context, tx txn) (time.Time, error)
 	// retryable says whether a transaction that failed with err may succeed if run again:
 	// it met a lock or a conflict, not a fault.
 	retryable(err error) bool
@@ -64,6 +67,7 @@ type header struct {
 	version int    // the nas schema version
 	source  string // where the version is kept, e.g. "its header"
 	foreign string // for a database that is not nas's: what it is, to follow its name in a message
+	corrupt string // for a nas database whose marks make no sense: what is wrong
 }
 
 // openMode says what a caller means to do with a database.
@@ -76,10 +80,11 @@ const (
 )
 
 // Open opens the nas database dsn for reading and writing and brings its schema up to
-// SchemaVersion. dsn is a PostgreSQL URL (postgres://user:password@host:port/database, see
-// OpenPostgres) or the path of a SQLite file, which is created if there is none (see
-// OpenSQLite). If the database belongs to another program, is corrupt or was written by a
-// newer nas, Open returns a *FileError and leaves it as it was.
+// SchemaVersion. dsn is a PostgreSQL URL, postgres://user:password@host:port/database?params
+// with libpq's parameters and two of nas's (search_path=SCHEMA, where the tables are, and
+// pool_max_conns=N, DefaultMaxConns unless given), or the path of a SQLite file, which is
+// created if there is none. If the database belongs to another program, is corrupt or was
+// written by a newer nas, Open returns a *FileError and leaves it as it was.
 func Open(dsn string) (*DB, error) { return open(dsn, readWrite) }
 
 // OpenReadOnly opens the nas database dsn for reading only, for reports. It never writes to it;
@@ -152,6 +157,8 @@ func (h header) check(where string, mode openMode) error {
 		return nil
 	case !h.nas:
 		return &FileError{Path: where, Err: ErrNotNAS, Detail: h.foreign}
+	case h.corrupt != "":
+		return &FileError{Path: where, Err: ErrCorrupt, Detail: "is corrupt (" + h.corrupt + ")"}
 	case mode == create:
 		return &FileError{Path: where, Err: ErrNotEmpty, Detail: fmt.Sprintf(
 			"holds a nas database already (schema %d); nas db migrate upgrades it", h.version)}

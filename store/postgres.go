@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,6 +42,10 @@ func IsURL(dsn string) bool {
 // other's rows, and an advisory lock on the trial's evaluation key, so that two workers never
 // train the same key at once. The schema version is kept in the table nas_meta, which also
 // marks the database as nas's; migrations run under an advisory lock, one process at a time.
+//
+// The queue is the trials table itself, as in SQLite: a job queue such as River would be a
+// second queue beside it, with tables and migrations of its own and no evaluation keys or
+// cache, to replace a claim of one query and one lock.
 func openPostgres(rawURL string, mode openMode) (*DB, error) {
 	cfg, maxConns, where, err := parseURL(rawURL)
 	if err != nil {
@@ -167,6 +172,13 @@ func (postgresDialect) lockKey(ctx context.Context, tx txn, trialID int64) (bool
 	return ok, err
 }
 
+// now asks the server for its clock.
+func (postgresDialect) now(ctx context.Context, tx txn) (time.Time, error) {
+	var t time.Time
+	err := tx.QueryRowContext(ctx, "SELECT clock_timestamp()").Scan(&t)
+	return t, err
+}
+
 // retryable accepts serialization failures and deadlocks, the conflicts PostgreSQL resolves by
 // failing one transaction.
 func (postgresDialect) retryable(err error) bool {
@@ -184,6 +196,11 @@ func (s *DB) schemaExists(ctx context.Context) error {
 	var schema sql.NullString
 	var path string
 	if err := s.reader.QueryRowContext(ctx, "SELECT current_schema(), current_setting('search_path')").Scan(&schema, &path); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "28") || pe.Code == "3D000") {
+			// The server refused the user, the password or the database the URL names.
+			return &FileError{Path: s.where, Err: ErrBadURL, Detail: "cannot be used: " + pe.Message}
+		}
 		return fmt.Errorf("%s: %w", s.where, err)
 	}
 	if !schema.Valid {
@@ -215,10 +232,10 @@ func (postgresDialect) header(ctx context.Context, tx txn) (header, error) {
 		if err != nil {
 			return header{}, err
 		}
-		if len(versions) != 1 {
-			h.version = -len(versions) // reported as corrupt
-		} else {
+		if len(versions) == 1 {
 			h.version = versions[0]
+		} else {
+			h.corrupt = fmt.Sprintf("its nas_meta table holds %d schema versions, want 1", len(versions))
 		}
 	}
 	return h, nil

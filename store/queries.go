@@ -30,12 +30,16 @@ func scanExperiment(sc scanner) (Experiment, error) {
 func (s *DB) CreateExperiment(ctx context.Context, e Experiment) (int64, error) {
 	var id int64
 	err := s.write(ctx, func(tx txn) error {
-		now := timeArg(time.Now())
+		t, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
+		now := timeArg(t)
 		var holder, since, until any
 		if e.Coordinator.Owner != "" {
 			holder, since, until = e.Coordinator.Owner, now, timeArg(e.Coordinator.Until)
 		}
-		err := tx.QueryRowContext(ctx, `INSERT INTO experiments (name, config, seed, strategy, status,
+		err = tx.QueryRowContext(ctx, `INSERT INTO experiments (name, config, seed, strategy, status,
 			created_at, updated_at, cpu_model, cores, go_version, nas_version, coordinator,
 			coordinator_since, coordinator_until)
 			VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id`,
@@ -85,7 +89,10 @@ func (s *DB) SetExperimentStatus(ctx context.Context, id int64, status Experimen
 		return fmt.Errorf("experiment %d: unknown status %q", id, status)
 	}
 	return s.write(ctx, func(tx txn) error {
-		now := time.Now()
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		finished := timeArg(now)
 		if status == ExperimentRunning {
 			finished = nil
@@ -104,7 +111,10 @@ func (s *DB) SetExperimentStatus(ctx context.Context, id int64, status Experimen
 func (s *DB) HoldExperiment(ctx context.Context, id int64, owner string, lease time.Duration) error {
 	checkLease(owner, lease)
 	return s.write(ctx, func(tx txn) error {
-		now := time.Now()
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE experiments SET coordinator = ?1,
 			coordinator_since = CASE WHEN coordinator = ?1 THEN coordinator_since ELSE ?2 END,
 			coordinator_until = ?3
@@ -212,7 +222,10 @@ func scanTrial(sc scanner) (Trial, error) {
 func (s *DB) AddTrials(ctx context.Context, experimentID int64, trials []TrialSpec) ([]int64, error) {
 	ids := make([]int64, len(trials))
 	err := s.write(ctx, func(tx txn) error {
-		now := time.Now()
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		for i, t := range trials {
 			var err error
 			if ids[i], err = addTrial(ctx, tx, experimentID, t, now); err != nil {
@@ -323,7 +336,10 @@ func (s *DB) ClaimTrial(ctx context.Context, experimentID int64, owner string, l
 	var t Trial
 	err := s.write(ctx, func(tx txn) error {
 		t = Trial{}
-		now := time.Now()
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		generation, after := int64(math.MinInt64), int64(0)
 		for {
 			var id int64
@@ -340,7 +356,7 @@ func (s *DB) ClaimTrial(ctx context.Context, experimentID int64, owner string, l
 				if err != nil {
 					return err
 				}
-				continue // another worker is claiming or finishing the key right now
+				continue // another worker is claiming a trial of the key right now
 			}
 			res, err := tx.ExecContext(ctx, claimTrial, id, timeArg(now), owner, timeArg(now.Add(lease)))
 			if err != nil {
@@ -380,9 +396,13 @@ func checkLease(owner string, lease time.Duration) {
 func (s *DB) Heartbeat(ctx context.Context, trialID int64, owner string, lease time.Duration) error {
 	checkLease(owner, lease)
 	return s.write(ctx, func(tx txn) error {
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE trials SET lease_until = ?
 			WHERE id = ? AND status = 'running' AND lease_owner = ?`,
-			timeArg(time.Now().Add(lease)), trialID, owner)
+			timeArg(now.Add(lease)), trialID, owner)
 		if err != nil {
 			return err
 		}
@@ -414,7 +434,11 @@ func (s *DB) FinishTrial(ctx context.Context, trialID int64, owner string, r eva
 				lease_until = NULL WHERE id = ?`, trialID)
 			return err
 		}
-		return finish(ctx, tx, trialID, owner, r, time.Now())
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return finish(ctx, tx, trialID, owner, r, now)
 	})
 }
 
@@ -429,8 +453,10 @@ func (s *DB) RecordTrial(ctx context.Context, experimentID int64, t TrialSpec, r
 	}
 	var id int64
 	err := s.write(ctx, func(tx txn) error {
-		now := time.Now()
-		var err error
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if id, err = addTrial(ctx, tx, experimentID, t, now); err != nil {
 			return err
 		}
@@ -688,12 +714,16 @@ func (s *DB) PutWorker(ctx context.Context, w Worker) error {
 		panic("store: PutWorker of a worker without a name")
 	}
 	return s.write(ctx, func(tx txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO workers (`+strings.Join(workerColumns, ", ")+`)
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO workers (`+strings.Join(workerColumns, ", ")+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, threads = excluded.threads,
 			seen_at = excluded.seen_at, stopped_at = excluded.stopped_at`,
 			w.Name, w.Host, w.PID, w.Machine.CPUModel, w.Machine.Cores, w.Slots, w.Threads,
-			w.Machine.GoVersion, w.Machine.NASVersion, timeArg(w.Started), timeArg(time.Now()), timeArg(w.Stopped))
+			w.Machine.GoVersion, w.Machine.NASVersion, timeArg(w.Started), timeArg(now), timeArg(w.Stopped))
 		return err
 	})
 }
@@ -720,8 +750,12 @@ func (s *DB) Workers(ctx context.Context) ([]Worker, error) {
 		for i, w := range ws {
 			index[w.Name] = i
 		}
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT id, lease_owner FROM trials
-			WHERE status = 'running' AND lease_until >= ? ORDER BY id`, timeArg(time.Now()))
+			WHERE status = 'running' AND lease_until >= ? ORDER BY id`, timeArg(now))
 		if err != nil {
 			return err
 		}

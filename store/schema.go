@@ -4,13 +4,21 @@ package store
 // nas never migrates a database that belongs to another program.
 const applicationID = 0x6e617331
 
-// migrations take a database from schema version i (PRAGMA user_version) to i+1. They only ever
-// grow: a released migration is never edited, a change is a new entry.
+// migrations take a database from schema version i (PRAGMA user_version in SQLite, nas_meta in
+// PostgreSQL) to i+1. They only ever grow: a released migration is never edited, a change is a
+// new entry.
+//
+// They are written once for both databases, in SQLite's SQL within what toPostgres translates:
+// column types INTEGER (64 bits), REAL (float64) and TEXT, in capitals; INTEGER PRIMARY KEY for
+// IDs; WITHOUT ROWID if wanted; foreign keys as column REFERENCES; views in the SQL both share
+// (no PRAGMA, AUTOINCREMENT, STRICT, BLOB, booleans or casts with ::). TestMigrationsStayPortable
+// checks the words, and every store test runs them on both databases. Copy must know every
+// table (TestCopyCoversEveryTable).
 //
 // Times are TEXT in UTC, "2006-01-02T15:04:05.000000Z": readable at the sqlite3 prompt, understood
-// by its date functions, and of fixed width so that comparing them as strings compares the times.
-// Floats that were NaN are NULL, since SQLite has no NaN. Tables are not STRICT, so that sqlite3
-// shells older than 3.37 can read the file.
+// by its date functions and PostgreSQL's casts, and of fixed width so that comparing them as
+// strings compares the times. Floats that were NaN are NULL, since SQLite has no NaN. Tables are
+// not STRICT, so that sqlite3 shells older than 3.37 can read the file.
 var migrations = []string{
 	// 1: the first schema.
 	`
@@ -194,6 +202,5 @@ FROM workers w;
 `,
 }
 
-// SchemaVersion is the schema version (PRAGMA user_version) this binary writes: the number of
-// migrations it knows.
+// SchemaVersion is the schema version this binary writes: the number of migrations it knows.
 const SchemaVersion = 2

@@ -132,6 +132,7 @@ func (sqliteDialect) lockSchema(context.Context, txn) error             { return
 func (sqliteDialect) lockRow() string                                   { return "" }
 func (sqliteDialect) skipLocked() string                                { return "" }
 func (sqliteDialect) lockKey(context.Context, txn, int64) (bool, error) { return true, nil }
+func (sqliteDialect) now(context.Context, txn) (time.Time, error)       { return time.Now(), nil }
 func (sqliteDialect) retryable(err error) bool                          { return isBusy(err) }
 
 // header reads the file's application_id and user_version, and counts its schema objects.

@@ -10,8 +10,8 @@ import (
 )
 
 // Store is what search and reports need from the database: experiments, architectures, a queue of
-// trials that workers lease, their results and an evaluation cache. SQLite implements it; a server
-// database can stand behind it later without touching its callers.
+// trials that workers lease, their results and an evaluation cache. DB implements it on SQLite
+// and on PostgreSQL.
 //
 // Every method that writes does so in one transaction: it either happens completely or not at
 // all, whatever happens to the process.

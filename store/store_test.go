@@ -893,3 +893,42 @@ func TestCheckFindsBrokenInvariants(t *testing.T) {
 		}
 	})
 }
+
+// TestFinishWaitsForAConcurrentClaim has another transaction take over a trial while its old
+// owner finishes it: the finish waits for that transaction and then finds the lease lost,
+// rather than storing a result for a trial that someone else holds.
+func TestFinishWaitsForAConcurrentClaim(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, dsn := openTemp(t, b)
+		ctx := context.Background()
+		exp := newExperiment(t, s, "e")
+		a := testArch(0)
+		addTrials(t, s, exp, 0, a)
+		tr := claim(t, s, exp, "old", time.Minute)
+
+		thief, err := rawDB(t, b, dsn, "mode=rw").Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer thief.Rollback()
+		if _, err := thief.Exec(b.dialect().rebind("UPDATE trials SET lease_owner = 'thief' WHERE id = ?"), tr.ID); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.FinishTrial(ctx, tr.ID, "old", testResult(a, 7, 0)) }()
+		select {
+		case err := <-done:
+			t.Fatalf("FinishTrial returned %v while another transaction held the trial", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := thief.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; !errors.Is(err, ErrLeaseLost) {
+			t.Errorf("FinishTrial after the trial was taken over: err = %v, want ErrLeaseLost", err)
+		}
+		if evs, err := s.Evaluations(ctx, exp); err != nil || len(evs) != 0 {
+			t.Errorf("Evaluations = %v, %v; want no result stored", evs, err)
+		}
+	})
+}

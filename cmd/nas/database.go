@@ -11,7 +11,7 @@ import (
 // dbFlag adds the --db flag that every command touching the database has.
 func dbFlag(fs *flag.FlagSet) *string {
 	return fs.String("db", store.DefaultPath,
-		"the database: a SQLite `FILE`, or a PostgreSQL URL postgres://user:password@host:port/database")
+		"the database `DB`: a SQLite file, or a PostgreSQL URL (postgres://user:password@host:port/database)")
 }
 
 // openStore opens the database dsn for reading.

@@ -132,8 +132,8 @@ func copyDB(ctx context.Context, from, to string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "copied %d experiments (%s): %d trials, %d results, %d architectures new to %s\n",
-		len(c.Experiments), strings.Join(c.Experiments, ", "), c.Rows["trials"], c.Rows["results"],
-		c.Rows["architectures"], dst.Where())
+	fmt.Fprintf(stdout, "copied %d experiments (%s) to %s: %d trials, %d results, %d new architectures\n",
+		len(c.Experiments), strings.Join(c.Experiments, ", "), dst.Where(), c.Rows["trials"], c.Rows["results"],
+		c.Rows["architectures"])
 	return nil
 }

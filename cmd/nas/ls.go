@@ -46,7 +46,7 @@ func (c *lsCommand) Run(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	t := reports.Table{
-		Title:  fmt.Sprintf("Experiments in %s", *path),
+		Title:  fmt.Sprintf("Experiments in %s", st.Where()),
 		Header: []string{"experiment", "strategy", "status", "trials", "done", "best val acc", "started", "machine"},
 		Right:  []bool{false, false, false, true, true, true, false, false},
 	}

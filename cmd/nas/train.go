@@ -40,7 +40,7 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	val := fs.Float64("val", -1, "fraction of the training set held out for validation")
 	test := fs.Bool("test", false, "evaluate on the test split at the end")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
-	db := fs.String("db", "", "record the trial in the SQLite database `FILE` (reusing a result it already holds)")
+	db := fs.String("db", "", "record the trial in the database `DB`, a SQLite file or a PostgreSQL URL (reusing a result it already holds)")
 	expName := fs.String("name", "train", "with --db, the experiment the trial is recorded under")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -103,7 +103,7 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		if cached, ok, err := rec.cached(ctx, *test); err != nil {
 			return err
 		} else if ok {
-			fmt.Fprintf(stderr, "%s has this evaluation already (same network, data, recipe and seed): showing it, not training again\n", *db)
+			fmt.Fprintf(stderr, "%s has this evaluation already (same network, data, recipe and seed): showing it, not training again\n", rec.st.Where())
 			if err := rec.reuse(ctx); err != nil {
 				return err
 			}
