@@ -25,6 +25,8 @@ type copyTable struct {
 var copyTables = []copyTable{
 	{name: "experiments", id: true},
 	{name: "architectures"},
+	{name: "recipes"},
+	{name: "workers"},
 	{name: "trials", id: true, refs: map[string]string{"experiment_id": "experiments", "result_id": "results"}},
 	{name: "results", id: true, refs: map[string]string{"trial_id": "trials"}},
 	{name: "epochs", refs: map[string]string{"result_id": "results"}},
