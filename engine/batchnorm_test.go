@@ -246,8 +246,7 @@ func benchBatchNorm(b *testing.B, s Shape, relu bool) {
 }
 
 // TestInferenceFoldsBatchNormIntoConv checks the folded inference forward of conv → BatchNorm →
-// ReLU against the same graph run unfolded (a second consumer of the convolution keeps Build from
-// folding), and that a Backward after a folded Forward sees the convolution's output, for a
+// ReLU against the same graph built without FoldBatchNorm, and that a Backward after a folded Forward sees the convolution's output, for a
 // windowed convolution and grouped ones with groups of 4 and 8.
 func TestInferenceFoldsBatchNormIntoConv(t *testing.T) {
 	for _, c := range []struct {
@@ -265,22 +264,19 @@ func checkFoldsBatchNormIntoConv(t *testing.T, in Shape, groups int) {
 	if groups > 1 {
 		filters = in.C
 	}
-	build := func(fold bool) (g *Graph, x, conv, y *Node) {
+	build := func(without ...Rule) (g *Graph, x, conv, y *Node) {
 		g = New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 2})
 		x = g.Input("x", in)
 		fillNormal(x.Value, 1)
 		conv = g.Conv2D(x, ConvSpec{Filters: filters, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: groups, Bias: true})
 		y = g.ReLU(g.BatchNorm(conv))
-		if !fold {
-			g.Add(conv, conv, 1)
-		}
 		randomizeBatchNorm(g)
-		g.Build()
+		g.Build(without...)
 		return g, x, conv, y
 	}
-	folded, fx, fconv, fy := build(true)
+	folded, fx, fconv, fy := build()
 	defer folded.Pool().Close()
-	plain, px, pconv, py := build(false)
+	plain, px, pconv, py := build(FoldBatchNorm)
 	defer plain.Pool().Close()
 	if !folded.foldable || plain.foldable {
 		t.Fatalf("Build folded %v and %v, want only the first", folded.foldable, plain.foldable)
@@ -311,8 +307,7 @@ func checkFoldsBatchNormIntoConv(t *testing.T, in Shape, groups int) {
 
 // TestResidualAddFusion checks residual blocks whose Add (and its ReLU) is computed by the
 // BatchNorm before it in training, and by that BatchNorm's convolution in a folded inference
-// forward, against the same graphs unfused (second consumers of the convolutions and the
-// BatchNorms keep Build from fusing), for each position of the branch in the Add: the training
+// forward, against the same graphs built without FuseAdd and FoldBatchNorm, for each position of the branch in the Add: the training
 // step bitwise, the folded inference up to the rounding of folding.
 func TestResidualAddFusion(t *testing.T) {
 	cases := []struct {
@@ -335,21 +330,18 @@ func TestResidualAddFusion(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			build := func(fuse bool) (*Graph, *Node, *addOp) {
+			build := func(without ...Rule) (*Graph, *Node, *addOp) {
 				g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 4})
 				x := g.Input("x", Shape{6, 5, 8})
 				fillNormal(x.Value, 1)
 				conv := g.Conv2D(x, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: tc.groups})
 				branch := g.BatchNorm(conv)
-				shortcut, extra := x, []*Node{conv, branch}
+				shortcut := x
 				if tc.excite {
 					branch = g.Scale(branch, g.Sigmoid(g.GlobalAvgPool(branch)))
-					extra = append(extra, branch)
 				}
 				if tc.project {
-					sc := g.Conv2D(x, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 1})
-					shortcut = g.BatchNorm(sc)
-					extra = append(extra, sc, shortcut)
+					shortcut = g.BatchNorm(g.Conv2D(x, ConvSpec{Filters: 8, KH: 1, KW: 1, Stride: 1}))
 				}
 				var sum *Node
 				if tc.branchIsB {
@@ -358,24 +350,23 @@ func TestResidualAddFusion(t *testing.T) {
 					sum = g.Add(branch, shortcut, tc.scale)
 				}
 				y := g.ReLU(sum)
-				if !fuse {
-					for _, n := range extra {
-						g.Add(n, n, 1)
-					}
-				}
 				randomizeBatchNorm(g)
-				g.Build()
+				g.Build(without...)
 				return g, y, sum.op.(*addOp)
 			}
-			fused, fy, fadd := build(true)
+			fused, fy, fadd := build()
 			defer fused.Pool().Close()
-			plain, py, padd := build(false)
+			plain, py, padd := build(FuseAdd, FoldBatchNorm)
 			defer plain.Pool().Close()
-			byBN := tc.wantFused && !tc.excite
-			if fadd.convFused != byBN || fadd.bnFused != byBN || fadd.scaleFused != (tc.wantFused && tc.excite) ||
-				padd.convFused || padd.bnFused || padd.scaleFused {
-				t.Fatalf("Add fused by conv/BatchNorm/Scale: %v/%v/%v fused and %v/%v/%v plain, want fused %v",
-					fadd.convFused, fadd.bnFused, fadd.scaleFused, padd.convFused, padd.bnFused, padd.scaleFused, tc.wantFused)
+			wantKind := addOwn
+			switch {
+			case tc.wantFused && tc.excite:
+				wantKind = addInScale
+			case tc.wantFused:
+				wantKind = addInBatchNormOrConv // by the BatchNorm, and folded by its convolution
+			}
+			if fadd.kind != wantKind || padd.kind != addOwn {
+				t.Fatalf("Add computed by kind %d fused and %d plain, want %d and %d", fadd.kind, padd.kind, wantKind, addOwn)
 			}
 
 			sameTrainingStep(t, fused, plain, fy, py, 3)

@@ -536,8 +536,7 @@ func sameTrainingStep(t *testing.T, a, b *Graph, ya, yb *Node, seed uint64, clos
 }
 
 // TestConvAddFusion checks an Add that alone consumes a convolution's output, computed by that
-// convolution in every forward, against the same graph run unfused (a second consumer of the
-// convolution keeps Build from fusing), for each way of computing the convolution: the same bits
+// convolution in every forward, against the same graph built without FuseAdd, for each way of computing the convolution: the same bits
 // in training and inference.
 func TestConvAddFusion(t *testing.T) {
 	for _, c := range []struct {
@@ -556,7 +555,7 @@ func TestConvAddFusion(t *testing.T) {
 		{"groups of 4, second input, scaled", Shape{5, 6, 8}, ConvSpec{Filters: 8, KH: 3, KW: 3, Stride: 1, PadH: 1, PadW: 1, Groups: 2, Bias: true}, 0.2, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			build := func(fuse bool) (*Graph, *Node, *addOp) {
+			build := func(without ...Rule) (*Graph, *Node, *addOp) {
 				g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 4})
 				x := g.Input("x", c.in)
 				fillNormal(x.Value, 1)
@@ -571,18 +570,15 @@ func TestConvAddFusion(t *testing.T) {
 					sum = g.Add(conv, other, c.scale)
 				}
 				y := g.ReLU(sum)
-				if !fuse {
-					g.Add(conv, conv, 1)
-				}
-				g.Build()
+				g.Build(without...)
 				return g, y, sum.op.(*addOp)
 			}
-			fused, fy, fadd := build(true)
+			fused, fy, fadd := build()
 			defer fused.Pool().Close()
-			plain, py, padd := build(false)
+			plain, py, padd := build(FuseAdd)
 			defer plain.Pool().Close()
-			if !fadd.convAlways || padd.convAlways {
-				t.Fatalf("Add fused by the convolution: %v fused, %v plain", fadd.convAlways, padd.convAlways)
+			if fadd.kind != addInConv || padd.kind == addInConv {
+				t.Fatalf("Add fused by the convolution: %v fused, %v plain", fadd.kind == addInConv, padd.kind == addInConv)
 			}
 			sameTrainingStep(t, fused, plain, fy, py, 3)
 			fused.Forward(false)
@@ -594,7 +590,7 @@ func TestConvAddFusion(t *testing.T) {
 
 // TestDeferredBatchNorm checks a BatchNorm (and its ReLU) whose only reader is a Winograd or a
 // direct 1×1 convolution, which applies it to its input rows as it copies them, against the same
-// graph where a second reader makes the BatchNorm write its output: the same bits in training
+// graph built without DeferBatchNorm, where the BatchNorm writes its output: the same bits in training
 // (output and gradients) and in inference, folded (the convolution before computes the
 // BatchNorm) or not; but the 1×1's weight gradient, which sums tile by tile when deferred and
 // over a segment's rows at once otherwise, and is compared with a tolerance.
@@ -613,7 +609,7 @@ func TestDeferredBatchNorm(t *testing.T) {
 		{"input, BatchNorm, ReLU, 1x1 of 12 channels", 12, true, false, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			build := func(deferred bool) (*Graph, *Node, *batchNormOp) {
+			build := func(without ...Rule) (*Graph, *Node, *batchNormOp) {
 				g := New(Config{Batch: 3, Pool: parallel.NewPool(2), Seed: 4})
 				x := g.Input("x", Shape{9, 11, c.channels}) // 297 pixel rows: 2 tiles of a 1×1
 				fillNormal(x.Value, 1)
@@ -628,19 +624,16 @@ func TestDeferredBatchNorm(t *testing.T) {
 				}
 				p := c.k / 2
 				y := g.Conv2D(h, ConvSpec{Filters: 12, KH: c.k, KW: c.k, Stride: 1, PadH: p, PadW: p, Bias: true})
-				if !deferred {
-					g.Add(h, h, 1)
-				}
 				randomizeBatchNorm(g)
-				g.Build()
+				g.Build(without...)
 				return g, y, bn
 			}
-			def, dy, dbn := build(true)
+			def, dy, dbn := build()
 			defer def.Pool().Close()
-			plain, py, pbn := build(false)
+			plain, py, pbn := build(DeferBatchNorm)
 			defer plain.Pool().Close()
 			if !dbn.deferred || pbn.deferred {
-				t.Fatalf("deferred: %v, and %v with a second reader", dbn.deferred, pbn.deferred)
+				t.Fatalf("deferred: %v, and %v without DeferBatchNorm", dbn.deferred, pbn.deferred)
 			}
 			var close []int
 			if c.k == 1 {

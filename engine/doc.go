@@ -8,5 +8,7 @@ package engine
 
 // Version numbers the engine's arithmetic. It goes up with every change that makes a training
 // step produce different bits (a new summation order, a fused kernel that rounds differently),
-// so that results computed by an older engine are not taken from a cache for this one's.
-const Version = 5
+// so that results computed by an older engine are not taken from a cache for this one's, and
+// with every fix that changes what some network computes (6: an Add reading an unfolded
+// BatchNorm in a folded inference forward).
+const Version = 6

@@ -35,10 +35,12 @@ type reluOp struct {
 	fwd, bwd *elementwise
 	// set makes backward set x's gradient instead of adding to it (see overwriter).
 	set bool
-	// fused marks a ReLU that Build folded into the BatchNorm producing x: that op applies it,
-	// in place, and this one does nothing.
+	// fused marks a ReLU that the BatchNorm or Add producing x applies in place (see fuseReLU):
+	// this op then does nothing.
 	fused bool
 }
+
+func (o *reluOp) configure(p *plan) { o.fused = p.step(o.y).inPlace }
 
 // ReLU adds y = max(x, 0).
 func (g *Graph) ReLU(x *Node) *Node {

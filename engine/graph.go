@@ -28,7 +28,7 @@ type Node struct {
 	Value []float32
 	// Grad is dLoss/dValue, nil when the node needs no gradient (inputs, or graphs built for
 	// inference only). Nodes whose gradients are never needed at the same time share buffers
-	// (see Build), so a node's Grad holds its gradient from when Backward computes it until the
+	// (see planGradients), so a node's Grad holds its gradient from when Backward computes it until the
 	// node's op has passed it on to its inputs, and may hold another node's afterwards.
 	Grad []float32
 
@@ -91,6 +91,8 @@ type Graph struct {
 	// foldable records that Build folded a BatchNorm into a convolution; folded, that the last
 	// Forward ran them folded, so that a Backward must first run Forward unfolded.
 	foldable, folded bool
+	// plan is what Build, or a Forward without it, decided (see plan.go); nil before.
+	plan *plan
 }
 
 // Config sets up a graph.
@@ -176,8 +178,8 @@ func (g *Graph) Input(name string, s Shape) *Node {
 
 // addNode appends a node whose value is computed by o from inputs.
 func (g *Graph) addNode(name string, s Shape, o op, inputs ...*Node) *Node {
-	if g.built {
-		panic("engine: layer added after Build")
+	if g.plan != nil {
+		panic("engine: layer added after Build or Forward")
 	}
 	if s.H <= 0 || s.W <= 0 || s.C <= 0 {
 		panic(fmt.Sprintf("engine: %s: invalid output shape %v", name, s))
@@ -209,127 +211,74 @@ func (g *Graph) reserveScratch(n int) {
 	}
 }
 
-// Build allocates the gradient buffers of every node but the graph's inputs, whose gradients are
-// never needed. After Build no layer can be added. Forward may run without Build (inference).
+// Build plans the graph and allocates the gradient buffers of every node but the graph's
+// inputs, whose gradients are never needed. After Build no layer can be added. Forward may run
+// without Build (inference), with every op computing its own node; then neither Build nor a
+// layer may follow.
 //
-// Build also fuses each ReLU whose input is a BatchNorm or an Add with no other consumer into
-// that op, which then applies the ReLU in place: afterwards the two nodes share their Value and
-// Grad buffers, which hold the ReLU's output and gradient. And it folds each BatchNorm whose input
-// is a convolution with no other consumer into that convolution for inference: Forward(false)
-// then computes the BatchNorm's output (and its ReLU's) directly, with the running statistics
-// folded into the convolution's weights and bias, and leaves the convolution's own Value stale.
-// An Add that alone consumes a BatchNorm's output (a residual connection) is computed by that
-// BatchNorm as it normalises, and in a folded forward by its convolution as it stores its rows:
-// the BatchNorm's own Value, which nothing else reads, is then left stale too. Likewise an Add
-// that alone consumes a Scale's output (Squeeze-and-Excitation before a residual connection) is
-// computed by that Scale, and one that alone consumes a convolution's output (a pre-activation
-// block, Inception-ResNet's projection) by that convolution in every forward, leaving the
-// convolution's own Value stale. A BatchNorm (and its ReLU) whose output only a Winograd or a
-// direct 1×1 convolution reads is applied by that convolution as it copies its input rows, in
-// unfolded forwards and in the weight gradient: the BatchNorm's own Value is then left stale.
-// Finally it plans the gradient buffers: a gradient lives in Backward from its first write, by the
-// loss or by a consumer's backward that sets rather than adds to it, until its node's op has read
-// it, and gradients whose lifetimes do not overlap share a buffer. Only the other gradients, which
-// start from zero, are cleared before each Backward.
-func (g *Graph) Build() {
+// The plan (plan.go) applies the fusion rules, but those in without: a ReLU applied in place by
+// the BatchNorm or Add before it (FuseReLU), a BatchNorm folded into the convolution before it
+// for inference (FoldBatchNorm), a residual Add computed by the op of one of its inputs
+// (FuseAdd), a BatchNorm applied by the convolution after it to the rows it copies
+// (DeferBatchNorm); the ops are then configured from it. Finally Build plans the gradient
+// buffers (planGradients).
+func (g *Graph) Build(without ...Rule) {
 	if g.built {
 		return
+	}
+	if g.plan != nil {
+		panic("engine: Build after a Forward without Build")
 	}
 	g.built = true
 	// Every thread of the pool, and the caller of a Parallel product, may run a product at once.
 	gemm.Reserve(g.pool.Threads() + 1)
-	consumers := make([]int, len(g.nodes))
+	p := newPlan(g, without, false)
+	g.apply(p)
+	g.planGradients(p)
+}
+
+// apply configures the ops from the plan p.
+func (g *Graph) apply(p *plan) {
+	g.plan, g.foldable = p, p.foldable
 	for _, n := range g.nodes {
-		for _, in := range n.inputs {
-			consumers[in.id]++
+		if s := p.step(n); s.inPlace {
+			n.Value = s.by.Value
+		}
+		if c, ok := n.op.(configurer); ok {
+			c.configure(p)
 		}
 	}
+}
+
+// configurer is an op that takes its part of the plan: its algorithm, the prologue and epilogue
+// it applies, or the op that computes its node instead.
+type configurer interface {
+	configure(p *plan)
+}
+
+// Plan describes what Build decided, one line per node: its op (and a convolution's
+// algorithm), which op computes its value, the prologue and epilogue its op applies and its
+// gradient buffer. It is empty before Build (or a Forward without it).
+func (g *Graph) Plan() string {
+	if g.plan == nil {
+		return ""
+	}
+	return g.plan.String()
+}
+
+// planGradients plans the gradient buffers: a gradient lives in Backward from its first write,
+// by the loss or by a consumer's backward that sets rather than adds to it, until its node's op
+// has read it, and with ShareGradients, gradients whose lifetimes do not overlap share a buffer.
+// Only the other gradients, which start from zero, are cleared before each Backward. A node whose
+// value an op computes in place of its own shares that op's gradient buffer too.
+func (g *Graph) planGradients(p *plan) {
 	// owner[i] is the node whose gradient buffer node i uses: itself, or the op a ReLU is fused
 	// into.
 	owner := make([]*Node, len(g.nodes))
-	alone := func(x *Node) bool { return consumers[x.id] == 1 && (g.loss == nil || g.loss.logits != x) }
 	for _, n := range g.nodes {
 		owner[n.id] = n
-		if n.op == nil {
-			continue
-		}
-		if r, ok := n.op.(*reluOp); ok && alone(r.x) {
-			fused := true
-			switch x := r.x.op.(type) {
-			case *batchNormOp:
-				x.relu = true
-			case *addOp:
-				x.relu = true
-			default:
-				fused = false
-			}
-			if fused {
-				r.fused = true
-				n.Value = r.x.Value
-				owner[n.id] = r.x
-				continue
-			}
-		}
-		if bn, ok := n.op.(*batchNormOp); ok && alone(bn.x) {
-			if c, ok := bn.x.op.(*convOp); ok {
-				c.foldInto(bn)
-				g.foldable = true
-			}
-		}
-	}
-	// An Add of a convolution's, a BatchNorm's or a Scale's output, its only consumer, is computed
-	// by that op too, when the Add's other input is computed before it (and, for a BatchNorm's or
-	// a Scale's output as the Add's second input, when the scale is 1, so that the sum is the same
-	// either way round); in a folded forward, an Add of a BatchNorm's output by the BatchNorm's
-	// convolution, under the same conditions.
-	for _, n := range g.nodes {
-		add, ok := n.op.(*addOp)
-		if !ok {
-			continue
-		}
-		for _, x := range []*Node{add.a, add.b} {
-			other, _ := add.residual(x)
-			if !alone(x) || other.id >= x.id {
-				continue
-			}
-			if conv, ok := x.op.(*convOp); ok {
-				conv.addFused, add.convAlways = add, true
-				break
-			}
-			if x == add.b && add.scale != 1 {
-				continue
-			}
-			if sc, ok := x.op.(*scaleOp); ok {
-				sc.residual, add.scaleFused = add, true
-				break
-			}
-			bn, ok := x.op.(*batchNormOp)
-			if !ok {
-				continue
-			}
-			bn.residual, add.bnFused = add, true
-			if conv, ok := bn.x.op.(*convOp); ok && bn.folded && other.id < conv.y.id {
-				conv.residual, add.convFused = add, true
-			}
-			break
-		}
-	}
-	// A BatchNorm (and its ReLU) whose output only a Winograd or a direct 1×1 convolution reads,
-	// and which computes no Add, leaves its normalisation to the convolution: the padding of the
-	// Winograd convolution's input rows, or the copy of the 1×1's into a tile, in the forward and
-	// again in the weight gradient, applies it, and the output is never written (the BatchNorm's
-	// backward takes the ReLU's mask from its input).
-	for _, n := range g.nodes {
-		conv, ok := n.op.(*convOp)
-		if !ok || conv.winoFwd == nil && !conv.direct || !alone(conv.x) {
-			continue
-		}
-		in := conv.x
-		if r, ok := in.op.(*reluOp); ok && r.fused {
-			in = r.x
-		}
-		if bn, ok := in.op.(*batchNormOp); ok && bn.residual == nil && (in == conv.x || alone(in)) {
-			bn.deferred, conv.deferredBN, conv.inputNorm = true, bn, bn.rowNorm()
+		if s := p.step(n); s.inPlace {
+			owner[n.id] = s.by
 		}
 	}
 	// first[i] is the consumer whose backward writes node i's gradient buffer first in a step,
@@ -338,7 +287,7 @@ func (g *Graph) Build() {
 	slot := make([]int, len(g.nodes))
 	twice := make([]bool, len(g.nodes))
 	for _, c := range g.nodes {
-		if r, ok := c.op.(*reluOp); ok && r.fused {
+		if p.step(c).inPlace {
 			continue
 		}
 		for i, in := range c.inputs {
@@ -368,24 +317,38 @@ func (g *Graph) Build() {
 		case c != nil && !twice[n.id]:
 			w, ok := c.op.(overwriter)
 			if !ok || !w.overwrite(slot[n.id]) {
-				n.Grad = make([]float32, len(n.Value))
-				g.zeroSpans = addSpans(g.zeroSpans, n.Grad)
-				g.allSpans = addSpans(g.allSpans, n.Grad)
+				g.clearedGrad(p, n)
 				continue
 			}
 			start[n.id] = c.id
 		default:
-			n.Grad = make([]float32, len(n.Value))
-			g.zeroSpans = addSpans(g.zeroSpans, n.Grad)
-			g.allSpans = addSpans(g.allSpans, n.Grad)
+			g.clearedGrad(p, n)
 			continue
 		}
 		shared = append(shared, n)
 	}
-	g.shareGradients(shared, start)
+	g.shareGradients(shared, start, !p.off[ShareGradients])
+	// Number the buffers in the order of the nodes that use them, for the plan.
+	number, users := map[*float32]int{}, map[*float32]int{}
 	for _, n := range g.nodes {
 		if o := owner[n.id]; o != n {
 			n.Grad = o.Grad
+		}
+		if len(n.Grad) == 0 {
+			continue
+		}
+		at := &n.Grad[0]
+		if _, ok := number[at]; !ok {
+			number[at] = len(number)
+		}
+		p.step(n).gradBuf = number[at]
+		if owner[n.id] == n {
+			users[at]++
+		}
+	}
+	for _, n := range g.nodes {
+		if len(n.Grad) > 0 && users[&n.Grad[0]] > 1 {
+			p.step(n).shareGradBuffer = true
 		}
 	}
 	for _, p := range g.params {
@@ -394,13 +357,19 @@ func (g *Graph) Build() {
 	}
 }
 
-// gradientsShareBuffers lets shareGradients reuse buffers; tests turn it off to compare.
-var gradientsShareBuffers = true
+// clearedGrad gives n a gradient buffer of its own, which Backward clears before each step.
+func (g *Graph) clearedGrad(p *plan, n *Node) {
+	n.Grad = make([]float32, len(n.Value))
+	g.zeroSpans = addSpans(g.zeroSpans, n.Grad)
+	g.allSpans = addSpans(g.allSpans, n.Grad)
+	p.step(n).gradCleared = true
+}
 
 // shareGradients gives the nodes gradient buffers, node n's live in Backward from the op with id
 // start[n.id] to n's own op, reusing a buffer as soon as its last holder's op has run: buffers
 // are handed out in the order of the lifetimes' beginnings, each the smallest free one that fits.
-func (g *Graph) shareGradients(nodes []*Node, start []int) {
+// Without share, every node gets a buffer of its own.
+func (g *Graph) shareGradients(nodes []*Node, start []int, share bool) {
 	slices.SortStableFunc(nodes, func(a, b *Node) int { return start[b.id] - start[a.id] })
 	type held struct {
 		buf []float32
@@ -426,7 +395,7 @@ func (g *Graph) shareGradients(nodes []*Node, start []int) {
 			}
 		}
 		var buf []float32
-		if best >= 0 && gradientsShareBuffers {
+		if best >= 0 && share {
 			buf = free[best]
 			free = slices.Delete(free, best, best+1)
 		} else {
@@ -453,6 +422,9 @@ func addSpans(spans [][]float32, b []float32) [][]float32 {
 // Forward runs every layer in order. train selects training behaviour: BatchNorm on batch
 // statistics (and updating its running averages), Dropout and DropPath active.
 func (g *Graph) Forward(train bool) {
+	if g.plan == nil {
+		g.apply(newPlan(g, nil, true)) // a graph not built: every op computes its own node
+	}
 	g.train = train
 	g.folded = !train && g.foldable
 	g.run()

@@ -11,15 +11,33 @@ type addOp struct {
 	scale   float32
 	// setA and setB make backward set a's or b's gradient instead of adding to it.
 	setA, setB bool
-	// relu marks an Add that applies the ReLU consuming it, in place (see Build).
+	// relu marks an Add that applies the ReLU consuming it, in place (see fuseReLU).
 	relu bool
-	// convFused marks an Add computed by the convolution of one of its inputs in a folded
-	// inference forward, bnFused one computed by the BatchNorm of one of its inputs in other
-	// forwards, scaleFused and convAlways one computed by the Scale or the convolution whose
-	// output is one of its inputs in every forward (see Build).
-	convFused, bnFused, scaleFused, convAlways bool
-	fwd, bwd                                   *elementwise
+	// kind is which op computes the Add (see fuseAdd).
+	kind addKind
+	// bn is the BatchNorm whose output is an input, for kinds addInBatchNorm*.
+	bn       *batchNormOp
+	fwd, bwd *elementwise
 }
+
+// addKind is which op computes an Add's output.
+type addKind int
+
+const (
+	// addOwn: the Add itself.
+	addOwn addKind = iota
+	// addInConv: the convolution whose output is an input, in every forward.
+	addInConv
+	// addInScale: the Scale whose output is an input, in every forward.
+	addInScale
+	// addInBatchNorm: the BatchNorm whose output is an input, in every forward that runs it: in
+	// a folded forward, the convolution computes a folded BatchNorm's output and the Add itself
+	// adds.
+	addInBatchNorm
+	// addInBatchNormOrConv: the BatchNorm whose output is an input, and in folded forwards the
+	// convolution it is folded into.
+	addInBatchNormOrConv
+)
 
 // Add adds y = a + scale·b for two nodes of the same shape: scale 1 is a residual connection,
 // a smaller one (0.2 in Inception-ResNet) damps the residual branch b.
@@ -87,11 +105,30 @@ func (o *addOp) overwrite(input int) bool {
 	return true
 }
 
-func (o *addOp) forward(g *Graph) {
-	if g.folded && o.convFused || !g.folded && o.bnFused || o.scaleFused || o.convAlways {
-		return
+func (o *addOp) configure(p *plan) {
+	s := p.step(o.y)
+	o.relu = s.relu
+	switch by := s.by; {
+	case by == nil:
+		o.kind = addOwn
+	case s.foldedBy != nil:
+		o.kind, o.bn = addInBatchNormOrConv, by.op.(*batchNormOp)
+	default:
+		switch x := by.op.(type) {
+		case *convOp:
+			o.kind = addInConv
+		case *scaleOp:
+			o.kind = addInScale
+		case *batchNormOp:
+			o.kind, o.bn = addInBatchNorm, x
+		}
 	}
-	o.fwd.run()
+}
+
+func (o *addOp) forward(g *Graph) {
+	if o.kind == addOwn || o.kind == addInBatchNorm && g.folded && o.bn.folded {
+		o.fwd.run()
+	}
 }
 
 func (o *addOp) backward(*Graph) {
@@ -177,7 +214,7 @@ type scaleOp struct {
 	samples int
 	// setX and setS make backward set x's or s's gradient instead of adding to it.
 	setX, setS bool
-	// residual is the Add that the forward computes too (see Build).
+	// residual is the Add that the forward computes too (see fuseAdd).
 	residual *addOp
 	sums     []channelSums
 	fwd, bwd func(w, i int)
@@ -233,6 +270,12 @@ func (g *Graph) Scale(x, s *Node) *Node {
 		}
 	}
 	return o.y
+}
+
+func (o *scaleOp) configure(p *plan) {
+	if add := p.step(o.y).add; add != nil {
+		o.residual = add.op.(*addOp)
+	}
 }
 
 func (o *scaleOp) overwrite(input int) bool {

@@ -16,20 +16,6 @@ type ConstantLR struct{ Base float64 }
 // LR returns Base.
 func (s ConstantLR) LR(int) float64 { return s.Base }
 
-// StepLR multiplies the learning rate by Gamma every Every steps: Base·Gamma^⌊step/Every⌋.
-type StepLR struct {
-	Base, Gamma float64
-	Every       int
-}
-
-// LR returns Base·Gamma^⌊step/Every⌋. It panics if Every is not positive.
-func (s StepLR) LR(step int) float64 {
-	if s.Every <= 0 {
-		panic(fmt.Sprintf("engine: StepLR period %d is not positive", s.Every))
-	}
-	return s.Base * math.Pow(s.Gamma, float64(step/s.Every))
-}
-
 // MultiStepLR multiplies the learning rate by Gamma at each milestone step.
 type MultiStepLR struct {
 	Base, Gamma float64

@@ -66,6 +66,15 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	if classes := net.Layers[net.Outputs[0]].Shape.C; classes != ds.Train.Classes {
 		return res, fmt.Errorf("architecture %q has %d classes, data set %s has %d", arch.Name, classes, ds.Name, ds.Train.Classes)
 	}
+	if err := CheckMemory(counts, r.Batch); err != nil {
+		var me *MemoryError
+		if !errors.As(err, &me) {
+			return res, err
+		}
+		// Stored as a failure, so that a resumed search does not propose it into the same crash.
+		res.Status, res.Message = StatusOverBudget, err.Error()
+		return res, nil
+	}
 
 	pool := opt.Pool
 	if pool == nil {
@@ -85,7 +94,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		trainSet = trainSet.Subset(r.DataFraction, opt.Seed)
 	}
 	norm := trainSet.Norm()
-	loader := data.NewLoader(ctx, trainSet, data.LoaderOptions{Batch: r.Batch, Shuffle: true, Seed: opt.Seed, Norm: norm, Augment: r.Augment()})
+	loader := data.NewLoader(trainSet, data.LoaderOptions{Batch: r.Batch, Shuffle: true, Seed: opt.Seed, Norm: norm, Augment: r.Augment()})
 	defer loader.Close()
 
 	steps := loader.Steps()
@@ -99,7 +108,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		t0 := time.Now()
 		var lossSum float64
 		var correct, seen int
-		for b := range loader.Epoch(epoch - 1) {
+		for b := range loader.Epoch(ctx, epoch-1) {
 			lr := sched.LR(step)
 			loss := model.trainStep(b, uint64(step), optim, lr)
 			step++
@@ -131,8 +140,13 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		ep := Epoch{Epoch: epoch, TrainLoss: lossSum / float64(seen), TrainAcc: float64(correct) / float64(seen), LR: sched.LR(step - 1)}
 		if valSet.Len() > 0 && res.Status == StatusOK {
 			ep.ValLoss, ep.ValAcc, err = model.evaluate(ctx, valSet, norm)
-			if err != nil {
+			switch {
+			case err != nil:
 				res.Status, res.Message = StatusCancelled, err.Error()
+			case diverged(ep.ValLoss, ds.Train.Classes):
+				// JSON and the store hold no NaN: the epoch keeps no validation figures.
+				res.Status, res.Message = StatusDiverged, fmt.Sprintf("validation loss is %.4g after epoch %d", ep.ValLoss, epoch)
+				ep.ValLoss, ep.ValAcc = 0, 0
 			}
 		}
 		ep.Seconds = time.Since(t0).Seconds()
@@ -156,6 +170,11 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		res.TestLoss, res.TestAcc, err = model.evaluate(ctx, ds.Test, norm)
 		if err != nil {
 			res.Status, res.Message = StatusCancelled, err.Error()
+			return res, nil
+		}
+		if diverged(res.TestLoss, ds.Train.Classes) {
+			res.Status, res.Message = StatusDiverged, fmt.Sprintf("test loss is %.4g", res.TestLoss)
+			res.TestLoss, res.TestAcc = 0, 0
 			return res, nil
 		}
 		res.Tested = true
@@ -217,7 +236,7 @@ type Scores struct {
 // Score runs the model in inference mode over s, normalised by norm, in batches of the
 // model's batch size.
 func (m *Model) Score(ctx context.Context, s *data.Set, norm data.Norm) (Scores, error) {
-	l := data.NewLoader(ctx, s, data.LoaderOptions{Batch: m.Graph.Batch(), Norm: norm})
+	l := data.NewLoader(s, data.LoaderOptions{Batch: m.Graph.Batch(), Norm: norm})
 	defer l.Close()
 	classes := m.Logits.Shape.C
 	sc := Scores{Confusion: make([][]int, classes)}
@@ -226,7 +245,7 @@ func (m *Model) Score(ctx context.Context, s *data.Set, norm data.Norm) (Scores,
 	}
 	var sum float64
 	var correct, n int
-	for b := range l.Epoch(0) {
+	for b := range l.Epoch(ctx, 0) {
 		copy(m.Input.Value, b.X)
 		copy(m.Loss.Labels, b.Y)
 		m.Graph.SetActiveBatch(b.N)

@@ -134,7 +134,7 @@ func TestEvaluateOnSmallIDXFiles(t *testing.T) {
 
 func TestEvaluateReportsDivergence(t *testing.T) {
 	r := quickRecipe()
-	r.LR = 1e4
+	r.LR = 1000
 	r.Epochs = 1
 	res, err := Evaluate(context.Background(), parseArch(t, tinyArch), syntheticDataset(400), r, Options{Seed: 1})
 	if err != nil {

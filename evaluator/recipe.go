@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/goccy/go-yaml/ast"
+
 	"github.com/gonas/nas/engine"
 	"github.com/gonas/nas/evaluator/data"
 	"github.com/gonas/nas/space"
@@ -74,6 +76,23 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// UnmarshalYAML reads a duration from YAML; a mistake is a *space.ConfigError at the value, so
+// that the message names the file, line and field.
+func (d *Duration) UnmarshalYAML(node ast.Node) error {
+	tok := node.GetToken()
+	if tok == nil {
+		return &space.ConfigError{Msg: "want a duration such as 90s, 10m or 1h"}
+	}
+	if err := d.UnmarshalText([]byte(tok.Value)); err != nil {
+		e := &space.ConfigError{Msg: err.Error()}
+		if tok.Position != nil {
+			e.Line, e.Col = tok.Position.Line, tok.Position.Column
+		}
+		return e
+	}
+	return nil
+}
+
 // DefaultRecipe is the recipe every field of which a recipe file may override: SGD with momentum
 // 0.9 and weight decay 5e-4, lr 0.1 on a cosine schedule, batch 128, one epoch, 10% of the
 // training set held out for validation, no augmentation.
@@ -111,6 +130,18 @@ func ParseRecipe(b []byte, filename string) (Recipe, error) {
 	return r, err
 }
 
+// Bounds of the recipe's fields, far beyond any sensible training, so that every figure derived
+// from them (steps, schedules, padded image sizes) stays exact.
+const (
+	// MaxBatch is the largest batch size.
+	MaxBatch     = 1 << 16
+	maxEpochs    = 10000
+	maxLR        = 1000.0
+	maxCropPad   = 1024
+	maxTimeLimit = 365 * 24 * time.Hour
+	maxThreads   = 4096
+)
+
 // Validate checks every field's range. The error is a *space.ConfigError naming the field and
 // what is valid.
 func (r *Recipe) Validate() error {
@@ -121,24 +152,24 @@ func (r *Recipe) Validate() error {
 		return &space.ConfigError{Field: field, Msg: fmt.Sprintf("must be %s (got %v)", valid, got)}
 	}
 	for _, err := range []error{
-		check(r.Epochs >= 1, "epochs", "at least 1", r.Epochs),
-		check(r.Batch >= 1 && r.Batch <= 65536, "batch", "between 1 and 65536", r.Batch),
+		check(r.Epochs >= 1 && r.Epochs <= maxEpochs, "epochs", fmt.Sprintf("between 1 and %d", maxEpochs), r.Epochs),
+		check(r.Batch >= 1 && r.Batch <= MaxBatch, "batch", fmt.Sprintf("between 1 and %d", MaxBatch), r.Batch),
 		check(r.Optimizer == "sgd" || r.Optimizer == "adamw", "optimizer", `"sgd" or "adamw"`, r.Optimizer),
-		check(r.LR > 0, "lr", "positive", r.LR),
+		check(r.LR > 0 && r.LR <= maxLR, "lr", fmt.Sprintf("in (0, %g]", maxLR), r.LR),
 		check(r.Momentum >= 0 && r.Momentum < 1, "momentum", "in [0, 1)", r.Momentum),
 		check(r.Beta1 >= 0 && r.Beta1 < 1, "beta1", "in [0, 1)", r.Beta1),
 		check(r.Beta2 >= 0 && r.Beta2 < 1, "beta2", "in [0, 1)", r.Beta2),
-		check(r.WeightDecay >= 0, "weight_decay", "at least 0", r.WeightDecay),
+		check(r.WeightDecay >= 0 && r.WeightDecay <= 1, "weight_decay", "in [0, 1]", r.WeightDecay),
 		check(r.Schedule == "constant" || r.Schedule == "cosine" || r.Schedule == "step", "schedule", `"constant", "cosine" or "step"`, r.Schedule),
 		check(r.StepGamma > 0 && r.StepGamma <= 1, "step_gamma", "in (0, 1]", r.StepGamma),
 		check(r.WarmupEpochs >= 0 && r.WarmupEpochs <= float64(r.Epochs), "warmup_epochs", "between 0 and epochs", r.WarmupEpochs),
 		check(r.LabelSmoothing >= 0 && r.LabelSmoothing < 1, "label_smoothing", "in [0, 1)", r.LabelSmoothing),
 		check(r.DataFraction > 0 && r.DataFraction <= 1, "data_fraction", "in (0, 1]", r.DataFraction),
 		check(r.ValFraction >= 0 && r.ValFraction < 1, "val_fraction", "in [0, 1)", r.ValFraction),
-		check(r.CropPad >= 0, "crop_pad", "at least 0", r.CropPad),
+		check(r.CropPad >= 0 && r.CropPad <= maxCropPad, "crop_pad", fmt.Sprintf("between 0 and %d", maxCropPad), r.CropPad),
 		check(r.Erase >= 0 && r.Erase <= 1, "erase", "in [0, 1]", r.Erase),
-		check(r.TimeLimit >= 0, "time_limit", "at least 0", time.Duration(r.TimeLimit)),
-		check(r.Threads >= 0, "threads", "at least 0 (0 means every core)", r.Threads),
+		check(r.TimeLimit >= 0 && time.Duration(r.TimeLimit) <= maxTimeLimit, "time_limit", fmt.Sprintf("between 0 (none) and %v", maxTimeLimit), time.Duration(r.TimeLimit)),
+		check(r.Threads >= 0 && r.Threads <= maxThreads, "threads", fmt.Sprintf("between 0 and %d (0 means every core; more than the machine's cores is refused where it runs)", maxThreads), r.Threads),
 	} {
 		if err != nil {
 			return err

@@ -48,11 +48,11 @@ func TestSetWeightsCarriesATrainedModelOver(t *testing.T) {
 	// A few training steps move the weights and the BatchNorm statistics off their start.
 	ds := syntheticDataset(64)
 	set := ds.Train
-	l := data.NewLoader(t.Context(), set, data.LoaderOptions{Batch: batch, Shuffle: true, Seed: 1, Norm: set.Norm()})
+	l := data.NewLoader(set, data.LoaderOptions{Batch: batch, Shuffle: true, Seed: 1, Norm: set.Norm()})
 	defer l.Close()
 	opt := newOptimizer(a.Graph, quickRecipe())
 	step := uint64(0)
-	for b := range l.Epoch(0) {
+	for b := range l.Epoch(t.Context(), 0) {
 		a.trainStep(b, step, opt, 0.1)
 		step++
 	}

@@ -21,10 +21,10 @@ import (
 
 // dominates reports whether a is at least as good as b in every objective of objs and better in
 // one, computed here from the definition rather than by package pareto.
-func dominates(a, b *reports.Candidate, objs ...reports.Objective) bool {
+func dominates(a, b *reports.Candidate, objs ...evaluator.Objective) bool {
 	better := false
 	for _, o := range objs {
-		va, vb := o.Value(a), o.Value(b)
+		va, vb := a.Value(o), b.Value(o)
 		if o.Maximised() {
 			va, vb = -va, -vb
 		}
@@ -49,7 +49,7 @@ func compared(r *reports.Report) []*reports.Candidate {
 
 // checkFront fails unless front is exactly the set of members of cs that none of cs dominates in
 // objs.
-func checkFront(t *testing.T, cs []*reports.Candidate, front []int64, objs ...reports.Objective) {
+func checkFront(t *testing.T, cs []*reports.Candidate, front []int64, objs ...evaluator.Objective) {
 	t.Helper()
 	var want []int64
 	for _, c := range cs {
@@ -67,7 +67,7 @@ func checkFront(t *testing.T, cs []*reports.Candidate, front []int64, objs ...re
 func TestFrontsAreTheNondominatedNetworks(t *testing.T) {
 	r := fixtureReport(t, reports.Options{})
 	cs := compared(r)
-	if want := []reports.Objective{reports.ValAcc, reports.MACs, reports.Params, reports.Latency}; !slices.Equal(r.Objectives, want) {
+	if want := []evaluator.Objective{evaluator.ValAcc, evaluator.MACs, evaluator.Params, evaluator.Latency}; !slices.Equal(r.Objectives, want) {
 		t.Fatalf("objectives %v, want %v", r.Objectives, want)
 	}
 	checkFront(t, cs, r.Front, r.Objectives...)
@@ -78,13 +78,13 @@ func TestFrontsAreTheNondominatedNetworks(t *testing.T) {
 		checkFront(t, cs, f.Trials, f.X, f.Y)
 		xs := make([]float64, len(f.Trials))
 		for i, id := range f.Trials {
-			xs[i] = f.X.Value(r.Candidate(id))
+			xs[i] = r.Candidate(id).Value(f.X)
 		}
 		if !slices.IsSorted(xs) {
 			t.Errorf("front %s/%s is not in increasing order of %s: %v", f.Y, f.X, f.X, xs)
 		}
 	}
-	front, err := r.ParetoFront(reports.Params, reports.ValAcc)
+	front, err := r.ParetoFront(evaluator.Params, evaluator.ValAcc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestFrontsAreTheNondominatedNetworks(t *testing.T) {
 	for i, c := range front {
 		ids[i] = c.Trial
 	}
-	checkFront(t, cs, ids, reports.Params, reports.ValAcc)
+	checkFront(t, cs, ids, evaluator.Params, evaluator.ValAcc)
 }
 
 func TestComparedAreTheSuccessfulFirstEvaluationsAtTheTopFidelity(t *testing.T) {
@@ -160,12 +160,12 @@ func TestBaselinesListExactlyTheFoundNetworksThatDominateThem(t *testing.T) {
 		}
 		baselines++
 		for _, cost := range []struct {
-			o      reports.Objective
+			o      evaluator.Objective
 			listed []int64
-		}{{reports.MACs, b.BeatenMACs}, {reports.Params, b.BeatenParams}} {
+		}{{evaluator.MACs, b.BeatenMACs}, {evaluator.Params, b.BeatenParams}} {
 			var want []int64
 			for _, c := range compared(r) {
-				if !c.Baseline() && dominates(c, base, reports.ValAcc, cost.o) {
+				if !c.Baseline() && dominates(c, base, evaluator.ValAcc, cost.o) {
 					want = append(want, c.Trial)
 				}
 			}
@@ -226,10 +226,10 @@ func TestProgressRisesToTheFoundNetworksFinalFront(t *testing.T) {
 
 func TestAccuracyIsTestAccuracyOnlyWhenEveryComparedNetworkWasTested(t *testing.T) {
 	d := fixtureData(t, "")
-	if r, err := reports.New(d, reports.Options{}); err != nil || r.Accuracy != reports.ValAcc {
+	if r, err := reports.New(d, reports.Options{}); err != nil || r.Accuracy != evaluator.ValAcc {
 		t.Fatalf("untested fixture: accuracy %v, %v; want val_acc", r.Accuracy, err)
 	}
-	if _, err := reports.New(d, reports.Options{Accuracy: reports.TestAcc}); err == nil ||
+	if _, err := reports.New(d, reports.Options{Accuracy: evaluator.TestAcc}); err == nil ||
 		!strings.Contains(err.Error(), "test_acc was not measured") {
 		t.Errorf("test_acc of an untested experiment gave %v, want an error", err)
 	}
@@ -238,14 +238,14 @@ func TestAccuracyIsTestAccuracyOnlyWhenEveryComparedNetworkWasTested(t *testing.
 		res.Tested, res.TestAcc = true, 1-res.ValAcc // reversed, so that the ranking changes
 	}
 	r, err := reports.New(d, reports.Options{})
-	if err != nil || r.Accuracy != reports.TestAcc {
+	if err != nil || r.Accuracy != evaluator.TestAcc {
 		t.Fatalf("tested fixture: accuracy %v, %v; want test_acc", r.Accuracy, err)
 	}
 	least := slices.MinFunc(compared(r), func(a, b *reports.Candidate) int { return cmp.Compare(a.ValAcc, b.ValAcc) })
 	if top := r.Candidate(r.Top[0]); top != least {
 		t.Errorf("most test-accurate is %s, want the least val-accurate, %s", top.Label(), least.Label())
 	}
-	if r, err = reports.New(d, reports.Options{Accuracy: reports.ValAcc}); err != nil || r.Accuracy != reports.ValAcc {
+	if r, err = reports.New(d, reports.Options{Accuracy: evaluator.ValAcc}); err != nil || r.Accuracy != evaluator.ValAcc {
 		t.Errorf("asked for val_acc, got %v, %v", r.Accuracy, err)
 	}
 }

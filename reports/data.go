@@ -9,7 +9,7 @@ import (
 	"github.com/gonas/nas/store"
 )
 
-// Source is what reports read from the store. *store.SQLite implements it.
+// Source is what reports read from the store. *store.DB implements it.
 type Source interface {
 	Experiments(ctx context.Context) ([]store.Experiment, error)
 	Experiment(ctx context.Context, name string) (store.Experiment, error)

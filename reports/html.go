@@ -102,11 +102,11 @@ func (r *Report) allTable() Table {
 	for i := range r.Candidates {
 		c := &r.Candidates[i]
 		ok := c.Status == evaluator.StatusOK
-		measuredOr := func(known bool, o Objective) string {
+		measuredOr := func(known bool, o evaluator.Objective) string {
 			if !known {
 				return ""
 			}
-			return o.Format(c)
+			return c.Format(o)
 		}
 		var notes []string
 		switch {
@@ -121,8 +121,8 @@ func (r *Report) allTable() Table {
 		note := strings.Join(notes, "; ")
 		t.Rows = append(t.Rows, []string{strconv.FormatInt(c.Trial, 10), c.Label(), c.Family, c.Operator,
 			strconv.Itoa(c.Generation), strconv.FormatFloat(c.Fidelity, 'g', -1, 64), string(c.Status),
-			Params.Format(c), MACs.Format(c), measuredOr(ok, ValAcc), measuredOr(ok && c.Tested, TestAcc),
-			measuredOr(c.LatencyMs > 0, Latency), seconds(c.TrainSeconds), note})
+			c.Format(evaluator.Params), c.Format(evaluator.MACs), measuredOr(ok, evaluator.ValAcc), measuredOr(ok && c.Tested, evaluator.TestAcc),
+			measuredOr(c.LatencyMs > 0, evaluator.Latency), seconds(c.TrainSeconds), note})
 	}
 	return t
 }

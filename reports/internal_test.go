@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"image/color"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -107,5 +108,22 @@ func TestLogTicksLabelOneTwoFive(t *testing.T) {
 	if _, got := labels(900, 2.5e9); !slices.Equal(got, []string{"1k", "2k", "5k", "10k", "20k", "50k", "100k", "200k",
 		"500k", "1M", "2M", "5M", "10M", "20M", "50M", "100M", "200M", "500M", "1G", "2G"}) {
 		t.Errorf("900–2.5G labelled %v", got)
+	}
+}
+
+func TestEveryFamilyGroupHasItsOwnColour(t *testing.T) {
+	seen := map[color.RGBA]string{}
+	for _, f := range space.Families() {
+		g, ok := group(f)
+		if !ok {
+			continue
+		}
+		if _, own := colours[g.name]; !own {
+			t.Errorf("group %s of family %s has no colour", g.name, f)
+		}
+		if other, dup := seen[g.colour]; dup && other != g.name {
+			t.Errorf("groups %s and %s share a colour", other, g.name)
+		}
+		seen[g.colour] = g.name
 	}
 }

@@ -3,107 +3,51 @@ package reports
 import (
 	"fmt"
 	"strings"
-)
 
-// Objective is a figure that networks are compared by: an accuracy, which is maximised, or a
-// cost, which is minimised.
-type Objective string
-
-// The objectives. Accuracies are fractions in [0, 1]; Latency is the measured latency of one
-// sample (batch 1) in milliseconds.
-const (
-	ValAcc  Objective = "val_acc"
-	TestAcc Objective = "test_acc"
-	MACs    Objective = "macs"
-	Params  Objective = "params"
-	Latency Objective = "latency"
+	"github.com/gonas/nas/evaluator"
 )
 
 // Accuracies and Costs list the objectives of each kind in the order reports show them.
 var (
-	Accuracies = []Objective{ValAcc, TestAcc}
-	Costs      = []Objective{MACs, Params, Latency}
+	Accuracies = []evaluator.Objective{evaluator.ValAcc, evaluator.TestAcc}
+	Costs      = []evaluator.Objective{evaluator.MACs, evaluator.Params, evaluator.Latency}
 )
 
-// ParseObjective returns the objective called s, or an error naming the valid ones among
-// allowed.
-func ParseObjective(s string, allowed []Objective) (Objective, error) {
-	for _, o := range allowed {
-		if string(o) == s {
-			return o, nil
-		}
-	}
-	names := make([]string, len(allowed))
-	for i, o := range allowed {
-		names[i] = string(o)
-	}
-	return "", fmt.Errorf("unknown objective %q; valid: %s", s, strings.Join(names, ", "))
-}
-
-// Maximised reports whether larger values of o are better (the accuracies).
-func (o Objective) Maximised() bool { return o == ValAcc || o == TestAcc }
-
-// Label names o for axes and column headers.
-func (o Objective) Label() string {
-	switch o {
-	case ValAcc:
-		return "val. accuracy"
-	case TestAcc:
-		return "test accuracy"
-	case MACs:
-		return "MACs"
-	case Params:
-		return "parameters"
-	case Latency:
-		return "latency (ms)"
-	}
-	panic("reports: unknown objective " + string(o))
+// result returns c's figures as the Result they came from.
+func (c *Candidate) result() evaluator.Result {
+	return evaluator.Result{ValAcc: c.ValAcc, TestAcc: c.TestAcc, MACs: c.MACs, Params: c.Params, LatencyB1Ms: c.LatencyMs}
 }
 
 // Value returns c's figure for o.
-func (o Objective) Value(c *Candidate) float64 {
-	switch o {
-	case ValAcc:
-		return c.ValAcc
-	case TestAcc:
-		return c.TestAcc
-	case MACs:
-		return float64(c.MACs)
-	case Params:
-		return float64(c.Params)
-	case Latency:
-		return c.LatencyMs
-	}
-	panic("reports: unknown objective " + string(o))
-}
+func (c *Candidate) Value(o evaluator.Objective) float64 { return o.Of(c.result()) }
 
 // cost returns c's figure for o as a value to minimise, as package pareto wants it.
-func (o Objective) cost(c *Candidate) float64 {
-	if o.Maximised() {
-		return -o.Value(c)
-	}
-	return o.Value(c)
-}
+func (c *Candidate) cost(o evaluator.Objective) float64 { return o.Cost(c.result()) }
 
 // Format writes c's figure for o as the tables show it: accuracies in percent, counts with
 // thousands separators, latency in milliseconds.
-func (o Objective) Format(c *Candidate) string {
+func (c *Candidate) Format(o evaluator.Objective) string {
 	switch o {
-	case ValAcc, TestAcc:
-		return percent(o.Value(c))
-	case MACs, Params:
-		return thousands(int64(o.Value(c)))
-	case Latency:
+	case evaluator.ValAcc, evaluator.TestAcc:
+		return Percent(c.Value(o))
+	case evaluator.MACs, evaluator.Params:
+		return Thousands(int64(c.Value(o)))
+	case evaluator.Latency:
 		return fmt.Sprintf("%.2f", c.LatencyMs)
 	}
 	panic("reports: unknown objective " + string(o))
 }
 
-// percent writes an accuracy fraction as a percentage with two decimals.
-func percent(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) }
+// formatter returns the column function that formats candidates' figures for o.
+func formatter(o evaluator.Objective) func(*Candidate) string {
+	return func(c *Candidate) string { return c.Format(o) }
+}
 
-// thousands writes n with commas between groups of three digits.
-func thousands(n int64) string {
+// Percent writes an accuracy fraction as a percentage with two decimals, e.g. "91.23%".
+func Percent(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) }
+
+// Thousands writes n with commas between groups of three digits, e.g. "31,030,016".
+func Thousands(n int64) string {
 	s := fmt.Sprint(n)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
@@ -120,8 +64,9 @@ func thousands(n int64) string {
 	return b.String()
 }
 
-// metric writes n with a k, M or G suffix and three significant digits, e.g. "31.0M".
-func metric(n float64) string {
+// Metric writes n with a k, M or G suffix and three significant digits, e.g. "31.0M": the one
+// short spelling of parameter and MAC counts in tables, plots and progress lines.
+func Metric(n float64) string {
 	switch {
 	case n >= 1e9:
 		return fmt.Sprintf("%.3gG", n/1e9)

@@ -18,6 +18,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/gonas/nas/evaluator"
 )
 
 // Figure is one of a report's plots, ready to be drawn in any format.
@@ -122,7 +124,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 			}
 			t := plot.Tick{Value: v}
 			if m == 1 || m == 2 || m == 5 {
-				t.Label = metric(v)
+				t.Label = Metric(v)
 				labelled++
 			}
 			ticks = append(ticks, t)
@@ -130,7 +132,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	}
 	if labelled < 2 {
 		for i := range ticks {
-			ticks[i].Label = metric(ticks[i].Value)
+			ticks[i].Label = Metric(ticks[i].Value)
 		}
 	}
 	return ticks
@@ -183,7 +185,7 @@ func (n *names) GlyphBoxes(p *plot.Plot) []plot.GlyphBox {
 
 // accuracyPoint returns c's MACs and its accuracy in percent.
 func (r *Report) accuracyPoint(c *Candidate) plotter.XY {
-	return plotter.XY{X: float64(c.MACs), Y: 100 * r.Accuracy.Value(c)}
+	return plotter.XY{X: float64(c.MACs), Y: 100 * c.Value(r.Accuracy)}
 }
 
 // translucent returns c with alpha a.
@@ -274,7 +276,7 @@ func (r *Report) frontChart() Figure {
 	p := newPlot(fmt.Sprintf("Pareto front in MACs and %s", r.Accuracy.Label()),
 		"MACs per sample (log scale)", r.Accuracy.Label()+" (%)")
 	logMACs(p, cs)
-	front, _ := r.ParetoFront(MACs, r.Accuracy)
+	front, _ := r.ParetoFront(evaluator.MACs, r.Accuracy)
 	onFront := map[int64]bool{}
 	var line plotter.XYs
 	for _, c := range front {
@@ -357,7 +359,7 @@ func (r *Report) progressChart() Figure {
 		pl.p.Legend.Add(pl.leg, l)
 	}
 	if b := r.bestBaseline(); b != nil && len(r.Progress) > 0 {
-		y := 100 * r.Accuracy.Value(b)
+		y := 100 * b.Value(r.Accuracy)
 		l, _ := plotter.NewLine(plotter.XYs{{X: 1, Y: y}, {X: float64(len(r.Progress)), Y: y}})
 		l.LineStyle = draw.LineStyle{Color: color.Black, Width: 1, Dashes: []vg.Length{4, 3}}
 		best.Add(l)

@@ -27,16 +27,16 @@ type Options struct {
 	Top int
 	// Accuracy is ValAcc or TestAcc. Empty means TestAcc when every compared network was
 	// tested, ValAcc otherwise.
-	Accuracy Objective
+	Accuracy evaluator.Objective
 }
 
 // Report is what an experiment found, computed from its stored Data.
 type Report struct {
 	Experiment Experiment `json:"experiment"`
 	// Accuracy is the accuracy that networks are ranked by.
-	Accuracy Objective `json:"accuracy"`
+	Accuracy evaluator.Objective `json:"accuracy"`
 	// Objectives are Accuracy and the costs measured for every compared network.
-	Objectives []Objective `json:"objectives"`
+	Objectives []evaluator.Objective `json:"objectives"`
 	// Fidelity is the highest fidelity of the experiment's successful trials. Only networks
 	// evaluated at it are compared: lower rungs of successive halving are not comparable.
 	Fidelity float64 `json:"fidelity"`
@@ -152,8 +152,8 @@ func (c *Candidate) Label() string {
 
 // Front is the Pareto front of the compared networks in two objectives.
 type Front struct {
-	X Objective `json:"x"`
-	Y Objective `json:"y"`
+	X evaluator.Objective `json:"x"`
+	Y evaluator.Objective `json:"y"`
 	// Trials are the members in increasing order of X.
 	Trials []int64 `json:"trials"`
 }
@@ -207,7 +207,7 @@ func New(d *Data, opt Options) (*Report, error) {
 	}
 	r.summarise(d)
 	r.Top = ids(r.top(compared, opt.Top))
-	r.Front = ids(nondominated(compared, MACs, r.Objectives...))
+	r.Front = ids(nondominated(compared, evaluator.MACs, r.Objectives...))
 	for i, a := range r.Objectives {
 		for _, b := range r.Objectives[i+1:] {
 			r.Fronts = append(r.Fronts, Front{X: b, Y: a, Trials: ids(nondominated(compared, b, a, b))})
@@ -294,32 +294,32 @@ func (r *Report) Candidate(id int64) *Candidate {
 }
 
 // chooseObjectives sets Accuracy and Objectives.
-func (r *Report) chooseObjectives(compared []*Candidate, acc Objective) error {
+func (r *Report) chooseObjectives(compared []*Candidate, acc evaluator.Objective) error {
 	switch acc {
 	case "":
-		acc = ValAcc
-		if len(compared) > 0 && measuredFor(compared, TestAcc) == nil {
-			acc = TestAcc
+		acc = evaluator.ValAcc
+		if len(compared) > 0 && measuredFor(compared, evaluator.TestAcc) == nil {
+			acc = evaluator.TestAcc
 		}
-	case ValAcc, TestAcc:
+	case evaluator.ValAcc, evaluator.TestAcc:
 		if err := measuredFor(compared, acc); err != nil {
 			return err
 		}
 	default:
-		return fmt.Errorf("accuracy %q: want %s or %s", acc, ValAcc, TestAcc)
+		return fmt.Errorf("accuracy %q: want %s or %s", acc, evaluator.ValAcc, evaluator.TestAcc)
 	}
 	r.Accuracy = acc
-	r.Objectives = []Objective{acc, MACs, Params}
-	if len(compared) > 0 && measuredFor(compared, Latency) == nil {
-		r.Objectives = append(r.Objectives, Latency)
+	r.Objectives = []evaluator.Objective{acc, evaluator.MACs, evaluator.Params}
+	if len(compared) > 0 && measuredFor(compared, evaluator.Latency) == nil {
+		r.Objectives = append(r.Objectives, evaluator.Latency)
 	}
 	return nil
 }
 
 // measuredFor returns an error naming the first of cs for which o was not measured.
-func measuredFor(cs []*Candidate, o Objective) error {
+func measuredFor(cs []*Candidate, o evaluator.Objective) error {
 	for _, c := range cs {
-		if (o == TestAcc && !c.Tested) || (o == Latency && c.LatencyMs <= 0) {
+		if (o == evaluator.TestAcc && !c.Tested) || (o == evaluator.Latency && c.LatencyMs <= 0) {
 			return fmt.Errorf("%s was not measured for trial %d (%s)", o, c.Trial, c.Label())
 		}
 	}
@@ -328,7 +328,7 @@ func measuredFor(cs []*Candidate, o Objective) error {
 
 // Measured returns nil if o was measured for every compared network, and otherwise an error
 // naming one for which it was not.
-func (r *Report) Measured(o Objective) error { return measuredFor(r.compared(), o) }
+func (r *Report) Measured(o evaluator.Objective) error { return measuredFor(r.compared(), o) }
 
 func (r *Report) summarise(d *Data) {
 	s := &r.Summary
@@ -383,7 +383,7 @@ func (r *Report) summarise(d *Data) {
 // rank orders candidates best first: more accurate, then fewer MACs, then earlier.
 func (r *Report) rank(a, b *Candidate) int {
 	return cmp.Or(
-		cmp.Compare(r.Accuracy.Value(b), r.Accuracy.Value(a)),
+		cmp.Compare(b.Value(r.Accuracy), a.Value(r.Accuracy)),
 		cmp.Compare(a.MACs, b.MACs),
 		cmp.Compare(a.Trial, b.Trial))
 }
@@ -400,12 +400,12 @@ func (r *Report) top(cs []*Candidate, k int) []*Candidate {
 
 // nondominated returns the members of cs that no other member dominates in objs, in increasing
 // order of by's cost, then of the costs of objs in turn.
-func nondominated(cs []*Candidate, by Objective, objs ...Objective) []*Candidate {
+func nondominated(cs []*Candidate, by evaluator.Objective, objs ...evaluator.Objective) []*Candidate {
 	points := make([][]float64, len(cs))
 	for i, c := range cs {
 		points[i] = make([]float64, len(objs))
 		for j, o := range objs {
-			points[i][j] = o.cost(c)
+			points[i][j] = c.cost(o)
 		}
 	}
 	var front []*Candidate
@@ -414,10 +414,10 @@ func nondominated(cs []*Candidate, by Objective, objs ...Objective) []*Candidate
 			front = append(front, cs[i])
 		}
 	}
-	order := append([]Objective{by}, objs...)
+	order := append([]evaluator.Objective{by}, objs...)
 	slices.SortFunc(front, func(a, b *Candidate) int {
 		for _, o := range order {
-			if c := cmp.Compare(o.cost(a), o.cost(b)); c != 0 {
+			if c := cmp.Compare(a.cost(o), b.cost(o)); c != 0 {
 				return c
 			}
 		}
@@ -428,9 +428,9 @@ func nondominated(cs []*Candidate, by Objective, objs ...Objective) []*Candidate
 
 // ParetoFront returns the compared networks that no other dominates in x and y, in increasing
 // order of x. It returns an error if x or y was not measured for every compared network.
-func (r *Report) ParetoFront(x, y Objective) ([]*Candidate, error) {
+func (r *Report) ParetoFront(x, y evaluator.Objective) ([]*Candidate, error) {
 	cs := r.compared()
-	for _, o := range []Objective{x, y} {
+	for _, o := range []evaluator.Objective{x, y} {
 		if err := measuredFor(cs, o); err != nil {
 			return nil, err
 		}
@@ -445,10 +445,10 @@ func (r *Report) compareBaselines(compared []*Candidate) {
 			found = append(found, c)
 		}
 	}
-	beaten := func(b *Candidate, cost Objective) []int64 {
+	beaten := func(b *Candidate, cost evaluator.Objective) []int64 {
 		var by []int64
 		for _, f := range found {
-			if pareto.Dominates([]float64{r.Accuracy.cost(f), cost.cost(f)}, []float64{r.Accuracy.cost(b), cost.cost(b)}) {
+			if pareto.Dominates([]float64{f.cost(r.Accuracy), f.cost(cost)}, []float64{b.cost(r.Accuracy), b.cost(cost)}) {
 				by = append(by, f.Trial)
 			}
 		}
@@ -457,7 +457,7 @@ func (r *Report) compareBaselines(compared []*Candidate) {
 	for _, b := range compared {
 		if b.Baseline() {
 			r.Baselines = append(r.Baselines, BaselineComparison{Baseline: b.Trial,
-				BeatenMACs: beaten(b, MACs), BeatenParams: beaten(b, Params)})
+				BeatenMACs: beaten(b, evaluator.MACs), BeatenParams: beaten(b, evaluator.Params)})
 		}
 	}
 }
@@ -465,7 +465,7 @@ func (r *Report) compareBaselines(compared []*Candidate) {
 func (r *Report) progress(compared []*Candidate) {
 	ref := &r.HypervolumeRef
 	for _, c := range compared {
-		ref.Error = max(ref.Error, min(1, 1.1*(1-r.Accuracy.Value(c))))
+		ref.Error = max(ref.Error, min(1, 1.1*(1-c.Value(r.Accuracy))))
 		ref.MACs = max(ref.MACs, 1.1*float64(c.MACs))
 	}
 	var points [][]float64
@@ -473,8 +473,8 @@ func (r *Report) progress(compared []*Candidate) {
 	for i := range r.Candidates {
 		c := &r.Candidates[i]
 		if c.Compared && !c.Baseline() {
-			best = max(best, r.Accuracy.Value(c))
-			points = append(points, []float64{(1 - r.Accuracy.Value(c)) / ref.Error, float64(c.MACs) / ref.MACs})
+			best = max(best, c.Value(r.Accuracy))
+			points = append(points, []float64{(1 - c.Value(r.Accuracy)) / ref.Error, float64(c.MACs) / ref.MACs})
 		}
 		hv := 0.0
 		if len(points) > 0 {

@@ -45,12 +45,12 @@ func (r *Report) candidateColumns() []column {
 		{"family", false, func(c *Candidate) string { return c.Family }},
 		{"operator", false, func(c *Candidate) string { return c.Operator }},
 	}
-	accs := []Objective{ValAcc}
-	if r.Measured(TestAcc) == nil && len(r.compared()) > 0 {
-		accs = append(accs, TestAcc)
+	accs := []evaluator.Objective{evaluator.ValAcc}
+	if r.Measured(evaluator.TestAcc) == nil && len(r.compared()) > 0 {
+		accs = append(accs, evaluator.TestAcc)
 	}
 	for _, o := range append(accs, r.Objectives[1:]...) {
-		cols = append(cols, column{o.Label(), true, o.Format})
+		cols = append(cols, column{o.Label(), true, formatter(o)})
 	}
 	return append(cols, column{"train time", true, func(c *Candidate) string { return seconds(c.TrainSeconds) }})
 }
@@ -97,7 +97,7 @@ func (r *Report) Tables() []Table {
 }
 
 // objectiveList joins the labels of objs with commas and "and".
-func objectiveList(objs []Objective) string {
+func objectiveList(objs []evaluator.Objective) string {
 	labels := make([]string, len(objs))
 	for i, o := range objs {
 		labels[i] = o.Label()
@@ -140,7 +140,7 @@ func (r *Report) summaryTable() Table {
 	)
 	if b := r.Candidate(s.Best); b != nil {
 		rows = append(rows, []string{"best found", fmt.Sprintf("trial %d, %s: %s, %s MACs, %s params",
-			b.Trial, b.Label(), r.Accuracy.Format(b), metric(float64(b.MACs)), metric(float64(b.Params)))})
+			b.Trial, b.Label(), b.Format(r.Accuracy), Metric(float64(b.MACs)), Metric(float64(b.Params)))})
 	}
 	return Table{Title: "Summary", Rows: rows, Right: []bool{false, false}}
 }
@@ -159,13 +159,13 @@ func (r *Report) failureSummary() string {
 }
 
 // FrontTable lists front, the Pareto front in x and y that ParetoFront returns.
-func FrontTable(x, y Objective, front []*Candidate) Table {
+func FrontTable(x, y evaluator.Objective, front []*Candidate) Table {
 	cols := []column{
 		{"trial", true, func(c *Candidate) string { return strconv.FormatInt(c.Trial, 10) }},
 		{"network", false, (*Candidate).Label},
 		{"family", false, func(c *Candidate) string { return c.Family }},
-		{x.Label(), true, x.Format},
-		{y.Label(), true, y.Format},
+		{x.Label(), true, formatter(x)},
+		{y.Label(), true, formatter(y)},
 	}
 	return candidateTable(fmt.Sprintf("Pareto front: %s against %s", y.Label(), x.Label()), "", cols, front, false)
 }
@@ -178,8 +178,8 @@ func (r *Report) baselineTable() Table {
 		Right:  []bool{true, false, true, true, true, false, false}}
 	for _, b := range r.Baselines {
 		c := r.Candidate(b.Baseline)
-		t.Rows = append(t.Rows, []string{strconv.FormatInt(c.Trial, 10), c.Label(), r.Accuracy.Format(c),
-			MACs.Format(c), Params.Format(c), r.trialList(b.BeatenMACs), r.trialList(b.BeatenParams)})
+		t.Rows = append(t.Rows, []string{strconv.FormatInt(c.Trial, 10), c.Label(), c.Format(r.Accuracy),
+			c.Format(evaluator.MACs), c.Format(evaluator.Params), r.trialList(b.BeatenMACs), r.trialList(b.BeatenParams)})
 	}
 	return t
 }
@@ -205,14 +205,14 @@ func (r *Report) trialList(trials []int64) string {
 func (r *Report) progressTable() Table {
 	t := Table{Title: "Progress",
 		Note: fmt.Sprintf("The most accurate found network, and the hypervolume of the found networks' front in error and MACs as a fraction of the box up to error %s and %s MACs, after each trial that changed them.",
-			percent(r.HypervolumeRef.Error), metric(r.HypervolumeRef.MACs)),
+			Percent(r.HypervolumeRef.Error), Metric(r.HypervolumeRef.MACs)),
 		Header: []string{"evaluations", "trial", "best " + r.Accuracy.Label(), "hypervolume"},
 		Right:  []bool{true, true, true, true}}
 	var last Step
 	for _, s := range r.Progress {
 		if s.Best != last.Best || s.Hypervolume != last.Hypervolume {
 			t.Rows = append(t.Rows, []string{strconv.Itoa(s.Evaluations), strconv.FormatInt(s.Trial, 10),
-				percent(s.Best), fmt.Sprintf("%.5f", s.Hypervolume)})
+				Percent(s.Best), fmt.Sprintf("%.5f", s.Hypervolume)})
 		}
 		last = s
 	}

@@ -83,19 +83,23 @@ func (GA) multiObjective() bool     { return false }
 func (NSGA2) multiObjective() bool  { return true }
 func (RegEvo) multiObjective() bool { return false }
 
+// MaxPopulation bounds every strategy's population and batch: far above any budget a machine
+// can train, and small enough that counts of trials stay exact.
+const MaxPopulation = 1 << 16
+
 func (s Random) validate() error {
-	if s.Batch < 1 {
-		return fmt.Errorf("search: random: Batch is %d; it must be at least 1", s.Batch)
+	if s.Batch < 1 || s.Batch > MaxPopulation {
+		return fmt.Errorf("search: random: Batch is %d; it must be in [1, %d]", s.Batch, MaxPopulation)
 	}
 	return nil
 }
 
 func (s GA) validate() error {
 	switch {
-	case s.Tournament < 1:
-		return fmt.Errorf("search: ga: Tournament is %d; it must be at least 1", s.Tournament)
-	case s.PopSize <= s.Tournament:
-		return fmt.Errorf("search: ga: PopSize is %d; it must exceed Tournament (%d) so that two parents can be picked", s.PopSize, s.Tournament)
+	case s.Tournament < 1 || s.Tournament >= MaxPopulation:
+		return fmt.Errorf("search: ga: Tournament is %d; it must be in [1, %d]", s.Tournament, MaxPopulation-1)
+	case s.PopSize <= s.Tournament || s.PopSize > MaxPopulation:
+		return fmt.Errorf("search: ga: PopSize is %d; it must be in [Tournament+1, %d] = [%d, %d], above Tournament so that two parents can be picked", s.PopSize, MaxPopulation, s.Tournament+1, MaxPopulation)
 	case s.Elite < 0 || s.Elite >= s.PopSize:
 		return fmt.Errorf("search: ga: Elite is %d; it must be in [0, PopSize) = [0, %d)", s.Elite, s.PopSize)
 	}
@@ -103,16 +107,16 @@ func (s GA) validate() error {
 }
 
 func (s NSGA2) validate() error {
-	if s.PopSize < 3 {
-		return fmt.Errorf("search: nsga2: PopSize is %d; it must be at least 3", s.PopSize)
+	if s.PopSize < 3 || s.PopSize > MaxPopulation {
+		return fmt.Errorf("search: nsga2: PopSize is %d; it must be in [3, %d]", s.PopSize, MaxPopulation)
 	}
 	return validateRates("nsga2", s.CrossRate, s.MutRate)
 }
 
 func (s RegEvo) validate() error {
 	switch {
-	case s.Population < 2:
-		return fmt.Errorf("search: regevo: Population is %d; it must be at least 2", s.Population)
+	case s.Population < 2 || s.Population > MaxPopulation:
+		return fmt.Errorf("search: regevo: Population is %d; it must be in [2, %d]", s.Population, MaxPopulation)
 	case s.Sample < 1 || s.Sample > s.Population:
 		return fmt.Errorf("search: regevo: Sample is %d; it must be in [1, Population] = [1, %d]", s.Sample, s.Population)
 	case s.Batch < 1 || s.Batch > s.Population:
@@ -254,12 +258,17 @@ func (c Config[G]) withDefaults() (Config[G], error) {
 	return c, nil
 }
 
-// cost returns how many trials a batch of n candidates takes under successive halving.
+// cost returns how many trials a batch of n candidates takes under successive halving. No
+// fidelity levels is one level, and Eta 0 is DefaultEta, as withDefaults has it.
 func (c Config[G]) cost(n int) int {
+	eta := c.Eta
+	if eta == 0 {
+		eta = DefaultEta
+	}
 	total := 0
-	for range c.Fidelities {
+	for range max(1, len(c.Fidelities)) {
 		total += n
-		n = promoted(n, c.Eta)
+		n = promoted(n, eta)
 	}
 	return total
 }

@@ -47,7 +47,7 @@ type Experiment struct {
 	Strategy Strategy
 	// Objectives are what the search optimises, in order: single-objective strategies (ga,
 	// regevo) rank by the first only.
-	Objectives []Objective
+	Objectives []evaluator.Objective
 	// Constraints bound the networks the search may evaluate, checked from analytic counts
 	// before any training; Constraints.Batch is the recipe's batch.
 	Constraints space.Budget
@@ -84,46 +84,19 @@ type Baseline struct {
 	data []byte // the file's bytes, until ParseExperiment parses them
 }
 
-// Objective is a quantity a search optimises.
-type Objective string
-
-// The objectives an experiment may name. ValAcc is maximised, the others minimised.
-const (
-	ValAcc  Objective = "val_acc" // validation accuracy
-	MACs    Objective = "macs"    // multiply-accumulates of one forward pass
-	Params  Objective = "params"  // learned parameters
-	Latency Objective = "latency" // measured milliseconds of a batch-1 forward pass
-)
-
-// Objectives lists the objectives an experiment may name.
-var Objectives = []Objective{ValAcc, MACs, Params, Latency}
-
-// Value returns the quantity to minimise that r gives for o: validation accuracy negated, the
-// others as they are.
-func (o Objective) Value(r evaluator.Result) float64 {
-	switch o {
-	case ValAcc:
-		return -r.ValAcc
-	case MACs:
-		return float64(r.MACs)
-	case Params:
-		return float64(r.Params)
-	case Latency:
-		return r.LatencyB1Ms
-	}
-	panic(fmt.Sprintf("search: unknown objective %q", string(o)))
-}
+// Objectives lists the objectives an experiment may name; a search minimises their Cost.
+var Objectives = []evaluator.Objective{evaluator.ValAcc, evaluator.MACs, evaluator.Params, evaluator.Latency}
 
 // experimentFile is an experiment as its YAML file writes it.
 type experimentFile struct {
-	Name        string           `yaml:"name"`
-	Space       string           `yaml:"space"`
-	Dataset     string           `yaml:"dataset"`
-	RecipeFile  string           `yaml:"recipe_file"`
-	Recipe      evaluator.Recipe `yaml:"recipe"`
-	Fidelity    fidelityFile     `yaml:"fidelity"`
-	Strategy    strategyFile     `yaml:"strategy"`
-	Objectives  []Objective      `yaml:"objectives"`
+	Name        string                `yaml:"name"`
+	Space       string                `yaml:"space"`
+	Dataset     string                `yaml:"dataset"`
+	RecipeFile  string                `yaml:"recipe_file"`
+	Recipe      evaluator.Recipe      `yaml:"recipe"`
+	Fidelity    fidelityFile          `yaml:"fidelity"`
+	Strategy    strategyFile          `yaml:"strategy"`
+	Objectives  []evaluator.Objective `yaml:"objectives"`
 	Constraints struct {
 		MaxParams      quantity `yaml:"max_params"`
 		MaxMACs        quantity `yaml:"max_macs"`
@@ -283,10 +256,10 @@ func (f *experimentFile) check(e *Experiment, dir string) error {
 	e.Evaluations, e.MaxTime, e.Seed = f.Budget.Evaluations, time.Duration(f.Budget.Time), f.Seed
 	cfg := Config[space.Genome]{Strategy: e.Strategy, Fidelities: e.Fidelity.Levels, Eta: e.Fidelity.Eta}
 	first := cfg.cost(e.Strategy.population())
-	if err := need(e.Evaluations >= first, "budget.evaluations", "must be at least %d, the trials of the initial population of %d (got %d)", first, e.Strategy.population(), e.Evaluations); err != nil {
+	if err := need(e.Evaluations >= first && e.Evaluations <= maxEvaluations, "budget.evaluations", "must be between %d, the trials of the initial population of %d, and %d (got %d)", first, e.Strategy.population(), maxEvaluations, e.Evaluations); err != nil {
 		return err
 	}
-	if err := need(e.MaxTime >= 0, "budget.time", "must be a positive duration such as 10m, or left out for none (got %v)", e.MaxTime); err != nil {
+	if err := need(e.MaxTime >= 0 && e.MaxTime <= maxTime, "budget.time", "must be a duration between 0 (none) and %v, such as 10m, or left out (got %v)", maxTime, e.MaxTime); err != nil {
 		return err
 	}
 	e.Workers, e.Threads = f.Parallel.Workers, f.Parallel.Threads
@@ -306,6 +279,13 @@ func (f *experimentFile) check(e *Experiment, dir string) error {
 	}
 	return nil
 }
+
+// maxEvaluations bounds budget.evaluations: more trials than a store of one machine holds in
+// years of training.
+const maxEvaluations = 1_000_000
+
+// maxTime bounds budget.time: a year.
+const maxTime = 365 * 24 * time.Hour
 
 // resolve returns the path of a file that a file in dir names: path itself if it is absolute,
 // else path relative to dir.
@@ -442,13 +422,7 @@ func (f *strategyFile) params(t reflect.Type) []string {
 
 func yamlKey(f reflect.StructField) string { return strings.Split(f.Tag.Get("yaml"), ",")[0] }
 
-func objectiveNames() string {
-	names := make([]string, len(Objectives))
-	for i, o := range Objectives {
-		names[i] = string(o)
-	}
-	return strings.Join(names, ", ")
-}
+func objectiveNames() string { return evaluator.ObjectiveNames(Objectives) }
 
 // prefixField returns err with prefix added to the field of a *space.ConfigError, so that the
 // error of a part names its place in the whole document.

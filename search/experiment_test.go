@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/space"
 )
 
@@ -63,7 +64,7 @@ func TestEveryShippedExperimentParses(t *testing.T) {
 			t.Errorf("%v", err)
 			continue
 		}
-		if e.Space == nil || len(e.Objectives) == 0 || e.Evaluations == 0 || e.Objectives[0] != ValAcc {
+		if e.Space == nil || len(e.Objectives) == 0 || e.Evaluations == 0 || e.Objectives[0] != evaluator.ValAcc {
 			t.Errorf("%s: incomplete experiment %+v", f, e)
 		}
 		if e.Space.Input() == (space.Shape{}) {
@@ -133,7 +134,7 @@ func TestExperimentMistakesNameFileLineAndField(t *testing.T) {
 		{"no space", "space: ../spaces/fashion_small.yaml\n", "", "space", "is required"},
 		{"a space file that is missing", "fashion_small.yaml", "nowhere.yaml", "space", "cannot be read"},
 		{"no data set", "dataset: synthetic\n", "", "dataset", "is required"},
-		{"a recipe out of range", "epochs: 2", "epochs: 0", "recipe.epochs", "at least 1"},
+		{"a recipe out of range", "epochs: 2", "epochs: 0", "recipe.epochs", "between 1 and 10000"},
 		{"a recipe without validation", "data_fraction: 0.1", "data_fraction: 0.1\n  val_fraction: 0", "recipe.val_fraction", "validation split"},
 		{"a recipe with threads", "data_fraction: 0.1", "data_fraction: 0.1\n  threads: 2", "recipe.threads", "parallel.threads"},
 		{"a missing recipe file", "recipe:\n", "recipe_file: none.yaml\nrecipe:\n", "recipe_file", "cannot be read"},
@@ -151,8 +152,8 @@ func TestExperimentMistakesNameFileLineAndField(t *testing.T) {
 		{"a quantity with an unknown suffix", "max_macs: 2.5M", "max_macs: 2.5X", "constraints.max_macs", "suffix k, M, G"},
 		{"a fractional quantity", "max_params: 50k", "max_params: 1.5", "constraints.max_params", "whole number"},
 		{"a negative quantity", "max_params: 50k", "max_params: -5", "constraints.max_params", "at least 0"},
-		{"a budget below the population", "evaluations: 20", "evaluations: 8", "budget.evaluations", "at least 9, the trials of the initial population of 6"},
-		{"a negative time", "time: 90s", "time: -1m", "budget.time", "positive duration"},
+		{"a budget below the population", "evaluations: 20", "evaluations: 8", "budget.evaluations", "between 9, the trials of the initial population of 6, and 1000000"},
+		{"a negative time", "time: 90s", "time: -1m", "budget.time", "between 0 (none) and 8760h0m0s"},
 		{"negative workers", "workers: 1", "workers: -1", "parallel.workers", "at least 1"},
 		{"a missing baseline", "nin_small_mnist.yaml", "nin_huge.yaml", "baselines[0]", "cannot be read"},
 	}

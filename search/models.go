@@ -13,109 +13,91 @@ import (
 // survivors; eaopt's GA loop, RNG plumbing, tournament selection and Individual operators do
 // the rest.
 
-// newModel returns the eaopt Model of strategy s.
-func newModel[G any](r *run[G], s Strategy) eaopt.Model {
+// breeder is run.breed bound to the search's context: eaopt calls a Model without one.
+type breeder[G any] func(n int, next func() proposal[G]) ([]*genome[G], error)
+
+// model is the eaopt Model of a strategy: each Apply breeds one batch of proposals and chooses
+// the next population from the old one and the batch.
+type model[G any] struct {
+	breed    breeder[G]
+	validate func() error
+	// batch returns how many proposals to breed from pop and the function that draws each.
+	batch func(pop *eaopt.Population) (int, func() proposal[G])
+	// next returns the next population, ranked, from pop and the batch's members kids.
+	next func(pop *eaopt.Population, kids []*genome[G]) eaopt.Individuals
+}
+
+// Apply breeds a batch and replaces the population with the next one.
+func (m model[G]) Apply(pop *eaopt.Population) error {
+	kids, err := m.breed(m.batch(pop))
+	if err != nil {
+		return err
+	}
+	pop.Individuals = m.next(pop, kids)
+	return nil
+}
+
+// Validate checks the strategy's parameters.
+func (m model[G]) Validate() error { return m.validate() }
+
+// newModel returns the eaopt Model of strategy s, whose batches breed proposes.
+func newModel[G any](r *run[G], s Strategy, breed breeder[G]) eaopt.Model {
 	switch s := s.(type) {
 	case Random:
-		return randomModel[G]{r, s}
+		// Each batch of fresh samples replaces the population.
+		return model[G]{breed: breed, validate: s.validate,
+			batch: func(pop *eaopt.Population) (int, func() proposal[G]) {
+				return s.Batch, func() proposal[G] { return proposal[G]{g: r.sp.Random(pop.RNG), op: "random"} }
+			},
+			next: func(_ *eaopt.Population, kids []*genome[G]) eaopt.Individuals { return r.rank(kids) },
+		}
 	case GA:
-		return gaModel[G]{r, s}
+		// The elite stays; children replace the rest.
+		return model[G]{breed: breed, validate: s.validate,
+			batch: func(pop *eaopt.Population) (int, func() proposal[G]) {
+				return len(pop.Individuals) - s.Elite, r.variation(pop, s.Tournament, s.CrossRate, s.MutRate)
+			},
+			next: func(pop *eaopt.Population, kids []*genome[G]) eaopt.Individuals {
+				return r.rank(append(members[G](pop)[:s.Elite:s.Elite], kids...))
+			},
+		}
 	case NSGA2:
-		return nsga2Model[G]{r, s}
+		// As many children as parents; the best half of both together stays. Binary
+		// tournaments on fitness are tournaments on (front, crowding distance), since fitness
+		// is the position in that order.
+		return model[G]{breed: breed, validate: s.validate,
+			batch: func(pop *eaopt.Population) (int, func() proposal[G]) {
+				return len(pop.Individuals), r.variation(pop, 2, s.CrossRate, s.MutRate)
+			},
+			next: func(pop *eaopt.Population, kids []*genome[G]) eaopt.Individuals {
+				parents := members[G](pop)
+				return r.rank(append(slices.Clip(parents), kids...))[:len(parents)]
+			},
+		}
 	case RegEvo:
-		return regEvoModel[G]{r, s}
+		// A batch of mutated tournament winners comes in; as many of the oldest go.
+		return model[G]{breed: breed, validate: s.validate,
+			batch: func(pop *eaopt.Population) (int, func() proposal[G]) {
+				sel := eaopt.SelTournament{NContestants: uint(s.Sample)}
+				return s.Batch, func() proposal[G] {
+					won, _, err := sel.Apply(1, pop.Individuals, pop.RNG)
+					if err != nil {
+						panic("search: regevo: " + err.Error()) // Validate keeps Sample <= Population
+					}
+					parent := won[0].Genome.(*genome[G]).key
+					won[0].Mutate(pop.RNG)
+					return proposal[G]{g: won[0].Genome.(*genome[G]).g, op: "mutate", parents: []string{parent}}
+				}
+			},
+			next: func(pop *eaopt.Population, kids []*genome[G]) eaopt.Individuals {
+				alive := members[G](pop)
+				sort.Slice(alive, func(a, b int) bool { return alive[a].birth < alive[b].birth })
+				return r.rank(append(alive[len(kids):], kids...))
+			},
+		}
 	}
 	panic("search: unknown strategy " + s.Name())
 }
-
-type randomModel[G any] struct {
-	r *run[G]
-	s Random
-}
-
-// Apply replaces the population with a batch of fresh samples.
-func (m randomModel[G]) Apply(pop *eaopt.Population) error {
-	kids, err := m.r.breed(m.s.Batch, func() proposal[G] {
-		return proposal[G]{g: m.r.sp.Random(pop.RNG), op: "random"}
-	})
-	if err != nil {
-		return err
-	}
-	pop.Individuals = m.r.rank(kids)
-	return nil
-}
-
-// Validate checks the strategy's parameters.
-func (m randomModel[G]) Validate() error { return m.s.validate() }
-
-type gaModel[G any] struct {
-	r *run[G]
-	s GA
-}
-
-// Apply keeps the elite and replaces the rest of the population with children.
-func (m gaModel[G]) Apply(pop *eaopt.Population) error {
-	parents := members[G](pop)
-	kids, err := m.r.breed(len(parents)-m.s.Elite, m.r.variation(pop, m.s.Tournament, m.s.CrossRate, m.s.MutRate))
-	if err != nil {
-		return err
-	}
-	pop.Individuals = m.r.rank(append(parents[:m.s.Elite:m.s.Elite], kids...))
-	return nil
-}
-
-// Validate checks the strategy's parameters.
-func (m gaModel[G]) Validate() error { return m.s.validate() }
-
-type nsga2Model[G any] struct {
-	r *run[G]
-	s NSGA2
-}
-
-// Apply makes as many children as there are parents and keeps the best half of both together.
-// Binary tournaments on fitness are tournaments on (front, crowding distance), since fitness is
-// the position in that order.
-func (m nsga2Model[G]) Apply(pop *eaopt.Population) error {
-	parents := members[G](pop)
-	kids, err := m.r.breed(len(parents), m.r.variation(pop, 2, m.s.CrossRate, m.s.MutRate))
-	if err != nil {
-		return err
-	}
-	pop.Individuals = m.r.rank(append(slices.Clip(parents), kids...))[:len(parents)]
-	return nil
-}
-
-// Validate checks the strategy's parameters.
-func (m nsga2Model[G]) Validate() error { return m.s.validate() }
-
-type regEvoModel[G any] struct {
-	r *run[G]
-	s RegEvo
-}
-
-// Apply adds a batch of mutated tournament winners and removes as many of the oldest.
-func (m regEvoModel[G]) Apply(pop *eaopt.Population) error {
-	sel := eaopt.SelTournament{NContestants: uint(m.s.Sample)}
-	kids, err := m.r.breed(m.s.Batch, func() proposal[G] {
-		won, _, err := sel.Apply(1, pop.Individuals, pop.RNG)
-		if err != nil {
-			panic("search: regevo: " + err.Error()) // Validate keeps Sample <= Population
-		}
-		parent := won[0].Genome.(*genome[G]).key
-		won[0].Mutate(pop.RNG)
-		return proposal[G]{g: won[0].Genome.(*genome[G]).g, op: "mutate", parents: []string{parent}}
-	})
-	if err != nil {
-		return err
-	}
-	alive := members[G](pop)
-	sort.Slice(alive, func(a, b int) bool { return alive[a].birth < alive[b].birth })
-	pop.Individuals = m.r.rank(append(alive[len(kids):], kids...))
-	return nil
-}
-
-// Validate checks the strategy's parameters.
-func (m regEvoModel[G]) Validate() error { return m.s.validate() }
 
 // members returns the genomes of pop's individuals, in the population's order.
 func members[G any](pop *eaopt.Population) []*genome[G] {

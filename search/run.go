@@ -105,21 +105,28 @@ func (e *ConstraintError) Unwrap() error { return e.Err }
 // or ctx is cancelled; in the last case it returns the trials of the completed batches with
 // ctx's error, and running the same search again over the same cache resumes it.
 func Run[G any](ctx context.Context, sp Space[G], ev Evaluator[G], cache Cache[G], cfg Config[G]) (*Result[G], error) {
+	return search(ctx, sp, cfg, &run[G]{ev: ev, cache: cache})
+}
+
+// RunQueued is Run with the evaluations handed to q a fidelity level of a batch at a time,
+// instead of to an Evaluator in this process; Config.Workers and Config.Threads are then
+// unused. Its trials are those of Run with an Evaluator that gives the same outcomes, whatever
+// the number, speed or order of the workers behind q.
+func RunQueued[G any](ctx context.Context, sp Space[G], q Queue[G], cfg Config[G]) (*Result[G], error) {
+	return search(ctx, sp, cfg, &run[G]{queue: q})
+}
+
+// search runs the search of Run and RunQueued; r holds how to evaluate.
+func search[G any](ctx context.Context, sp Space[G], cfg Config[G], r *run[G]) (*Result[G], error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	seeds := rand.New(rand.NewSource(int64(cfg.Seed)))
-	r := &run[G]{
-		ctx:   ctx,
-		sp:    sp,
-		ev:    ev,
-		cache: cache,
-		cfg:   cfg,
-		multi: cfg.Strategy.multiObjective(),
-		start: time.Now(),
-		seen:  make(map[evalKey]Outcome),
-	}
+	r.sp, r.cfg = sp, cfg
+	r.multi = cfg.Strategy.multiObjective()
+	r.start = time.Now()
+	r.seen = make(map[evalKey]Outcome)
 	r.stats.Budget = cfg.Budget
 
 	var seeded []G
@@ -131,7 +138,7 @@ func Run[G any](ctx context.Context, sp Space[G], ev Evaluator[G], cache Cache[G
 		seeded = append(seeded, g)
 	}
 	init := rand.New(rand.NewSource(seeds.Int63()))
-	first, err := r.breed(cfg.Strategy.population(), func() proposal[G] {
+	first, err := r.breed(ctx, cfg.Strategy.population(), func() proposal[G] {
 		if len(seeded) > 0 {
 			g := seeded[0]
 			seeded = seeded[1:]
@@ -146,9 +153,9 @@ func Run[G any](ctx context.Context, sp Space[G], ev Evaluator[G], cache Cache[G
 			PopSize:      uint(len(ordered)),
 			NGenerations: uint(cfg.Budget), // every generation takes at least one trial
 			HofSize:      1,
-			Model:        newModel(r, cfg.Strategy),
+			Model:        newModel(r, cfg.Strategy, func(n int, next func() proposal[G]) ([]*genome[G], error) { return r.breed(ctx, n, next) }),
 			RNG:          rand.New(rand.NewSource(seeds.Int63())),
-			EarlyStop:    func(*eaopt.GA) bool { return r.done() },
+			EarlyStop:    func(*eaopt.GA) bool { return r.done(ctx) },
 			Callback:     func(*eaopt.GA) { r.report() },
 		}.NewGA()
 		if gerr != nil {
@@ -177,10 +184,10 @@ type evalKey struct {
 
 // run is the state of one search.
 type run[G any] struct {
-	ctx   context.Context
 	sp    Space[G]
-	ev    Evaluator[G]
-	cache Cache[G]
+	ev    Evaluator[G] // evaluates when queue is nil
+	cache Cache[G]     // may be nil
+	queue Queue[G]     // evaluates whole levels, and is the cache, when set
 	cfg   Config[G]
 	multi bool // rank on every objective rather than the first
 	start time.Time
@@ -201,10 +208,10 @@ type proposal[G any] struct {
 }
 
 // done reports whether the search must stop before the next batch.
-func (r *run[G]) done() bool {
+func (r *run[G]) done(ctx context.Context) bool {
 	return r.cfg.Budget-len(r.trials) < r.cfg.cost(1) ||
 		(r.cfg.MaxTime > 0 && time.Since(r.start) >= r.cfg.MaxTime) ||
-		r.ctx.Err() != nil
+		ctx.Err() != nil
 }
 
 // propose draws from next until a proposal passes the space's constraints, MaxTries at most.
@@ -222,7 +229,7 @@ func (r *run[G]) propose(next func() proposal[G]) (proposal[G], error) {
 
 // breed proposes a batch of n candidates drawn by next and evaluates it. It returns fewer than n
 // members if the budget does not cover the whole batch.
-func (r *run[G]) breed(n int, next func() proposal[G]) ([]*genome[G], error) {
+func (r *run[G]) breed(ctx context.Context, n int, next func() proposal[G]) ([]*genome[G], error) {
 	ps := make([]proposal[G], n)
 	for i := range ps {
 		p, err := r.propose(next)
@@ -231,12 +238,12 @@ func (r *run[G]) breed(n int, next func() proposal[G]) ([]*genome[G], error) {
 		}
 		ps[i] = p
 	}
-	return r.evaluate(ps)
+	return r.evaluate(ctx, ps)
 }
 
 // evaluate evaluates a batch, by successive halving when there are several fidelity levels,
 // and records its trials in proposal order.
-func (r *run[G]) evaluate(ps []proposal[G]) ([]*genome[G], error) {
+func (r *run[G]) evaluate(ctx context.Context, ps []proposal[G]) ([]*genome[G], error) {
 	n := len(ps)
 	for n > 0 && r.cfg.cost(n) > r.cfg.Budget-len(r.trials) {
 		n--
@@ -261,7 +268,7 @@ func (r *run[G]) evaluate(ps []proposal[G]) ([]*genome[G], error) {
 			}
 			alive = next
 		}
-		ts, err := r.evaluateLevel(alive, level, fid, len(r.trials)+len(trials))
+		ts, err := r.evaluateLevel(ctx, alive, level, fid, len(r.trials)+len(trials))
 		if err != nil {
 			return nil, err
 		}
@@ -270,13 +277,6 @@ func (r *run[G]) evaluate(ps []proposal[G]) ([]*genome[G], error) {
 			m.obj = r.objectives(ts[i].Outcome)
 		}
 		trials = append(trials, ts...)
-	}
-	if rec, ok := r.cache.(Recorder[G]); ok {
-		for _, t := range trials {
-			if err := rec.Record(context.WithoutCancel(r.ctx), t); err != nil {
-				return nil, fmt.Errorf("search: recording trial %d (%s at fidelity %v): %w", t.Trial, t.Key, t.Fidelity, err)
-			}
-		}
 	}
 	for _, t := range trials {
 		r.record(t)
@@ -288,7 +288,7 @@ func (r *run[G]) evaluate(ps []proposal[G]) ([]*genome[G], error) {
 // evaluateLevel returns the trials of evaluating ms at one fidelity level, numbered from base:
 // outcomes of evaluations done earlier in this run are reused as duplicates, those in the cache
 // are reused, and the others are evaluated.
-func (r *run[G]) evaluateLevel(ms []*genome[G], level int, fid float64, base int) ([]Trial[G], error) {
+func (r *run[G]) evaluateLevel(ctx context.Context, ms []*genome[G], level int, fid float64, base int) ([]Trial[G], error) {
 	trials := make([]Trial[G], len(ms))
 	var jobs []int              // indices of trials to evaluate
 	firsts := map[evalKey]int{} // the first trial of each key in this level
@@ -312,22 +312,24 @@ func (r *run[G]) evaluateLevel(ms []*genome[G], level int, fid float64, base int
 			continue
 		}
 		firsts[k] = i
-		if r.cache != nil {
-			o, ok, err := r.cache.Lookup(r.ctx, m.key, fid)
-			if err != nil {
-				return nil, fmt.Errorf("search: cache lookup of %s at fidelity %v: %w", m.key, fid, err)
+		o, ok, err := r.lookup(ctx, m.key, fid)
+		if err != nil {
+			return nil, fmt.Errorf("search: cache lookup of %s at fidelity %v: %w", m.key, fid, err)
+		}
+		if ok {
+			if err := r.check(o); err != nil {
+				return nil, fmt.Errorf("search: cached outcome of %s at fidelity %v: %w", m.key, fid, err)
 			}
-			if ok {
-				if err := r.check(o); err != nil {
-					return nil, fmt.Errorf("search: cached outcome of %s at fidelity %v: %w", m.key, fid, err)
-				}
-				trials[i].Outcome, trials[i].Source = o, Reused
-				continue
-			}
+			trials[i].Outcome, trials[i].Source = o, Reused
+			continue
 		}
 		jobs = append(jobs, i)
 	}
-	if err := r.train(trials, jobs); err != nil {
+	train := r.train
+	if r.queue != nil {
+		train = r.dispatch
+	}
+	if err := train(ctx, trials, jobs); err != nil {
 		return nil, err
 	}
 	for i, j := range copies {
@@ -336,13 +338,47 @@ func (r *run[G]) evaluateLevel(ms []*genome[G], level int, fid float64, base int
 	return trials, nil
 }
 
+// lookup returns the outcome that the cache or the queue holds for key at fidelity fid.
+func (r *run[G]) lookup(ctx context.Context, key string, fid float64) (Outcome, bool, error) {
+	switch {
+	case r.queue != nil:
+		return r.queue.Lookup(ctx, key, fid)
+	case r.cache != nil:
+		return r.cache.Lookup(ctx, key, fid)
+	}
+	return Outcome{}, false, nil
+}
+
+// dispatch hands the level's trials to the queue and stores the outcomes of trials[j], for every
+// j in jobs, in their trials.
+func (r *run[G]) dispatch(ctx context.Context, trials []Trial[G], jobs []int) error {
+	outs, err := r.queue.EvaluateLevel(ctx, trials)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("search: evaluating trials %d to %d: %w", trials[0].Trial, trials[len(trials)-1].Trial, err)
+	}
+	if len(outs) != len(jobs) {
+		panic(fmt.Sprintf("search: the queue returned %d outcomes for %d evaluations", len(outs), len(jobs)))
+	}
+	for i, j := range jobs {
+		t := &trials[j]
+		if err := r.check(outs[i]); err != nil {
+			return fmt.Errorf("search: queued outcome of trial %d (%s at fidelity %v): %w", t.Trial, t.Key, t.Fidelity, err)
+		}
+		t.Outcome = outs[i]
+	}
+	return nil
+}
+
 // train evaluates trials[j] for every j in jobs, Workers at a time, storing each outcome in its
 // trial and in the cache as soon as it arrives.
-func (r *run[G]) train(trials []Trial[G], jobs []int) error {
+func (r *run[G]) train(ctx context.Context, trials []Trial[G], jobs []int) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(r.ctx)
+	evalCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type done struct {
 		job int
@@ -359,7 +395,7 @@ func (r *run[G]) train(trials []Trial[G], jobs []int) error {
 			for j := range queue {
 				req := trials[j].Request
 				req.Worker, req.Threads = w, r.cfg.Threads
-				o, err := r.ev.Evaluate(ctx, req)
+				o, err := r.ev.Evaluate(evalCtx, req)
 				results <- done{j, o, err}
 			}
 		}()
@@ -369,7 +405,7 @@ func (r *run[G]) train(trials []Trial[G], jobs []int) error {
 		for _, j := range jobs {
 			select {
 			case queue <- j:
-			case <-ctx.Done():
+			case <-evalCtx.Done():
 				break feed
 			}
 		}
@@ -392,7 +428,7 @@ func (r *run[G]) train(trials []Trial[G], jobs []int) error {
 		case d.err != nil:
 			stop(fmt.Errorf("search: evaluating trial %d (%s at fidelity %v): %w", t.Trial, t.Key, t.Fidelity, d.err))
 			continue
-		case d.o.Failed() && ctx.Err() != nil:
+		case d.o.Failed() && evalCtx.Err() != nil:
 			// The failure may be the cancellation's doing; leave it to the resumed run.
 			continue
 		}
@@ -401,7 +437,7 @@ func (r *run[G]) train(trials []Trial[G], jobs []int) error {
 			continue
 		}
 		if r.cache != nil {
-			if err := r.cache.Put(context.WithoutCancel(r.ctx), t.Request, d.o); err != nil {
+			if err := r.cache.Put(context.WithoutCancel(ctx), t.Request, d.o); err != nil {
 				stop(fmt.Errorf("search: caching trial %d (%s at fidelity %v): %w", t.Trial, t.Key, t.Fidelity, err))
 				continue
 			}
@@ -409,7 +445,7 @@ func (r *run[G]) train(trials []Trial[G], jobs []int) error {
 		t.Outcome = d.o
 		finished++
 	}
-	if err := r.ctx.Err(); err != nil && (first != nil || finished < len(jobs)) {
+	if err := ctx.Err(); err != nil && (first != nil || finished < len(jobs)) {
 		return err // the cancellation is the cause; report it as such
 	}
 	return first

@@ -459,7 +459,7 @@ func TestInvalidConfigsAreRejected(t *testing.T) {
 		{"eta of one", func(c *Config[string]) { c.Eta = 1 }, "Eta is 1"},
 		{"negative workers", func(c *Config[string]) { c.Workers = -2 }, "Workers is -2"},
 		{"more threads than cores", func(c *Config[string]) { c.Workers, c.Threads = 2, 1<<20 }, "Workers × Threads is 2 × 1048576"},
-		{"ga population too small", func(c *Config[string]) { c.Strategy = GA{PopSize: 3, Tournament: 3} }, "PopSize is 3; it must exceed Tournament (3)"},
+		{"ga population too small", func(c *Config[string]) { c.Strategy = GA{PopSize: 3, Tournament: 3} }, "PopSize is 3; it must be in [Tournament+1, 65536] = [4, 65536]"},
 		{"ga elite too large", func(c *Config[string]) { c.Strategy = GA{PopSize: 5, Tournament: 2, Elite: 5} }, "Elite is 5"},
 		{"nsga2 rate out of range", func(c *Config[string]) { c.Strategy = NSGA2{PopSize: 4, CrossRate: 1.5} }, "CrossRate is 1.5"},
 		{"more initial genomes than the population", func(c *Config[string]) { c.Initial = make([]string, 5) }, "Initial has 5 genomes; the initial population holds 4"},

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/space"
@@ -28,7 +29,7 @@ func loadTiny(t *testing.T) *Experiment {
 	return e
 }
 
-func openStore(t *testing.T) (*store.SQLite, string) {
+func openStore(t *testing.T) (*store.DB, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "nas.db")
 	st, err := store.Open(path)
@@ -55,6 +56,16 @@ type storedTrial struct {
 // any trial is not finished.
 func storedTrials(t *testing.T, st store.Store, name string) []storedTrial {
 	t.Helper()
+	done, open := finishedTrials(t, st, name)
+	if len(open) > 0 {
+		t.Fatalf("%d of %d trials are finished", len(done), len(done)+len(open))
+	}
+	return done
+}
+
+// finishedTrials returns the finished trials of experiment name, sorted, and the others.
+func finishedTrials(t *testing.T, st store.Store, name string) ([]storedTrial, []store.Trial) {
+	t.Helper()
 	ctx := context.Background()
 	exp, err := st.Experiment(ctx, name)
 	if err != nil {
@@ -68,8 +79,11 @@ func storedTrials(t *testing.T, st store.Store, name string) []storedTrial {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != len(all) {
-		t.Fatalf("%d of %d trials are finished", len(evs), len(all))
+	var open []store.Trial
+	for _, tr := range all {
+		if tr.Status != store.TrialDone {
+			open = append(open, tr)
+		}
 	}
 	out := make([]storedTrial, len(evs))
 	for i, ev := range evs {
@@ -77,7 +91,7 @@ func storedTrials(t *testing.T, st store.Store, name string) []storedTrial {
 			strings.Join(ev.Trial.Parents, ","), ev.Result.Status, ev.Result.ValAcc, ev.Cached}
 	}
 	slices.SortFunc(out, func(a, b storedTrial) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
-	return out
+	return out, open
 }
 
 func TestTinyExperimentStoresEveryTrial(t *testing.T) {
@@ -158,23 +172,8 @@ strategy: {name: random, batch: 3}
 objectives: [val_acc, params]
 budget: {evaluations: 9}
 `
-	e, err := ParseExperiment([]byte(yaml), filepath.Join(dir, "dup.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := openStore(t)
-	var mu sync.Mutex
-	trained := map[string]int{}
-	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
-		if tr.Done {
-			mu.Lock()
-			trained[tr.Name]++
-			mu.Unlock()
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := parseExperiment(t, yaml, filepath.Join(dir, "dup.yaml"))
+	sum, trained, st := runCountingTrainings(t, e)
 	if len(trained) > 2 || sum.Stats.Trained != len(trained) || sum.Stats.Duplicates != 9-len(trained) {
 		t.Fatalf("%d trainings of a space of two networks; stats %+v", len(trained), sum.Stats)
 	}
@@ -221,9 +220,14 @@ func TestInterruptedExperimentResumesToTheTrialsOfAnUninterruptedOne(t *testing.
 	if exp, err := st.Experiment(ctx, "tiny"); err != nil || exp.Status != store.ExperimentInterrupted {
 		t.Fatalf("stored status %q, %v; want interrupted", exp.Status, err)
 	}
-	partial := storedTrials(t, st, "tiny")
+	partial, open := finishedTrials(t, st, "tiny")
 	if n := len(partial); n < 4 || n >= 7 {
 		t.Fatalf("the interrupted run stored %d trials, want the baseline, the first generation and part of the second", n)
+	}
+	for _, tr := range open {
+		if tr.Status != store.TrialPending || tr.LeaseOwner != "" {
+			t.Errorf("after the interruption trial %d is %s under %q, want handed back to the queue", tr.ID, tr.Status, tr.LeaseOwner)
+		}
 	}
 
 	// The uninterrupted run had two workers of one thread; the resumed one has one of two.
@@ -244,21 +248,21 @@ func TestAChangedConfigurationIsNotResumed(t *testing.T) {
 	ctx := context.Background()
 	st, _ := openStore(t)
 	e := loadTiny(t)
-	if _, _, err := openExperiment(ctx, st, e, "tiny", ""); err != nil {
+	if _, _, err := openExperiment(ctx, st, e, "tiny", "", "me:1", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	e.Evaluations, e.Workers = 60, 2 // the budget and the parallelism may change
-	if _, resumed, err := openExperiment(ctx, st, e, "tiny", ""); err != nil || !resumed {
+	if _, resumed, err := openExperiment(ctx, st, e, "tiny", "", "me:1", time.Minute); err != nil || !resumed {
 		t.Fatalf("resuming with another budget: resumed %v, %v", resumed, err)
 	}
 	e.Seed++
-	e.Objectives = []Objective{ValAcc, Params}
-	_, _, err := openExperiment(ctx, st, e, "tiny", "")
+	e.Objectives = []evaluator.Objective{evaluator.ValAcc, evaluator.Params}
+	_, _, err := openExperiment(ctx, st, e, "tiny", "", "me:1", time.Minute)
 	var ce *ConflictError
 	if !errors.As(err, &ce) || !slices.Equal(ce.Parts, []string{"objectives", "seed"}) {
 		t.Fatalf("err = %v, want a ConflictError over objectives and seed", err)
 	}
-	if _, _, err := openExperiment(ctx, st, e, "tiny-2", ""); err != nil {
+	if _, _, err := openExperiment(ctx, st, e, "tiny-2", "", "me:1", time.Minute); err != nil {
 		t.Errorf("another name starts a new experiment: %v", err)
 	}
 }
@@ -306,10 +310,7 @@ objectives: [val_acc, macs]
 constraints: {max_params: 30k, max_macs: 2M}
 budget: {evaluations: 8}
 `
-	e, err := ParseExperiment([]byte(yaml), filepath.Join(experimentDir, "halving.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := parseExperiment(t, yaml, filepath.Join(experimentDir, "halving.yaml"))
 	st, _ := openStore(t)
 	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: min(2, runtime.GOMAXPROCS(0)), Threads: 1})
 	if err != nil {
@@ -387,23 +388,8 @@ objectives: [val_acc, params]
 budget: {evaluations: 3}
 baselines: [outside.yaml, in_space.yaml]
 `
-	e, err := ParseExperiment([]byte(yaml), filepath.Join(dir, "seeded.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := openStore(t)
-	var mu sync.Mutex
-	trained := map[string]int{}
-	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
-		if tr.Done {
-			mu.Lock()
-			trained[tr.Name]++
-			mu.Unlock()
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := parseExperiment(t, yaml, filepath.Join(dir, "seeded.yaml"))
+	sum, trained, st := runCountingTrainings(t, e)
 	if !slices.Equal(sum.Seeded, []string{"in_space"}) {
 		t.Errorf("seeded %v, want [in_space]", sum.Seeded)
 	}
@@ -419,4 +405,34 @@ baselines: [outside.yaml, in_space.yaml]
 	if len(seeds) != 1 || seeds[0].Arch != e.Baselines[1].Hash || seeds[0].Generation != 0 || !seeds[0].Cached {
 		t.Errorf("seeded trials %+v: want one of generation 0, the baseline in_space's network, from the cache", seeds)
 	}
+}
+
+// runCountingTrainings runs experiment e on one worker into a new store, and returns its
+// summary, how many trainings of each network name ran, and the store.
+func runCountingTrainings(t *testing.T, e *Experiment) (*Summary, map[string]int, *store.DB) {
+	t.Helper()
+	st, _ := openStore(t)
+	var mu sync.Mutex
+	trained := map[string]int{}
+	sum, err := RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, Training: func(tr Training) {
+		if tr.Done {
+			mu.Lock()
+			trained[tr.Name]++
+			mu.Unlock()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum, trained, st
+}
+
+// parseExperiment parses the experiment in yaml as if read from the file path.
+func parseExperiment(t *testing.T, yaml, path string) *Experiment {
+	t.Helper()
+	e, err := ParseExperiment([]byte(yaml), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

@@ -7,8 +7,11 @@ import (
 	"github.com/goccy/go-yaml/ast"
 )
 
-// Shape is the shape of one sample's tensor: channels, height and width. A vector of n features
-// is n×1×1.
+// Shape is the shape of one sample's tensor as an Arch describes it: channels, height and width,
+// in the C, H, W order of PyTorch and of the YAML's input: [C, H, W]. A vector of n features is
+// n×1×1. The engine stores tensors NHWC and has its own engine.Shape with fields H, W, C; the
+// evaluator maps one onto the other field by field. Write both with keyed fields,
+// Shape{C: 1, H: 28, W: 28}, never by position.
 type Shape struct{ C, H, W int }
 
 // Elems returns C·H·W.
@@ -44,7 +47,7 @@ func (s *Shape) UnmarshalYAML(node ast.Node) error {
 		}
 		v[i] = int(x)
 	}
-	*s = Shape{v[0], v[1], v[2]}
+	*s = Shape{C: v[0], H: v[1], W: v[2]}
 	return nil
 }
 
@@ -60,7 +63,7 @@ func (s *Shape) UnmarshalJSON(b []byte) error {
 	if len(v) != 3 {
 		return fmt.Errorf("space: shape must have three elements [C, H, W], got %d", len(v))
 	}
-	*s = Shape{v[0], v[1], v[2]}
+	*s = Shape{C: v[0], H: v[1], W: v[2]}
 	return nil
 }
 

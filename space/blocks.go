@@ -12,59 +12,90 @@ type shortcutSource struct {
 	x int
 }
 
-// block builds one block of any family but dense on x and returns its output. drop is the
-// droppath probability of a residual branch; extra are RoR shortcuts to add before the block's
-// final activation.
-func (g *graph) block(s *scope, x int, b Block, drop float64, extra []shortcutSource) int {
-	switch b.Family {
-	case FamilyPlain, FamilyMLPConv:
-		norm := b.Norm == "batchnorm"
-		x = g.convNormReLU(s, x, b.Width, b.Kernel, b.Kernel, b.Stride, b.Kernel/2, b.Kernel/2, 1, b.Bias, norm)
-		for _, w := range b.MLP {
-			x = g.convNormReLU(s, x, w, 1, 1, 1, 0, 0, 1, b.Bias, norm)
-		}
-		return g.se(s, x, b.SE)
-	case FamilyBasic:
-		y := g.cbr(s, x, b.Width, 3, 3, b.Stride, 1, 1)
-		y = g.unary(s.name("bn"), OpBatchNorm, g.conv(s.name("conv"), y, b.Width, 3, 3, 1, 1, 1, 1, false), 0)
-		return g.residual(s, y, g.shortcut(s.sub("shortcut"), x, x, b.Width, b.Stride, b.Shortcut, true), b, drop, extra, 1, true)
-	case FamilyBottleneck:
-		s1, s3 := strides(b)
-		y := g.cbr(s, x, b.MidWidth, 1, 1, s1, 0, 0)
-		y = g.convNormReLU(s, y, b.MidWidth, 3, 3, s3, 1, 1, b.Groups, false, true)
-		y = g.unary(s.name("bn"), OpBatchNorm, g.conv(s.name("conv"), y, b.Width, 1, 1, 1, 0, 0, 1, false), 0)
-		return g.residual(s, y, g.shortcut(s.sub("shortcut"), x, x, b.Width, b.Stride, b.Shortcut, true), b, drop, extra, 1, true)
-	case FamilyPreactBasic:
-		pre := g.bnReLU(s, x)
-		y := g.conv(s.name("conv"), pre, b.Width, 3, 3, b.Stride, 1, 1, 1, false)
-		y = g.bnReLU(s, y)
-		if b.Dropout > 0 {
-			y = g.unary(s.name("dropout"), OpDropout, y, b.Dropout)
-		}
-		y = g.conv(s.name("conv"), y, b.Width, 3, 3, 1, 1, 1, 1, false)
-		return g.residual(s, y, g.shortcut(s.sub("shortcut"), x, pre, b.Width, b.Stride, b.Shortcut, false), b, drop, extra, 1, false)
-	case FamilyPreactBottleneck:
-		s1, s3 := strides(b)
-		pre := g.bnReLU(s, x)
-		y := g.bnReLU(s, g.conv(s.name("conv"), pre, b.MidWidth, 1, 1, s1, 0, 0, 1, false))
-		y = g.bnReLU(s, g.conv(s.name("conv"), y, b.MidWidth, 3, 3, s3, 1, 1, b.Groups, false))
-		y = g.conv(s.name("conv"), y, b.Width, 1, 1, 1, 0, 0, 1, false)
-		return g.residual(s, y, g.shortcut(s.sub("shortcut"), x, pre, b.Width, b.Stride, b.Shortcut, false), b, drop, extra, 1, false)
-	case FamilyTransition:
-		y := g.bnReLU(s, x)
-		c := int(math.Floor(float64(g.shape(x).C) * b.Compression))
-		if c < 1 {
-			g.fail("compression %v leaves no channels of %d", b.Compression, g.shape(x).C)
-			return 0
-		}
-		y = g.conv(s.name("conv"), y, c, 1, 1, 1, 0, 0, 1, false)
-		return g.se(s, g.pool(s.name("avgpool"), OpAvgPool, y, 2, 2, 0, false, true), b.SE)
-	case FamilyIncResA, FamilyIncResB, FamilyIncResC:
-		y := g.concat(s.name("cat"), g.inceptionBranches(s, x, b)...)
-		y = g.conv(s.name("conv"), y, g.shape(x).C, 1, 1, 1, 0, 0, 1, true)
-		return g.residual(s, y, x, b, drop, extra, b.Scale, !b.NoReLU)
-	default:
-		return g.se(s, g.concat(s.name("cat"), g.inceptionBranches(s, x, b)...), b.SE)
+// residualTail is what Expand adds to a residual block beyond its family's layers: droppath on
+// its branch with probability drop, and the RoR shortcuts extra before its final activation.
+type residualTail struct {
+	drop  float64
+	extra []shortcutSource
+}
+
+// buildPlain builds a plain or mlpconv block: a k×k conv unit, then a 1×1 unit per MLP width.
+func buildPlain(g *graph, s *scope, x int, b Block, _ residualTail) int {
+	norm := b.Norm == "batchnorm"
+	x = g.convNormReLU(s, x, convSpec{out: b.Width, kh: b.Kernel, kw: b.Kernel, stride: b.Stride,
+		padH: b.Kernel / 2, padW: b.Kernel / 2, bias: b.Bias}, norm)
+	for _, w := range b.MLP {
+		x = g.convNormReLU(s, x, convSpec{out: w, kh: 1, kw: 1, bias: b.Bias}, norm)
+	}
+	return g.se(s, x, b.SE)
+}
+
+func buildBasic(g *graph, s *scope, x int, b Block, t residualTail) int {
+	y := g.cbr(s, x, convSpec{out: b.Width, kh: 3, kw: 3, stride: b.Stride, padH: 1, padW: 1})
+	y = g.unary(s.name("bn"), OpBatchNorm, g.conv(s.name("conv"), y, convSpec{out: b.Width, kh: 3, kw: 3, padH: 1, padW: 1}), 0)
+	return g.resNetEnd(s, x, x, y, b, t, true)
+}
+
+func buildBottleneck(g *graph, s *scope, x int, b Block, t residualTail) int {
+	s1, s3 := strides(b)
+	y := g.cbr(s, x, convSpec{out: b.MidWidth, kh: 1, kw: 1, stride: s1})
+	y = g.cbr(s, y, convSpec{out: b.MidWidth, kh: 3, kw: 3, stride: s3, padH: 1, padW: 1, groups: b.Groups})
+	y = g.unary(s.name("bn"), OpBatchNorm, g.conv(s.name("conv"), y, convSpec{out: b.Width, kh: 1, kw: 1}), 0)
+	return g.resNetEnd(s, x, x, y, b, t, true)
+}
+
+func buildPreactBasic(g *graph, s *scope, x int, b Block, t residualTail) int {
+	pre := g.bnReLU(s, x)
+	y := g.conv(s.name("conv"), pre, convSpec{out: b.Width, kh: 3, kw: 3, stride: b.Stride, padH: 1, padW: 1})
+	y = g.bnReLU(s, y)
+	if b.Dropout > 0 {
+		y = g.unary(s.name("dropout"), OpDropout, y, b.Dropout)
+	}
+	y = g.conv(s.name("conv"), y, convSpec{out: b.Width, kh: 3, kw: 3, padH: 1, padW: 1})
+	return g.resNetEnd(s, x, pre, y, b, t, false)
+}
+
+func buildPreactBottleneck(g *graph, s *scope, x int, b Block, t residualTail) int {
+	s1, s3 := strides(b)
+	pre := g.bnReLU(s, x)
+	y := g.bnReLU(s, g.conv(s.name("conv"), pre, convSpec{out: b.MidWidth, kh: 1, kw: 1, stride: s1}))
+	y = g.bnReLU(s, g.conv(s.name("conv"), y, convSpec{out: b.MidWidth, kh: 3, kw: 3, stride: s3, padH: 1, padW: 1, groups: b.Groups}))
+	y = g.conv(s.name("conv"), y, convSpec{out: b.Width, kh: 1, kw: 1})
+	return g.resNetEnd(s, x, pre, y, b, t, false)
+}
+
+// buildTransition builds a DenseNet transition: BN-ReLU, a 1×1 conv to ⌊θ·C⌋ channels, and a
+// 2×2 average pool.
+func buildTransition(g *graph, s *scope, x int, b Block, _ residualTail) int {
+	y := g.bnReLU(s, x)
+	c := int(math.Floor(float64(g.shape(x).C) * b.Compression))
+	if c < 1 {
+		g.fail("compression %v leaves no channels of %d", b.Compression, g.shape(x).C)
+		return 0
+	}
+	y = g.conv(s.name("conv"), y, convSpec{out: c, kh: 1, kw: 1})
+	return g.se(s, g.pool(s.name("avgpool"), y, poolSpec{op: OpAvgPool, k: 2, stride: 2, countIncludePad: true}), b.SE)
+}
+
+// branchBuilder builds the parallel branches of an Inception-style block on x and returns their
+// outputs in concatenation order.
+type branchBuilder func(g *graph, s *scope, x int, b Block) []int
+
+// concatenated returns the builder of an Inception-style block: its branches concatenated,
+// then SE.
+func concatenated(branches branchBuilder) func(*graph, *scope, int, Block, residualTail) int {
+	return func(g *graph, s *scope, x int, b Block, _ residualTail) int {
+		return g.se(s, g.concat(s.name("cat"), branches(g, s, x, b)...), b.SE)
+	}
+}
+
+// incres returns the builder of an Inception-ResNet block: its branches concatenated, a 1×1
+// conv with bias back to the input's width, and x + scale·branch, then ReLU unless NoReLU.
+func incres(branches branchBuilder) func(*graph, *scope, int, Block, residualTail) int {
+	return func(g *graph, s *scope, x int, b Block, t residualTail) int {
+		y := g.concat(s.name("cat"), branches(g, s, x, b)...)
+		y = g.conv(s.name("conv"), y, convSpec{out: g.shape(x).C, kh: 1, kw: 1, bias: true})
+		return g.residual(s, y, x, b, t, b.Scale, !b.NoReLU)
 	}
 }
 
@@ -78,11 +109,11 @@ func strides(b Block) (int, int) {
 
 // denseLayer builds one DenseNet layer on the concatenated features x and returns the growth
 // rate k new feature maps: BN-ReLU-conv1×1 (to BNSize·k, when BNSize > 0), then BN-ReLU-conv3×3.
-func (g *graph) denseLayer(s *scope, x int, b Block) int {
+func denseLayer(g *graph, s *scope, x int, b Block) int {
 	if b.BNSize > 0 {
-		x = g.conv(s.name("conv"), g.bnReLU(s, x), b.BNSize*b.GrowthRate, 1, 1, 1, 0, 0, 1, false)
+		x = g.conv(s.name("conv"), g.bnReLU(s, x), convSpec{out: b.BNSize * b.GrowthRate, kh: 1, kw: 1})
 	}
-	x = g.conv(s.name("conv"), g.bnReLU(s, x), b.GrowthRate, 3, 3, 1, 1, 1, 1, false)
+	x = g.conv(s.name("conv"), g.bnReLU(s, x), convSpec{out: b.GrowthRate, kh: 3, kw: 3, padH: 1, padW: 1})
 	if b.Dropout > 0 {
 		x = g.unary(s.name("dropout"), OpDropout, x, b.Dropout)
 	}
@@ -91,13 +122,13 @@ func (g *graph) denseLayer(s *scope, x int, b Block) int {
 
 // residual finishes a residual block: SE and droppath on the branch y, the addition
 // shortcut + scale·y, the RoR shortcuts, and the final ReLU if relu.
-func (g *graph) residual(s *scope, y, shortcut int, b Block, drop float64, extra []shortcutSource, scale float64, relu bool) int {
+func (g *graph) residual(s *scope, y, shortcut int, b Block, t residualTail, scale float64, relu bool) int {
 	y = g.se(s, y, b.SE)
-	if drop > 0 {
-		y = g.unary(s.name("droppath"), OpDropPath, y, drop)
+	if t.drop > 0 {
+		y = g.unary(s.name("droppath"), OpDropPath, y, t.drop)
 	}
 	out := g.addScaled(s.name("add"), shortcut, y, scale)
-	for _, e := range extra {
+	for _, e := range t.extra {
 		out = g.addScaled(s.name("add"), out, g.shortcutTo(e.s, e.x, out, b.Shortcut, relu), 1)
 	}
 	if relu {
@@ -106,21 +137,37 @@ func (g *graph) residual(s *scope, y, shortcut int, b Block, drop float64, extra
 	return out
 }
 
-// shortcut returns the shortcut of a residual block from x to width channels at stride: x itself
-// when the shape is kept, otherwise a zeropad of x (option A) or a 1×1 conv of from (option B),
-// followed by batchnorm if bn. Pre-activation blocks project their pre-activated input from.
-func (g *graph) shortcut(s *scope, x, from, width, stride int, kind string, bn bool) int {
+// resNetEnd finishes a block of the ResNet families on its branch y: the shortcut of its input x
+// (projected from from where the shape changes) and residual. A post-activation block (post)
+// follows a projection with batchnorm and the addition with ReLU; a pre-activation block
+// projects its pre-activated input and ends with the addition.
+func (g *graph) resNetEnd(s *scope, x, from, y int, b Block, t residualTail, post bool) int {
+	sc := g.shortcut(s.sub("shortcut"), x, from, shortcutSpec{width: b.Width, stride: b.Stride, kind: b.Shortcut, bn: post})
+	return g.residual(s, y, sc, b, t, 1, post)
+}
+
+// shortcutSpec is a residual block's shortcut: to width channels at stride, by kind A
+// (subsample and zero-pad) or B (a 1×1 conv, followed by batchnorm if bn).
+type shortcutSpec struct {
+	width, stride int
+	kind          string
+	bn            bool
+}
+
+// shortcut returns the shortcut from x: x itself when the shape is kept, otherwise a zeropad of
+// x (kind A) or a 1×1 conv of from (kind B).
+func (g *graph) shortcut(s *scope, x, from int, sc shortcutSpec) int {
 	if g.err != nil {
 		return 0
 	}
-	if stride == 1 && g.shape(x).C == width {
+	if sc.stride == 1 && g.shape(x).C == sc.width {
 		return x
 	}
-	if kind == "A" {
-		return g.zeropad(s.name("zeropad"), x, width, stride)
+	if sc.kind == "A" {
+		return g.zeropad(s.name("zeropad"), x, sc.width, sc.stride)
 	}
-	y := g.conv(s.name("conv"), from, width, 1, 1, stride, 0, 0, 1, false)
-	if bn {
+	y := g.conv(s.name("conv"), from, convSpec{out: sc.width, kh: 1, kw: 1, stride: sc.stride})
+	if sc.bn {
 		y = g.unary(s.name("bn"), OpBatchNorm, y, 0)
 	}
 	return y
@@ -133,13 +180,22 @@ func (g *graph) shortcutTo(s *scope, x, target int, kind string, bn bool) int {
 		return 0
 	}
 	from, to := g.shape(x), g.shape(target)
-	for stride := 1; stride <= from.H; stride++ {
-		if window(from.H, 1, stride, 0, false) == to.H && window(from.W, 1, stride, 0, false) == to.W {
-			return g.shortcut(s, x, x, to.C, stride, kind, bn)
-		}
+	if stride, ok := subsampling(from, to); ok {
+		return g.shortcut(s, x, x, shortcutSpec{width: to.C, stride: stride, kind: kind, bn: bn})
 	}
 	g.fail("ror: no stride maps the %dx%d input of the shortcut onto the %dx%d output", from.H, from.W, to.H, to.W)
 	return 0
+}
+
+// subsampling returns the stride whose subsampling maps the height and width of from onto
+// to's, and whether there is one.
+func subsampling(from, to Shape) (int, bool) {
+	for stride := 1; stride <= from.H; stride++ {
+		if window(from.H, 1, stride, 0, false) == to.H && window(from.W, 1, stride, 0, false) == to.W {
+			return stride, true
+		}
+	}
+	return 0, false
 }
 
 // se applies a squeeze-and-excitation module to x, or returns x when se is nil.
@@ -161,17 +217,18 @@ func (g *graph) se(s *scope, x int, se *SE) int {
 }
 
 // convNormReLU appends a conv, a batchnorm if norm, and a ReLU.
-func (g *graph) convNormReLU(s *scope, x, out, kh, kw, stride, padH, padW, groups int, bias, norm bool) int {
-	x = g.conv(s.name("conv"), x, out, kh, kw, stride, padH, padW, groups, bias)
+func (g *graph) convNormReLU(s *scope, x int, c convSpec, norm bool) int {
+	x = g.conv(s.name("conv"), x, c)
 	if norm {
 		x = g.unary(s.name("bn"), OpBatchNorm, x, 0)
 	}
 	return g.unary(s.name("relu"), OpReLU, x, 0)
 }
 
-// cbr appends conv (no bias)-batchnorm-ReLU, the unit of the Inception and ResNet families.
-func (g *graph) cbr(s *scope, x, out, kh, kw, stride, padH, padW int) int {
-	return g.convNormReLU(s, x, out, kh, kw, stride, padH, padW, 1, false, true)
+// cbr appends conv-batchnorm-ReLU, the unit of the Inception and ResNet families; their convs
+// have no bias.
+func (g *graph) cbr(s *scope, x int, c convSpec) int {
+	return g.convNormReLU(s, x, c, true)
 }
 
 func (g *graph) bnReLU(s *scope, x int) int {
@@ -197,104 +254,127 @@ func (g *graph) chain(s *scope, x int, ws []int, ks []unit, lastStride, lastPad 
 		panic(fmt.Sprintf("space: chain of %d widths and %d kernels", len(ws), len(ks)))
 	}
 	for i, w := range ws {
-		k, stride, ph, pw := ks[i], 1, ks[i].kh/2, ks[i].kw/2
+		c := convSpec{out: w, kh: ks[i].kh, kw: ks[i].kw, padH: ks[i].kh / 2, padW: ks[i].kw / 2}
 		if i == len(ws)-1 && lastStride > 1 {
-			stride, ph, pw = lastStride, lastPad, lastPad
+			c.stride, c.padH, c.padW = lastStride, lastPad, lastPad
 		}
-		x = g.cbr(s, x, w, k.kh, k.kw, stride, ph, pw)
+		x = g.cbr(s, x, c)
 	}
 	return x
 }
 
-// inceptionBranches builds the parallel branches of an Inception-style block on x and returns
-// their outputs in concatenation order.
-func (g *graph) inceptionBranches(s *scope, x int, b Block) []int {
-	pad := 0 // of the stride-2 convs and pool of a reduction
+// branch returns the scope of an Inception-style block's i-th branch.
+func branch(s *scope, i int) *scope { return s.sub(fmt.Sprintf("b%d", i)) }
+
+// reductionPad returns the padding of a reduction's stride-2 convs and pool.
+func reductionPad(b Block) int {
 	if b.Padding == "same" {
-		pad = 1
+		return 1
 	}
-	br := func(i int) *scope { return s.sub(fmt.Sprintf("b%d", i)) }
-	// poolBranch is the Inception v3 average-pool branch: avgpool 3×3 stride 1, then a 1×1 cbr.
-	poolBranch := func(bs *scope) int {
-		p := g.pool(bs.name("avgpool"), OpAvgPool, x, 3, 1, 1, false, !b.PoolExcludePad)
-		return g.cbr(bs, p, b.PoolProj, 1, 1, 1, 0, 0)
+	return 0
+}
+
+// avgPoolBranch is the Inception v3 average-pool branch: avgpool 3×3 stride 1, then a 1×1 cbr.
+func (g *graph) avgPoolBranch(bs *scope, x int, b Block) int {
+	p := g.pool(bs.name("avgpool"), x, poolSpec{op: OpAvgPool, k: 3, stride: 1, pad: 1, countIncludePad: !b.PoolExcludePad})
+	return g.cbr(bs, p, convSpec{out: b.PoolProj, kh: 1, kw: 1})
+}
+
+// maxPoolBranch is a reduction's max-pool branch: maxpool 3×3 stride 2.
+func (g *graph) maxPoolBranch(bs *scope, x, pad int) int {
+	return g.pool(bs.name("maxpool"), x, poolSpec{op: OpMaxPool, k: 3, stride: 2, pad: pad})
+}
+
+func inceptionBranches(g *graph, s *scope, x int, b Block) []int {
+	b4 := branch(s, 4)
+	p := g.pool(b4.name("maxpool"), x, poolSpec{op: OpMaxPool, k: 3, stride: 1, pad: 1, ceil: true})
+	k := b.N5x5Kernel
+	return []int{
+		g.chain(branch(s, 1), x, []int{b.N1x1}, []unit{k1x1}, 1, 0),
+		g.chain(branch(s, 2), x, b.N3x3, []unit{k1x1, k3x3}, 1, 0),
+		g.chain(branch(s, 3), x, b.N5x5, []unit{k1x1, {k, k}}, 1, 0),
+		g.cbr(b4, p, convSpec{out: b.PoolProj, kh: 1, kw: 1}),
 	}
-	one := []int{b.N1x1}
-	switch b.Family {
-	case FamilyInception:
-		b4 := br(4)
-		p := g.pool(b4.name("maxpool"), OpMaxPool, x, 3, 1, 1, true, false)
-		k := b.N5x5Kernel
-		return []int{
-			g.chain(br(1), x, one, []unit{k1x1}, 1, 0),
-			g.chain(br(2), x, b.N3x3, []unit{k1x1, k3x3}, 1, 0),
-			g.chain(br(3), x, b.N5x5, []unit{k1x1, {k, k}}, 1, 0),
-			g.cbr(b4, p, b.PoolProj, 1, 1, 1, 0, 0),
-		}
-	case FamilyInceptionV3A:
-		return []int{
-			g.chain(br(1), x, one, []unit{k1x1}, 1, 0),
-			g.chain(br(2), x, b.N5x5, []unit{k1x1, {5, 5}}, 1, 0),
-			g.chain(br(3), x, b.N3x3dbl, []unit{k1x1, k3x3, k3x3}, 1, 0),
-			poolBranch(br(4)),
-		}
-	case FamilyReductionA:
-		b3 := br(3)
-		return []int{
-			g.chain(br(1), x, b.N3x3, []unit{k3x3}, 2, pad),
-			g.chain(br(2), x, b.N3x3dbl, []unit{k1x1, k3x3, k3x3}, 2, pad),
-			g.pool(b3.name("maxpool"), OpMaxPool, x, 3, 2, pad, false, false),
-		}
-	case FamilyInceptionV3C:
-		return []int{
-			g.chain(br(1), x, one, []unit{k1x1}, 1, 0),
-			g.chain(br(2), x, b.N7x7, []unit{k1x1, k1x7, k7x1}, 1, 0),
-			g.chain(br(3), x, b.N7x7dbl, []unit{k1x1, k7x1, k1x7, k7x1, k1x7}, 1, 0),
-			poolBranch(br(4)),
-		}
-	case FamilyInceptionV3D:
-		b3 := br(3)
-		return []int{
-			g.chain(br(1), x, b.N3x3, []unit{k1x1, k3x3}, 2, pad),
-			g.chain(br(2), x, b.N7x7x3, []unit{k1x1, k1x7, k7x1, k3x3}, 2, pad),
-			g.pool(b3.name("maxpool"), OpMaxPool, x, 3, 2, pad, false, false),
-		}
-	case FamilyInceptionV3E:
-		b2, b3 := br(2), br(3)
-		y2 := g.chain(b2, x, b.N3x3[:1], []unit{k1x1}, 1, 0)
-		y3 := g.chain(b3, x, b.N3x3dbl[:2], []unit{k1x1, k3x3}, 1, 0)
-		return []int{
-			g.chain(br(1), x, one, []unit{k1x1}, 1, 0),
-			g.chain(b2, y2, b.N3x3[1:], []unit{k1x3}, 1, 0),
-			g.chain(b2, y2, b.N3x3[1:], []unit{k3x1}, 1, 0),
-			g.chain(b3, y3, b.N3x3dbl[2:], []unit{k1x3}, 1, 0),
-			g.chain(b3, y3, b.N3x3dbl[2:], []unit{k3x1}, 1, 0),
-			poolBranch(br(4)),
-		}
-	case FamilyIncResA:
-		return []int{
-			g.chain(br(1), x, one, []unit{k1x1}, 1, 0),
-			g.chain(br(2), x, b.N3x3, []unit{k1x1, k3x3}, 1, 0),
-			g.chain(br(3), x, b.N3x3dbl, []unit{k1x1, k3x3, k3x3}, 1, 0),
-		}
-	case FamilyIncResB:
-		return []int{
-			g.chain(br(1), x, one, []unit{k1x1}, 1, 0),
-			g.chain(br(2), x, b.N7x7, []unit{k1x1, k1x7, k7x1}, 1, 0),
-		}
-	case FamilyIncResC:
-		return []int{
-			g.chain(br(1), x, one, []unit{k1x1}, 1, 0),
-			g.chain(br(2), x, b.N3x3, []unit{k1x1, k1x3, k3x1}, 1, 0),
-		}
-	case FamilyReductionB:
-		b4 := br(4)
-		return []int{
-			g.chain(br(1), x, b.N3x3, []unit{k1x1, k3x3}, 2, pad),
-			g.chain(br(2), x, b.N3x3B, []unit{k1x1, k3x3}, 2, pad),
-			g.chain(br(3), x, b.N3x3dbl, []unit{k1x1, k3x3, k3x3}, 2, pad),
-			g.pool(b4.name("maxpool"), OpMaxPool, x, 3, 2, pad, false, false),
-		}
+}
+
+func inceptionV3ABranches(g *graph, s *scope, x int, b Block) []int {
+	return []int{
+		g.chain(branch(s, 1), x, []int{b.N1x1}, []unit{k1x1}, 1, 0),
+		g.chain(branch(s, 2), x, b.N5x5, []unit{k1x1, {5, 5}}, 1, 0),
+		g.chain(branch(s, 3), x, b.N3x3dbl, []unit{k1x1, k3x3, k3x3}, 1, 0),
+		g.avgPoolBranch(branch(s, 4), x, b),
 	}
-	panic("space: no builder for family " + b.Family)
+}
+
+func reductionABranches(g *graph, s *scope, x int, b Block) []int {
+	pad := reductionPad(b)
+	return []int{
+		g.chain(branch(s, 1), x, b.N3x3, []unit{k3x3}, 2, pad),
+		g.chain(branch(s, 2), x, b.N3x3dbl, []unit{k1x1, k3x3, k3x3}, 2, pad),
+		g.maxPoolBranch(branch(s, 3), x, pad),
+	}
+}
+
+func inceptionV3CBranches(g *graph, s *scope, x int, b Block) []int {
+	return []int{
+		g.chain(branch(s, 1), x, []int{b.N1x1}, []unit{k1x1}, 1, 0),
+		g.chain(branch(s, 2), x, b.N7x7, []unit{k1x1, k1x7, k7x1}, 1, 0),
+		g.chain(branch(s, 3), x, b.N7x7dbl, []unit{k1x1, k7x1, k1x7, k7x1, k1x7}, 1, 0),
+		g.avgPoolBranch(branch(s, 4), x, b),
+	}
+}
+
+func inceptionV3DBranches(g *graph, s *scope, x int, b Block) []int {
+	pad := reductionPad(b)
+	return []int{
+		g.chain(branch(s, 1), x, b.N3x3, []unit{k1x1, k3x3}, 2, pad),
+		g.chain(branch(s, 2), x, b.N7x7x3, []unit{k1x1, k1x7, k7x1, k3x3}, 2, pad),
+		g.maxPoolBranch(branch(s, 3), x, pad),
+	}
+}
+
+func inceptionV3EBranches(g *graph, s *scope, x int, b Block) []int {
+	b2, b3 := branch(s, 2), branch(s, 3)
+	y2 := g.chain(b2, x, b.N3x3[:1], []unit{k1x1}, 1, 0)
+	y3 := g.chain(b3, x, b.N3x3dbl[:2], []unit{k1x1, k3x3}, 1, 0)
+	return []int{
+		g.chain(branch(s, 1), x, []int{b.N1x1}, []unit{k1x1}, 1, 0),
+		g.chain(b2, y2, b.N3x3[1:], []unit{k1x3}, 1, 0),
+		g.chain(b2, y2, b.N3x3[1:], []unit{k3x1}, 1, 0),
+		g.chain(b3, y3, b.N3x3dbl[2:], []unit{k1x3}, 1, 0),
+		g.chain(b3, y3, b.N3x3dbl[2:], []unit{k3x1}, 1, 0),
+		g.avgPoolBranch(branch(s, 4), x, b),
+	}
+}
+
+func incresABranches(g *graph, s *scope, x int, b Block) []int {
+	return []int{
+		g.chain(branch(s, 1), x, []int{b.N1x1}, []unit{k1x1}, 1, 0),
+		g.chain(branch(s, 2), x, b.N3x3, []unit{k1x1, k3x3}, 1, 0),
+		g.chain(branch(s, 3), x, b.N3x3dbl, []unit{k1x1, k3x3, k3x3}, 1, 0),
+	}
+}
+
+func incresBBranches(g *graph, s *scope, x int, b Block) []int {
+	return []int{
+		g.chain(branch(s, 1), x, []int{b.N1x1}, []unit{k1x1}, 1, 0),
+		g.chain(branch(s, 2), x, b.N7x7, []unit{k1x1, k1x7, k7x1}, 1, 0),
+	}
+}
+
+func incresCBranches(g *graph, s *scope, x int, b Block) []int {
+	return []int{
+		g.chain(branch(s, 1), x, []int{b.N1x1}, []unit{k1x1}, 1, 0),
+		g.chain(branch(s, 2), x, b.N3x3, []unit{k1x1, k1x3, k3x1}, 1, 0),
+	}
+}
+
+func reductionBBranches(g *graph, s *scope, x int, b Block) []int {
+	pad := reductionPad(b)
+	return []int{
+		g.chain(branch(s, 1), x, b.N3x3, []unit{k1x1, k3x3}, 2, pad),
+		g.chain(branch(s, 2), x, b.N3x3B, []unit{k1x1, k3x3}, 2, pad),
+		g.chain(branch(s, 3), x, b.N3x3dbl, []unit{k1x1, k3x3, k3x3}, 2, pad),
+		g.maxPoolBranch(branch(s, 4), x, pad),
+	}
 }

@@ -1,5 +1,7 @@
 package space
 
+import "math"
+
 // Counts are the analytic sizes of a network, computed from its layers with no engine.
 type Counts struct {
 	// Params is the number of learned parameters of every layer, auxiliary classifiers
@@ -50,8 +52,15 @@ func (n *Net) ancestors(out int) []bool {
 // that is, every layer's output kept for the backward pass and a gradient of the same size, and
 // for every parameter its value, its gradient and its momentum. It is an estimate: an engine
 // that frees or reuses buffers needs less, workspace for im2col and the like is not counted.
+// A figure beyond int64 is math.MaxInt64, which exceeds any memory limit.
 func (c Counts) TrainMemory(batch int) int64 {
-	return c.Activations*int64(batch)*4*2 + c.Params*4*3
+	acts, ok1 := product(c.Activations, int64(batch), 4*2)
+	params, ok2 := product(c.Params, 4*3)
+	bytes, ok3 := sum(acts, params)
+	if !(ok1 && ok2 && ok3) {
+		return math.MaxInt64
+	}
+	return bytes
 }
 
 // Counts expands the architecture and returns its counts.

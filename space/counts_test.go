@@ -169,7 +169,7 @@ func tuple(s Shape, vector bool) string {
 func describe(n *Net, l Layer) torchConv {
 	in := n.Layers[l.Inputs[0]].Shape
 	if l.Op == OpLinear {
-		return torchConv{fmt.Sprintf("Linear bias=%s", pyBool(l.Bias)), tuple(Shape{int(in.Elems()), 1, 1}, true), tuple(l.Shape, true), l.MACs}
+		return torchConv{fmt.Sprintf("Linear bias=%s", pyBool(l.Bias)), tuple(Shape{C: int(in.Elems()), H: 1, W: 1}, true), tuple(l.Shape, true), l.MACs}
 	}
 	return torchConv{fmt.Sprintf("Conv2d k%dx%d s%d p%d g%d bias=%s", l.KH, l.KW, l.Stride, l.PadH, l.Groups, pyBool(l.Bias)),
 		tuple(in, false), tuple(l.Shape, false), l.MACs}

@@ -74,37 +74,37 @@ func (a *Arch) Expand() (*Net, error) {
 		for bi, b := range blocks {
 			g.field = b.path
 			bs := s.sub(fmt.Sprintf("block%d", bi))
-			if b.Family == FamilyDense {
+			f := families[b.Family]
+			if f.layer != nil {
 				if dense == nil {
 					dense = []int{x}
 				}
-				dense = append(dense, g.denseLayer(bs, g.concat(bs.name("cat"), dense...), b.Block))
-				if bi+1 == len(blocks) || blocks[bi+1].Family != FamilyDense {
+				dense = append(dense, f.layer(g, bs, g.concat(bs.name("cat"), dense...), b.Block))
+				if bi+1 == len(blocks) || blocks[bi+1].Family != b.Family {
 					x, dense = g.concat(s.name("cat"), dense...), nil
 				}
 				continue
 			}
-			if !families[b.Family].residual {
-				x = g.block(bs, x, b.Block, 0, nil)
+			if !f.residual {
+				x = f.build(g, bs, x, b.Block, residualTail{})
 				continue
 			}
 			l++
-			drop := b.DropPath
+			t := residualTail{drop: b.DropPath}
 			if a.StochasticDepth != nil {
-				drop = float64(l) / float64(residual) * (1 - a.StochasticDepth.FinalSurvival)
+				t.drop = float64(l) / float64(residual) * (1 - a.StochasticDepth.FinalSurvival)
 			}
-			var extra []shortcutSource
 			if a.RoR && bi == lastResidual(blocks) {
-				extra = append(extra, shortcutSource{s.sub("ror"), stageIn})
+				t.extra = append(t.extra, shortcutSource{s.sub("ror"), stageIn})
 				if si == lastResidualStage(stages) {
-					extra = append(extra, shortcutSource{newScope("ror"), body})
+					t.extra = append(t.extra, shortcutSource{newScope("ror"), body})
 				}
 			}
-			x = g.block(bs, x, b.Block, drop, extra)
+			x = f.build(g, bs, x, b.Block, t)
 		}
 		if pool != nil {
 			op := map[string]Op{"max": OpMaxPool, "avg": OpAvgPool}[pool.Type]
-			x = g.pool(s.name(string(op)), op, x, pool.Kernel, pool.Stride, pool.Padding, pool.Ceil, true)
+			x = g.pool(s.name(string(op)), x, poolSpec{op: op, k: pool.Kernel, stride: pool.Stride, pad: pool.Padding, ceil: pool.Ceil, countIncludePad: true})
 		}
 		if len(auxSpecs) > 0 {
 			aux = append(aux, g.specs(newScope(fmt.Sprintf("aux%d", len(aux)+1)), x, auxSpecs, auxPaths, a.Classes))
@@ -114,7 +114,7 @@ func (a *Arch) Expand() (*Net, error) {
 	if g.err != nil {
 		return nil, g.err
 	}
-	if s := g.shape(x); s != (Shape{a.Classes, 1, 1}) {
+	if s := g.shape(x); s != (Shape{C: a.Classes, H: 1, W: 1}) {
 		return nil, fieldError("head", "the network outputs %v, not %d classes", s, a.Classes)
 	}
 	g.net.Outputs = append([]int{x}, aux...)
@@ -181,15 +181,16 @@ func (g *graph) specs(s *scope, x int, specs []LayerSpec, paths []string, classe
 		g.field = paths[i]
 		switch sp.Op {
 		case "conv":
-			x = g.conv(s.name("conv"), x, sp.Filters, sp.Kernel, sp.Kernel, sp.Stride, sp.Padding, sp.Padding, sp.Groups, *sp.Bias)
+			x = g.conv(s.name("conv"), x, convSpec{out: sp.Filters, kh: sp.Kernel, kw: sp.Kernel, stride: sp.Stride,
+				padH: sp.Padding, padW: sp.Padding, groups: sp.Groups, bias: *sp.Bias})
 		case "batchnorm":
 			x = g.unary(s.name("bn"), OpBatchNorm, x, 0)
 		case "relu":
 			x = g.unary(s.name("relu"), OpReLU, x, 0)
 		case "maxpool":
-			x = g.pool(s.name("maxpool"), OpMaxPool, x, sp.Kernel, sp.Stride, sp.Padding, sp.Ceil, false)
+			x = g.pool(s.name("maxpool"), x, poolSpec{op: OpMaxPool, k: sp.Kernel, stride: sp.Stride, pad: sp.Padding, ceil: sp.Ceil})
 		case "avgpool":
-			x = g.pool(s.name("avgpool"), OpAvgPool, x, sp.Kernel, sp.Stride, sp.Padding, sp.Ceil, !sp.ExcludePad)
+			x = g.pool(s.name("avgpool"), x, poolSpec{op: OpAvgPool, k: sp.Kernel, stride: sp.Stride, pad: sp.Padding, ceil: sp.Ceil, countIncludePad: !sp.ExcludePad})
 		case "globalavgpool":
 			x = g.gap(s.name("gap"), x)
 		case "flatten":

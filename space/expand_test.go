@@ -68,7 +68,7 @@ func TestEveryBaselineExpandsToAWellFormedDAG(t *testing.T) {
 				}
 			}
 		}
-		if out := n.Layers[n.Outputs[0]].Shape; out != (Shape{a.Classes, 1, 1}) {
+		if out := n.Layers[n.Outputs[0]].Shape; out != (Shape{C: a.Classes, H: 1, W: 1}) {
 			t.Errorf("%s: the classifier outputs %v", f, out)
 		}
 		c, _ := a.Canonical()
@@ -114,7 +114,7 @@ func TestOptionAShortcutsZeroPadWithoutParameters(t *testing.T) {
 		t.Fatalf("%d zeropad layers, want 1 (the first block of stage 2)", got)
 	}
 	for _, l := range a.Layers {
-		if l.Op == OpZeroPad && (l.Shape != Shape{32, 14, 14} || l.Stride != 2 || l.Out != 32) {
+		if l.Op == OpZeroPad && (l.Shape != Shape{C: 32, H: 14, W: 14} || l.Stride != 2 || l.Out != 32) {
 			t.Errorf("zeropad %+v", l)
 		}
 	}
@@ -155,7 +155,7 @@ func TestRoRAddsStageAndBodyShortcuts(t *testing.T) {
 		t.Errorf("RoR adds %d additions, want 4 (three stages and the body)", d)
 	}
 	for _, l := range ror.Layers {
-		if l.Name == "ror.conv1" && (l.Stride != 4 || l.Shape != Shape{64, 7, 7}) {
+		if l.Name == "ror.conv1" && (l.Stride != 4 || l.Shape != Shape{C: 64, H: 7, W: 7}) {
 			t.Errorf("the body shortcut is %+v, want a stride-4 conv to 64×7×7", l)
 		}
 	}
@@ -170,7 +170,7 @@ func TestSEScalesTheResidualBranchBeforeTheAdd(t *testing.T) {
 		}
 		scales++
 		x, v := n.Layers[l.Inputs[0]], n.Layers[l.Inputs[1]]
-		if x.Op != OpBatchNorm || v.Op != OpSigmoid || v.Shape != (Shape{64, 1, 1}) {
+		if x.Op != OpBatchNorm || v.Op != OpSigmoid || v.Shape != (Shape{C: 64, H: 1, W: 1}) {
 			t.Errorf("%s scales %s by %s", l.Name, x.Name, v.Name)
 		}
 	}

@@ -1,6 +1,10 @@
 package space
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"math/bits"
+)
 
 // Op is a primitive layer. Each maps onto one engine op.
 type Op string
@@ -105,6 +109,7 @@ type graph struct {
 	net   Net
 	err   error
 	field string // the YAML path of the block being built, for errors
+	total Counts // sums over every layer so far, MACs of auxiliary heads included
 }
 
 func (g *graph) fail(format string, args ...any) {
@@ -122,8 +127,61 @@ func (g *graph) add(l Layer) int {
 			panic(fmt.Sprintf("space: layer %s: input %d out of range [0, %d)", l.Name, in, len(g.net.Layers)))
 		}
 	}
+	acts, ok := product(int64(l.Shape.C), int64(l.Shape.H), int64(l.Shape.W))
+	t := &g.total
+	if ok {
+		t.Params, ok = sum(t.Params, l.Params)
+	}
+	if ok {
+		t.MACs, ok = sum(t.MACs, l.MACs)
+	}
+	if ok {
+		t.Activations, ok = sum(t.Activations, acts)
+	}
+	if !ok {
+		g.tooLarge(l.Name)
+	}
 	g.net.Layers = append(g.net.Layers, l)
 	return len(g.net.Layers) - 1
+}
+
+// tooLarge records that the network's counts overflow int64 at the named layer: an absurd
+// network is refused rather than counted with a wrapped figure.
+func (g *graph) tooLarge(name string) {
+	g.fail("the network is too large to count: its parameters, MACs or activations overflow 64-bit integers at %s", name)
+}
+
+// b2i is 1 for true and 0 for false.
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// product returns the product of non-negative xs, or false if it overflows int64.
+func product(xs ...int64) (int64, bool) {
+	p := int64(1)
+	for _, x := range xs {
+		hi, lo := bits.Mul64(uint64(p), uint64(x))
+		if x < 0 || hi != 0 || lo > math.MaxInt64 {
+			return 0, false
+		}
+		p = int64(lo)
+	}
+	return p, true
+}
+
+// sum returns the sum of non-negative xs, or false if it overflows int64.
+func sum(xs ...int64) (int64, bool) {
+	var s int64
+	for _, x := range xs {
+		if x < 0 || s > math.MaxInt64-x {
+			return 0, false
+		}
+		s += x
+	}
+	return s, true
 }
 
 // window returns the output size of a conv or pool along one axis, as PyTorch computes it.
@@ -143,48 +201,69 @@ func window(in, k, stride, pad int, ceil bool) int {
 	return out
 }
 
-// conv appends a convolution with a kh×kw kernel and returns its index.
-func (g *graph) conv(name string, in, out, kh, kw, stride, padH, padW, groups int, bias bool) int {
-	if g.err != nil {
-		return 0
-	}
-	s := g.shape(in)
-	if groups < 1 || s.C%groups != 0 || out%groups != 0 {
-		g.fail("groups %d must divide the conv's %d input and %d output channels (%s)", groups, s.C, out, name)
-		return 0
-	}
-	h, w := window(s.H, kh, stride, padH, false), window(s.W, kw, stride, padW, false)
-	if h < 1 || w < 1 {
-		g.fail("the feature map shrinks below 1×1 at %s (%dx%d conv, stride %d, padding %d, on %dx%d); use a smaller stride or a larger input", name, kh, kw, stride, padH, s.H, s.W)
-		return 0
-	}
-	k := int64(s.C/groups) * int64(kh) * int64(kw)
-	params := int64(out) * k
-	if bias {
-		params += int64(out)
-	}
-	return g.add(Layer{Name: name, Op: OpConv, Inputs: []int{in}, Shape: Shape{out, h, w},
-		Out: out, KH: kh, KW: kw, Stride: stride, PadH: padH, PadW: padW, Groups: groups, Bias: bias,
-		Params: params, MACs: int64(out) * int64(h) * int64(w) * k})
+// convSpec is a convolution: out channels, a kh×kw kernel, the stride, the zero padding at top
+// and bottom (padH) and left and right (padW), the groups and whether it adds a bias. A zero
+// stride or groups means 1.
+type convSpec struct {
+	out, kh, kw, stride, padH, padW, groups int
+	bias                                    bool
 }
 
-// pool appends a max or average pool with a k×k window.
-func (g *graph) pool(name string, op Op, in, k, stride, pad int, ceil, countIncludePad bool) int {
+// conv appends a convolution and returns its index.
+func (g *graph) conv(name string, in int, c convSpec) int {
+	if g.err != nil {
+		return 0
+	}
+	c.stride, c.groups = max(c.stride, 1), max(c.groups, 1)
+	s := g.shape(in)
+	if s.C%c.groups != 0 || c.out%c.groups != 0 {
+		g.fail("groups %d must divide the conv's %d input and %d output channels (%s)", c.groups, s.C, c.out, name)
+		return 0
+	}
+	h, w := window(s.H, c.kh, c.stride, c.padH, false), window(s.W, c.kw, c.stride, c.padW, false)
+	if h < 1 || w < 1 {
+		g.fail("the feature map shrinks below 1×1 at %s (%dx%d conv, stride %d, padding %d, on %dx%d); use a smaller stride or a larger input", name, c.kh, c.kw, c.stride, c.padH, s.H, s.W)
+		return 0
+	}
+	k, ok1 := product(int64(s.C/c.groups), int64(c.kh), int64(c.kw))
+	weights, ok2 := product(int64(c.out), k)
+	params, ok3 := sum(weights, int64(c.out)*b2i(c.bias))
+	macs, ok4 := product(int64(c.out), int64(h), int64(w), k)
+	if !(ok1 && ok2 && ok3 && ok4) {
+		g.tooLarge(name)
+		return 0
+	}
+	return g.add(Layer{Name: name, Op: OpConv, Inputs: []int{in}, Shape: Shape{C: c.out, H: h, W: w},
+		Out: c.out, KH: c.kh, KW: c.kw, Stride: c.stride, PadH: c.padH, PadW: c.padW, Groups: c.groups, Bias: c.bias,
+		Params: params, MACs: macs})
+}
+
+// poolSpec is a max or average pool (op) with a k×k window, its stride and padding on every
+// side; ceil rounds the output size up, and countIncludePad makes an average pool divide by
+// k·k everywhere.
+type poolSpec struct {
+	op                    Op
+	k, stride, pad        int
+	ceil, countIncludePad bool
+}
+
+// pool appends a max or average pool.
+func (g *graph) pool(name string, in int, p poolSpec) int {
 	if g.err != nil {
 		return 0
 	}
 	s := g.shape(in)
-	if 2*pad > k {
-		g.fail("pool padding %d must be at most half the window %d (%s)", pad, k, name)
+	if 2*p.pad > p.k {
+		g.fail("pool padding %d must be at most half the window %d (%s)", p.pad, p.k, name)
 		return 0
 	}
-	h, w := window(s.H, k, stride, pad, ceil), window(s.W, k, stride, pad, ceil)
+	h, w := window(s.H, p.k, p.stride, p.pad, p.ceil), window(s.W, p.k, p.stride, p.pad, p.ceil)
 	if h < 1 || w < 1 {
-		g.fail("the feature map shrinks below 1×1 at %s (%dx%d pool, stride %d, padding %d, on %dx%d); use a smaller stride or a larger input", name, k, k, stride, pad, s.H, s.W)
+		g.fail("the feature map shrinks below 1×1 at %s (%dx%d pool, stride %d, padding %d, on %dx%d); use a smaller stride or a larger input", name, p.k, p.k, p.stride, p.pad, s.H, s.W)
 		return 0
 	}
-	return g.add(Layer{Name: name, Op: op, Inputs: []int{in}, Shape: Shape{s.C, h, w},
-		KH: k, KW: k, Stride: stride, PadH: pad, PadW: pad, Ceil: ceil, CountIncludePad: op == OpAvgPool && countIncludePad})
+	return g.add(Layer{Name: name, Op: p.op, Inputs: []int{in}, Shape: Shape{C: s.C, H: h, W: w},
+		KH: p.k, KW: p.k, Stride: p.stride, PadH: p.pad, PadW: p.pad, Ceil: p.ceil, CountIncludePad: p.op == OpAvgPool && p.countIncludePad})
 }
 
 // unary appends a layer that keeps its input's shape: batchnorm, relu, sigmoid, dropout,
@@ -205,14 +284,14 @@ func (g *graph) gap(name string, in int) int {
 	if g.err != nil {
 		return 0
 	}
-	return g.add(Layer{Name: name, Op: OpGlobalAvgPool, Inputs: []int{in}, Shape: Shape{g.shape(in).C, 1, 1}})
+	return g.add(Layer{Name: name, Op: OpGlobalAvgPool, Inputs: []int{in}, Shape: Shape{C: g.shape(in).C, H: 1, W: 1}})
 }
 
 func (g *graph) flatten(name string, in int) int {
 	if g.err != nil {
 		return 0
 	}
-	return g.add(Layer{Name: name, Op: OpFlatten, Inputs: []int{in}, Shape: Shape{int(g.shape(in).Elems()), 1, 1}})
+	return g.add(Layer{Name: name, Op: OpFlatten, Inputs: []int{in}, Shape: Shape{C: int(g.shape(in).Elems()), H: 1, W: 1}})
 }
 
 // linear appends a fully connected layer on the flattened input.
@@ -220,13 +299,16 @@ func (g *graph) linear(name string, in, out int, bias bool) int {
 	if g.err != nil {
 		return 0
 	}
-	n := g.shape(in).Elems()
-	params := n * int64(out)
-	if bias {
-		params += int64(out)
+	s := g.shape(in)
+	n, ok1 := product(int64(s.C), int64(s.H), int64(s.W))
+	macs, ok2 := product(n, int64(out))
+	params, ok3 := sum(macs, int64(out)*b2i(bias))
+	if !(ok1 && ok2 && ok3) {
+		g.tooLarge(name)
+		return 0
 	}
-	return g.add(Layer{Name: name, Op: OpLinear, Inputs: []int{in}, Shape: Shape{out, 1, 1},
-		Out: out, Bias: bias, Params: params, MACs: n * int64(out)})
+	return g.add(Layer{Name: name, Op: OpLinear, Inputs: []int{in}, Shape: Shape{C: out, H: 1, W: 1},
+		Out: out, Bias: bias, Params: params, MACs: macs})
 }
 
 // addScaled appends in0 + scale·in1.
@@ -257,7 +339,7 @@ func (g *graph) concat(name string, ins ...int) int {
 		}
 		c += t.C
 	}
-	return g.add(Layer{Name: name, Op: OpConcat, Inputs: append([]int(nil), ins...), Shape: Shape{c, s.H, s.W}})
+	return g.add(Layer{Name: name, Op: OpConcat, Inputs: append([]int(nil), ins...), Shape: Shape{C: c, H: s.H, W: s.W}})
 }
 
 // scale appends x times the per-channel vector v.
@@ -265,7 +347,7 @@ func (g *graph) scale(name string, x, v int) int {
 	if g.err != nil {
 		return 0
 	}
-	if s, t := g.shape(x), g.shape(v); t != (Shape{s.C, 1, 1}) {
+	if s, t := g.shape(x), g.shape(v); t != (Shape{C: s.C, H: 1, W: 1}) {
 		panic(fmt.Sprintf("space: scale %s: vector %v does not match %v", name, t, s))
 	}
 	return g.add(Layer{Name: name, Op: OpScale, Inputs: []int{x, v}, Shape: g.shape(x)})
@@ -281,6 +363,6 @@ func (g *graph) zeropad(name string, in, out, stride int) int {
 		g.fail("shortcut A cannot reduce channels (from %d to %d); use shortcut B", s.C, out)
 		return 0
 	}
-	return g.add(Layer{Name: name, Op: OpZeroPad, Inputs: []int{in}, Shape: Shape{out, (s.H + stride - 1) / stride, (s.W + stride - 1) / stride},
+	return g.add(Layer{Name: name, Op: OpZeroPad, Inputs: []int{in}, Shape: Shape{C: out, H: (s.H + stride - 1) / stride, W: (s.W + stride - 1) / stride},
 		Out: out, Stride: stride})
 }

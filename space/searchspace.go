@@ -212,7 +212,7 @@ func (sl *slot) build(f *slotFile, i int, spaceFamilies ast.Node, global map[str
 		if sl.width, err = decide(f.Width, name("width"), name("width"), widthKind); err != nil {
 			return err
 		}
-	} else if fam := slices.IndexFunc(sl.family.text, func(f string) bool { return f != FamilyDense }); fam >= 0 {
+	} else if fam := slices.IndexFunc(sl.family.text, func(f string) bool { return !families[f].search.widthless }); fam >= 0 {
 		return fieldError(name("width"), "missing: family %s needs the widths the stage may have", sl.family.text[fam])
 	}
 	own, err := readOptions(f.Options, name("options"))

@@ -64,93 +64,134 @@ func (s *SearchSpace) decode(g Genome, used []bool) (*Arch, error) {
 			continue
 		}
 		fam := r.text(&sl.family)
-		down := r.int(&sl.stride) == 2
-		option := func(key string) *decision { return sl.option(key, fam) }
-		b := Block{Family: fam}
-		var seChannels int // the channels the SE module scales
-		in := cur          // the shape the slot's first residual block gets
-		switch fam {
-		case FamilyDense:
-			if down && min(cur.H, cur.W) >= 2 {
-				cur = transition(a, r, option("compression"), cur)
-			}
-			b.GrowthRate = r.int(option("growth_rate"))
-			if d := option("bn_size"); d != nil {
-				b.BNSize = r.int(d)
-			}
-			if d := option("dropout"); d != nil {
-				b.Dropout = r.num(d)
-			}
-			seChannels = b.GrowthRate
-			cur.C += depth * b.GrowthRate
-		case FamilyInception, FamilyIncResA, FamilyIncResB, FamilyIncResC:
-			w := r.int(&sl.width)
-			if down {
-				cur = reductionA(a, w, cur)
-				in = cur
-			}
-			seChannels = branches(&b, w)
-			if fam == FamilyInception {
-				cur.C = seChannels
-			} else {
-				seChannels = cur.C // the branches are projected back to the stage's channels
-				if d := option("scale"); d != nil {
-					b.Scale = r.num(d)
-				}
-			}
-		default:
-			b.Width = r.int(&sl.width)
-			if down {
-				b.Stride = 2
-				// Every strided conv and shortcut of these families maps n pixels to ⌈n/2⌉.
-				cur.H, cur.W = window(cur.H, 1, 2, 0, false), window(cur.W, 1, 2, 0, false)
-			}
-			convOptions(&b, r, option)
-			cur.C = b.Width * max(b.WidenFactor, 1)
-			seChannels = cur.C
+		rule := families[fam].search
+		st := &slotStage{a: a, r: r, option: func(key string) *decision { return sl.option(key, fam) },
+			depth: depth, down: r.int(&sl.stride) == 2, b: Block{Family: fam}, cur: cur, in: cur}
+		if !rule.widthless {
+			st.width = r.int(&sl.width)
 		}
-		if d := option("se"); d != nil {
+		rule.decode(st)
+		b := st.b
+		cur = st.cur
+		if d := st.option("se"); d != nil {
 			if ratio := r.int(d); ratio > 0 {
-				b.SE = &SE{Ratio: min(ratio, seChannels)}
+				b.SE = &SE{Ratio: min(ratio, st.seChannels)}
 			}
 		}
 		a.Stages = append(a.Stages, Stage{Block: b, Blocks: depth})
 		if families[fam].residual {
-			res = append(res, residualSlot{sl: sl, stage: len(a.Stages) - 1, in: in, out: cur})
+			res = append(res, residualSlot{sl: sl, stage: len(a.Stages) - 1, in: st.in, out: cur})
 		}
 	}
 	s.networkWide(a, r, res)
 	return a, nil
 }
 
-// convOptions sets the options of a block of a family with a width and a stride. A shortcut is
-// chosen later, in networkWide, since RoR may need one.
-func convOptions(b *Block, r *reader, option func(string) *decision) {
-	if d := option("kernel"); d != nil {
-		b.Kernel = r.int(d)
+// slotStage is a stage slot being decoded: what a family's decode reads, and what it sets.
+type slotStage struct {
+	a      *Arch // the network so far; a downsampling step goes into its stages
+	r      *reader
+	option func(key string) *decision // the decision of an option for the slot's family, or nil
+	width  int                        // the slot's width gene, unless the family is widthless
+	depth  int                        // its number of blocks, at least 1
+	down   bool                       // it downsamples
+
+	b          Block // the stage's block, its family set
+	cur        Shape // the shape the slot gets; decode sets the shape it gives
+	in         Shape // the shape its first block gets, after any downsampling step
+	seChannels int   // the channels an SE module of the block scales
+}
+
+// convSlot returns the decode of a family with a width and a stride, which sets the options
+// every such family shares and then calls own, if not nil, for the family's own. A shortcut
+// is chosen later, in networkWide, since RoR may need one.
+func convSlot(own func(st *slotStage)) func(st *slotStage) {
+	return func(st *slotStage) {
+		b, r := &st.b, st.r
+		b.Width = st.width
+		if st.down {
+			b.Stride = 2
+			// Every strided conv and shortcut of these families maps n pixels to ⌈n/2⌉.
+			st.cur.H, st.cur.W = window(st.cur.H, 1, 2, 0, false), window(st.cur.W, 1, 2, 0, false)
+		}
+		if d := st.option("kernel"); d != nil {
+			b.Kernel = r.int(d)
+		}
+		if d := st.option("widen_factor"); d != nil {
+			b.WidenFactor = min(r.int(d), maxWidth/b.Width) // a wider block than the validator allows is capped
+		}
+		if d := st.option("dropout"); d != nil {
+			b.Dropout = r.num(d)
+		}
+		if d := st.option("stride_on"); d != nil && b.Stride == 2 {
+			b.StrideOn = r.text(d)
+		}
+		if own != nil {
+			own(st)
+		}
+		st.cur.C = b.Width * max(b.WidenFactor, 1)
+		st.seChannels = st.cur.C
 	}
-	if b.Family == FamilyMLPConv {
-		b.MLP = []int{b.Width, b.Width}
+}
+
+// mlpconvSlot gives an mlpconv block two 1×1 convs of its width.
+func mlpconvSlot(st *slotStage) { st.b.MLP = []int{st.b.Width, st.b.Width} }
+
+// bottleneckSlot gives a bottleneck narrower than 4 an inner width of 1, where the default,
+// width/4, would be 0.
+func bottleneckSlot(st *slotStage) {
+	if st.b.Width < 4 {
+		st.b.MidWidth = 1
 	}
-	if d := option("widen_factor"); d != nil {
-		b.WidenFactor = min(r.int(d), maxWidth/b.Width) // a wider block than the validator allows is capped
+}
+
+// resnextSlot sets a ResNeXt block's cardinality C and its group width d so that the inner
+// width C·d is about half the output, as in ResNeXt-50's first stage (32×4d, 128 of 256) and
+// ResNeXt-29 8×64d's last; groups divide it by construction.
+func resnextSlot(st *slotStage) {
+	b := &st.b
+	b.Cardinality = st.r.int(st.option("cardinality"))
+	b.GroupWidth = max(1, b.Width/(2*b.Cardinality))
+}
+
+// denseSlot decodes a dense slot: a transition first when it downsamples, then depth dense
+// layers.
+func denseSlot(st *slotStage) {
+	b, r := &st.b, st.r
+	if st.down && min(st.cur.H, st.cur.W) >= 2 {
+		st.cur = transition(st.a, r, st.option("compression"), st.cur)
+		st.in = st.cur
 	}
-	if d := option("dropout"); d != nil {
+	b.GrowthRate = r.int(st.option("growth_rate"))
+	if d := st.option("bn_size"); d != nil {
+		b.BNSize = r.int(d)
+	}
+	if d := st.option("dropout"); d != nil {
 		b.Dropout = r.num(d)
 	}
-	if d := option("stride_on"); d != nil && b.Stride == 2 {
-		b.StrideOn = r.text(d)
-	}
-	switch b.Family {
-	case FamilyBottleneck, FamilyPreactBottleneck:
-		if b.Width < 4 {
-			b.MidWidth = 1 // the default, width/4, would be 0
+	st.seChannels = b.GrowthRate
+	st.cur.C += st.depth * b.GrowthRate
+}
+
+// branchSlot returns the decode of an Inception-style family whose branch widths widths sets
+// from the slot's width (see inceptionWidths). A slot that downsamples starts with a
+// Reduction-A. An Inception-ResNet block (residual) projects its branches back to the
+// channels it gets and takes a scale.
+func branchSlot(widths func(b *Block, w int) int, residual bool) func(st *slotStage) {
+	return func(st *slotStage) {
+		if st.down {
+			st.cur = reductionA(st.a, st.width, st.cur)
+			st.in = st.cur
 		}
-	case FamilyResNeXt:
-		// The inner width C·d is about half the output, as in ResNeXt-50's first stage (32×4d,
-		// 128 of 256) and ResNeXt-29 8×64d's last; groups divide it by construction.
-		b.Cardinality = r.int(option("cardinality"))
-		b.GroupWidth = max(1, b.Width/(2*b.Cardinality))
+		st.seChannels = widths(&st.b, st.width)
+		if !residual {
+			st.cur.C = st.seChannels
+			return
+		}
+		st.seChannels = st.cur.C
+		if d := st.option("scale"); d != nil {
+			st.b.Scale = st.r.num(d)
+		}
 	}
 }
 
@@ -170,7 +211,7 @@ func transition(a *Arch, r *reader, compression *decision, in Shape) Shape {
 		t.Compression = theta
 	}
 	a.Stages = append(a.Stages, Stage{Block: t})
-	return Shape{c, window(in.H, 2, 2, 0, false), window(in.W, 2, 2, 0, false)}
+	return Shape{C: c, H: window(in.H, 2, 2, 0, false), W: window(in.W, 2, 2, 0, false)}
 }
 
 // reductionA appends the Inception-ResNet Reduction-A (with "same" padding, so that any map
@@ -181,37 +222,42 @@ func reductionA(a *Arch, w int, in Shape) Shape {
 	n3x3 := []int{half(w)}
 	dbl := []int{max(1, w/4), max(1, 3*w/8), half(w)}
 	a.Stages = append(a.Stages, Stage{Block: Block{Family: FamilyReductionA, N3x3: n3x3, N3x3dbl: dbl, Padding: "same"}})
-	return Shape{in.C + n3x3[0] + dbl[2], window(in.H, 3, 2, 1, false), window(in.W, 3, 2, 1, false)}
+	return Shape{C: in.C + n3x3[0] + dbl[2], H: window(in.H, 3, 2, 1, false), W: window(in.W, 3, 2, 1, false)}
 }
 
 func half(w int) int { return max(1, w/2) }
 
-// branches sets the branch widths of an Inception-style block of width w, the channels of the
-// concatenated branches, in the proportions of the published blocks, each at least 1, and
-// returns those channels (w when 8 or 16 divides it):
+// The branch widths of an Inception-style block of width w, the channels of the concatenated
+// branches, in the proportions of the published blocks, each at least 1. Each function sets
+// them in b and returns those channels (w when 8 or 16 divides it):
 //
 //	inception (GoogLeNet 3a):      1×1 w/4; 3×3 3w/8→w/2; 5×5 w/16→w/8; pool proj w/8
 //	incres_a (Inception-ResNet-v2): 1×1 w/4; 3×3 w/4→w/4; 3×3dbl w/4→3w/8→w/2
 //	incres_b:                       1×1 w/2; 7×7 w/3→5w/12→w/2
 //	incres_c:                       1×1 w/2; 3×3 3w/8→7w/16→w/2
-func branches(b *Block, w int) int {
-	part := func(num, den int) int { return max(1, w*num/den) }
-	switch b.Family {
-	case FamilyInception:
-		b.N1x1, b.N3x3, b.N5x5, b.PoolProj = part(1, 4), []int{part(3, 8), part(1, 2)}, []int{part(1, 16), part(1, 8)}, part(1, 8)
-		return b.N1x1 + b.N3x3[1] + b.N5x5[1] + b.PoolProj
-	case FamilyIncResA:
-		b.N1x1, b.N3x3, b.N3x3dbl = part(1, 4), []int{part(1, 4), part(1, 4)}, []int{part(1, 4), part(3, 8), part(1, 2)}
-		return b.N1x1 + b.N3x3[1] + b.N3x3dbl[2]
-	case FamilyIncResB:
-		b.N1x1, b.N7x7 = part(1, 2), []int{part(1, 3), part(5, 12), part(1, 2)}
-		return b.N1x1 + b.N7x7[2]
-	case FamilyIncResC:
-		b.N1x1, b.N3x3 = part(1, 2), []int{part(3, 8), part(7, 16), part(1, 2)}
-		return b.N1x1 + b.N3x3[2]
-	}
-	panic("space: no branches for family " + b.Family)
+
+func inceptionWidths(b *Block, w int) int {
+	b.N1x1, b.N3x3, b.N5x5, b.PoolProj = part(w, 1, 4), []int{part(w, 3, 8), part(w, 1, 2)}, []int{part(w, 1, 16), part(w, 1, 8)}, part(w, 1, 8)
+	return b.N1x1 + b.N3x3[1] + b.N5x5[1] + b.PoolProj
 }
+
+func incresAWidths(b *Block, w int) int {
+	b.N1x1, b.N3x3, b.N3x3dbl = part(w, 1, 4), []int{part(w, 1, 4), part(w, 1, 4)}, []int{part(w, 1, 4), part(w, 3, 8), part(w, 1, 2)}
+	return b.N1x1 + b.N3x3[1] + b.N3x3dbl[2]
+}
+
+func incresBWidths(b *Block, w int) int {
+	b.N1x1, b.N7x7 = part(w, 1, 2), []int{part(w, 1, 3), part(w, 5, 12), part(w, 1, 2)}
+	return b.N1x1 + b.N7x7[2]
+}
+
+func incresCWidths(b *Block, w int) int {
+	b.N1x1, b.N3x3 = part(w, 1, 2), []int{part(w, 3, 8), part(w, 7, 16), part(w, 1, 2)}
+	return b.N1x1 + b.N3x3[2]
+}
+
+// part returns w·num/den, at least 1.
+func part(w, num, den int) int { return max(1, w*num/den) }
 
 // networkWide makes the choices that depend on the whole network: RoR and stochastic depth, which
 // only residual blocks take, and then the shortcuts and drop_path of the residual slots res.
@@ -249,10 +295,6 @@ func (s *SearchSpace) networkWide(a *Arch, r *reader, res []residualSlot) {
 // rorFits tells whether RoR's shortcut around the whole body, a subsampling by one stride, can
 // map the body's input shape in onto its output shape out, as Expand's shortcutTo requires.
 func rorFits(in, out Shape) bool {
-	for stride := 1; stride <= in.H; stride++ {
-		if window(in.H, 1, stride, 0, false) == out.H && window(in.W, 1, stride, 0, false) == out.W {
-			return true
-		}
-	}
-	return false
+	_, ok := subsampling(in, out)
+	return ok
 }

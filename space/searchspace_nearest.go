@@ -125,10 +125,9 @@ func mainStages(a *Arch) []archStage {
 		if len(st.List) > 0 {
 			b = merge(b, st.List[0])
 		}
-		switch b.Family {
-		case FamilyTransition, FamilyReductionA, FamilyReductionB:
+		if lookup(b.Family).step {
 			down = true
-			if b.Family == FamilyTransition && b.Compression > 0 {
+			if b.Compression > 0 {
 				theta = b.Compression
 			}
 			continue
@@ -143,26 +142,14 @@ func mainStages(a *Arch) []archStage {
 	return out
 }
 
-// familyKin lists, for each family, the families nearest to it, nearest first.
-var familyKin = map[string][]string{
-	FamilyPlain:            {FamilyMLPConv, FamilyBasic},
-	FamilyMLPConv:          {FamilyPlain},
-	FamilyBasic:            {FamilyPreactBasic, FamilyWide, FamilyBottleneck},
-	FamilyPreactBasic:      {FamilyBasic, FamilyWide, FamilyPreactBottleneck},
-	FamilyWide:             {FamilyPreactBasic, FamilyBasic},
-	FamilyBottleneck:       {FamilyPreactBottleneck, FamilyResNeXt, FamilyBasic},
-	FamilyPreactBottleneck: {FamilyBottleneck, FamilyPreactBasic},
-	FamilyResNeXt:          {FamilyBottleneck, FamilyPreactBottleneck},
-	FamilyInception:        {FamilyIncResA, FamilyIncResB, FamilyIncResC},
-	FamilyIncResA:          {FamilyIncResB, FamilyIncResC, FamilyInception},
-	FamilyIncResB:          {FamilyIncResA, FamilyIncResC, FamilyInception},
-	FamilyIncResC:          {FamilyIncResA, FamilyIncResB, FamilyInception},
-}
-
 // nearestFamily returns the index of fam among d's values, or of the family nearest to it, or
 // -1 if none is near.
 func nearestFamily(d *decision, fam string) int {
-	for _, f := range append([]string{fam}, familyKin[fam]...) {
+	var kin []string
+	if r := lookup(fam).search; r != nil {
+		kin = r.kin
+	}
+	for _, f := range append([]string{fam}, kin...) {
 		if i := slices.Index(d.text, f); i >= 0 {
 			return i
 		}
@@ -172,19 +159,29 @@ func nearestFamily(d *decision, fam string) int {
 
 // slotWidth returns the width a slot of family fam needs to give the output of block b.
 func slotWidth(b Block, fam string) int {
-	switch b.Family {
-	case FamilyInception, FamilyIncResA, FamilyIncResB, FamilyIncResC:
-		w := b.N1x1 + b.PoolProj
-		for _, branch := range [][]int{b.N3x3, b.N5x5, b.N3x3dbl, b.N7x7} {
-			if len(branch) > 0 {
-				w += branch[len(branch)-1]
-			}
+	if r := lookup(b.Family).search; r != nil && r.width != nil {
+		return r.width(b, fam)
+	}
+	return b.Width
+}
+
+// branchesWidth is the slot width of an Inception-style block: the channels of its
+// concatenated branches.
+func branchesWidth(b Block, _ string) int {
+	w := b.N1x1 + b.PoolProj
+	for _, branch := range [][]int{b.N3x3, b.N5x5, b.N3x3dbl, b.N7x7} {
+		if len(branch) > 0 {
+			w += branch[len(branch)-1]
 		}
-		return w
-	case FamilyWide:
-		if fam != FamilyWide {
-			return b.Width * max(b.WidenFactor, 1)
-		}
+	}
+	return w
+}
+
+// wideWidth is the slot width of a wide block: its width for a wide slot, and the width it
+// stands for, Width·k, for a slot of another family.
+func wideWidth(b Block, fam string) int {
+	if fam != FamilyWide {
+		return b.Width * max(b.WidenFactor, 1)
 	}
 	return b.Width
 }

@@ -110,15 +110,15 @@ func TestNearestNeverPanics(t *testing.T) {
 	for name, a := range map[string]*Arch{
 		"nil":                 nil,
 		"empty":               {},
-		"no stages":           {Input: Shape{1, 28, 28}, Classes: 10},
-		"unknown family":      {Input: Shape{1, 28, 28}, Classes: 10, Stages: []Stage{{Block: Block{Family: "nope", Width: -3}, Blocks: -1}}},
-		"too many stages":     {Input: Shape{1, 28, 28}, Classes: 10, Stages: make([]Stage, 9)},
-		"only a transition":   {Input: Shape{1, 28, 28}, Classes: 10, Stages: []Stage{{Block: Block{Family: FamilyTransition, Compression: 0.5}}}},
-		"listed blocks":       {Input: Shape{1, 28, 28}, Classes: 10, Stages: []Stage{{List: []Block{{Family: FamilyBasic, Width: 8}, {Width: 8}}}}},
-		"empty inception":     {Input: Shape{1, 28, 28}, Classes: 10, Stages: []Stage{{Block: Block{Family: FamilyInception}}}},
-		"stochastic depth":    {Input: Shape{1, 28, 28}, Classes: 10, StochasticDepth: &StochasticDepth{FinalSurvival: 0.5}, RoR: true},
-		"wide with a factor":  {Input: Shape{1, 28, 28}, Classes: 10, Stages: []Stage{{Block: Block{Family: FamilyWide, Width: 4, WidenFactor: 4}}}},
-		"another input shape": {Input: Shape{3, 5, 5}, Classes: 2, Stages: []Stage{{Block: Block{Family: FamilyBasic, Width: 16}}}},
+		"no stages":           {Input: Shape{C: 1, H: 28, W: 28}, Classes: 10},
+		"unknown family":      {Input: Shape{C: 1, H: 28, W: 28}, Classes: 10, Stages: []Stage{{Block: Block{Family: "nope", Width: -3}, Blocks: -1}}},
+		"too many stages":     {Input: Shape{C: 1, H: 28, W: 28}, Classes: 10, Stages: make([]Stage, 9)},
+		"only a transition":   {Input: Shape{C: 1, H: 28, W: 28}, Classes: 10, Stages: []Stage{{Block: Block{Family: FamilyTransition, Compression: 0.5}}}},
+		"listed blocks":       {Input: Shape{C: 1, H: 28, W: 28}, Classes: 10, Stages: []Stage{{List: []Block{{Family: FamilyBasic, Width: 8}, {Width: 8}}}}},
+		"empty inception":     {Input: Shape{C: 1, H: 28, W: 28}, Classes: 10, Stages: []Stage{{Block: Block{Family: FamilyInception}}}},
+		"stochastic depth":    {Input: Shape{C: 1, H: 28, W: 28}, Classes: 10, StochasticDepth: &StochasticDepth{FinalSurvival: 0.5}, RoR: true},
+		"wide with a factor":  {Input: Shape{C: 1, H: 28, W: 28}, Classes: 10, Stages: []Stage{{Block: Block{Family: FamilyWide, Width: 4, WidenFactor: 4}}}},
+		"another input shape": {Input: Shape{C: 3, H: 5, W: 5}, Classes: 2, Stages: []Stage{{Block: Block{Family: FamilyBasic, Width: 16}}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g, exact := s.Nearest(a)

@@ -54,7 +54,7 @@ func TestRandomGenomesDecodeToValidNetworks(t *testing.T) {
 			for range n {
 				g := s.Random(rng)
 				a, net := expandDecoded(t, s, g)
-				if out := net.Layers[net.Outputs[0]].Shape; out != (Shape{s.Classes(), 1, 1}) {
+				if out := net.Layers[net.Outputs[0]].Shape; out != (Shape{C: s.Classes(), H: 1, W: 1}) {
 					t.Fatalf("genome %v: the network outputs %v", g, out)
 				}
 				key := s.Key(g)
@@ -137,25 +137,13 @@ func TestDecodeRepairsWhatWouldNotFit(t *testing.T) {
 			}},
 		{"shortcut A that would drop channels becomes B",
 			"{families: [basic], width: 8}\n  - {families: [basic], width: 4, stride: 2, options: {shortcut: [A]}}",
-			func(t *testing.T, a *Arch) {
-				if got := a.Stages[1].Shortcut; got != "B" {
-					t.Errorf("shortcut = %q, want B", got)
-				}
-			}},
+			shortcutIs(1, "B")},
 		{"shortcut A that widens is kept",
 			"{families: [basic], width: 8, stride: 2, options: {shortcut: [A]}}",
-			func(t *testing.T, a *Arch) {
-				if got := a.Stages[0].Shortcut; got != "A" {
-					t.Errorf("shortcut = %q, want A", got)
-				}
-			}},
+			shortcutIs(0, "A")},
 		{"a shortcut is left unset where the shape is kept",
 			"{families: [basic], width: 4, options: {shortcut: [A]}}",
-			func(t *testing.T, a *Arch) {
-				if got := a.Stages[0].Shortcut; got != "" {
-					t.Errorf("shortcut = %q, want unset", got)
-				}
-			}},
+			shortcutIs(0, "")},
 		{"a dense slot on a 1x1 map does not downsample",
 			"{families: [basic], width: 2, stride: 2}\n  - {families: [basic], width: 2, stride: 2}\n  - {families: [dense], stride: 2, options: {growth_rate: [4]}}",
 			func(t *testing.T, a *Arch) {
@@ -246,18 +234,18 @@ stages:
 
 func TestBindGivesTheDataSetsShape(t *testing.T) {
 	s := loadSpace(t, "../configs/spaces/fashion_small.yaml")
-	if err := s.Bind(Shape{3, 5, 6}, 7); err != nil {
+	if err := s.Bind(Shape{C: 3, H: 5, W: 6}, 7); err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewSource(3))
 	for range 300 {
 		a, net := expandDecoded(t, s, s.Random(rng))
-		if a.Input != (Shape{3, 5, 6}) || net.Layers[net.Outputs[0]].Shape != (Shape{7, 1, 1}) {
+		if a.Input != (Shape{C: 3, H: 5, W: 6}) || net.Layers[net.Outputs[0]].Shape != (Shape{C: 7, H: 1, W: 1}) {
 			t.Fatalf("bound to 3×5×6 and 7 classes, a genome decodes to input %v and output %v", a.Input, net.Layers[net.Outputs[0]].Shape)
 		}
 	}
 	var ce *ConfigError
-	if err := s.Bind(Shape{1, 28, 28}, 0); !errors.As(err, &ce) || ce.Field != "classes" {
+	if err := s.Bind(Shape{C: 1, H: 28, W: 28}, 0); !errors.As(err, &ce) || ce.Field != "classes" {
 		t.Errorf("Bind with 0 classes: %v, want an error of field classes", err)
 	}
 }
@@ -271,7 +259,7 @@ func TestUnboundSpace(t *testing.T) {
 	if _, err := s.Decode(g); !errors.Is(err, errUnbound) {
 		t.Errorf("Decode on an unbound space: %v, want %v", err, errUnbound)
 	}
-	if err := s.Bind(Shape{1, 8, 8}, 2); err != nil {
+	if err := s.Bind(Shape{C: 1, H: 8, W: 8}, 2); err != nil {
 		t.Fatal(err)
 	}
 	expandDecoded(t, s, g)
@@ -528,4 +516,13 @@ func FuzzParseSpace(f *testing.F) {
 			expandDecoded(t, s, s.Mutate(g, rng))
 		}
 	})
+}
+
+// shortcutIs returns a check that stage i's shortcut is want ("" for unset).
+func shortcutIs(i int, want string) func(*testing.T, *Arch) {
+	return func(t *testing.T, a *Arch) {
+		if got := a.Stages[i].Shortcut; got != want {
+			t.Errorf("stage %d's shortcut = %q, want %q", i, got, want)
+		}
+	}
 }

@@ -77,15 +77,6 @@ var (
 	}
 )
 
-// searchFamilies are the block families a stage slot may use: those that make a stage of any
-// number of blocks on any input. The reductions and transitions are the downsampling steps that
-// a slot adds by itself (see SearchSpace).
-var searchFamilies = []string{
-	FamilyPlain, FamilyMLPConv, FamilyBasic, FamilyBottleneck, FamilyPreactBasic,
-	FamilyPreactBottleneck, FamilyWide, FamilyResNeXt, FamilyDense, FamilyInception,
-	FamilyIncResA, FamilyIncResB, FamilyIncResC,
-}
-
 // searchOption is a block option whose value a search space may choose per stage slot.
 type searchOption struct {
 	key      string
@@ -119,12 +110,10 @@ var searchOptions = []searchOption{
 }
 
 // appliesTo tells whether the search option key applies to family fam: whether the family takes
-// the option, except that compression is that of the transition a dense slot downsamples with.
+// the option, or a slot of the family chooses it for the downsampling step it adds.
 func appliesTo(key, fam string) bool {
-	if key == "compression" {
-		return fam == FamilyDense
-	}
-	return slices.Contains(families[fam].accepts(), key)
+	f := families[fam]
+	return slices.Contains(f.accepts(), key) || slices.Contains(f.search.stepOptions, key)
 }
 
 func searchOptionKeys() []string {

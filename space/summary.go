@@ -6,15 +6,14 @@ import (
 )
 
 // FamilySummary sums up the network in one line: the block families of its stages in order of
-// first use, joined by "+", leaving out the downsampling steps (transition, reduction_a,
-// reduction_b), then "se", "ror" and "sd" (stochastic depth) where used; e.g. "basic+dense+se".
+// first use, joined by "+", leaving out the downsampling steps between stages (transition,
+// reduction_a, reduction_b), then "se", "ror" and "sd" (stochastic depth) where used; e.g. "basic+dense+se".
 func (a *Arch) FamilySummary() string {
 	var names []string
 	se := false
 	add := func(b Block) {
 		se = se || b.SE != nil
-		switch b.Family {
-		case "", FamilyTransition, FamilyReductionA, FamilyReductionB:
+		if b.Family == "" || lookup(b.Family).step {
 			return
 		}
 		if !slices.Contains(names, b.Family) {

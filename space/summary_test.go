@@ -26,3 +26,14 @@ func TestFamilySummary(t *testing.T) {
 		}
 	}
 }
+
+func TestEveryFamilyButTheTransitionHasAGroup(t *testing.T) {
+	for _, f := range Families() {
+		if g := FamilyGroup(f); (g == "") != (f == FamilyTransition) {
+			t.Errorf("family %s is in group %q", f, g)
+		}
+	}
+	if g := FamilyGroup("future"); g != "" {
+		t.Errorf("an unknown family is in group %q, want none", g)
+	}
+}

@@ -92,6 +92,18 @@ func merge(base, over Block) Block {
 	return b
 }
 
+// word checks the word option *v at path against valid, setting it to def when unset.
+func word(path string, v *string, def string, valid ...string) error {
+	if *v == "" {
+		*v = def
+		return nil
+	}
+	if !slices.Contains(valid, *v) {
+		return oneOf(path, *v, valid...)
+	}
+	return nil
+}
+
 func oneOf(path, got string, valid ...string) error {
 	return fieldError(path, "must be one of %s (got %q)", strings.Join(valid, ", "), got)
 }
@@ -169,85 +181,34 @@ func normalize(b Block, pathOf func(string) string) (Block, error) {
 		return b, err
 	}
 	if slices.Contains(f.options, "shortcut") {
-		switch b.Shortcut {
-		case "":
-			b.Shortcut = "B"
-		case "A", "B":
-		default:
-			return b, oneOf(pathOf("shortcut"), b.Shortcut, "A", "B")
+		if err := word(pathOf("shortcut"), &b.Shortcut, "B", "A", "B"); err != nil {
+			return b, err
 		}
 	}
 	if slices.Contains(f.options, "stride_on") {
-		switch b.StrideOn {
-		case "":
-			b.StrideOn = "3x3"
-		case "1x1", "3x3":
-		default:
-			return b, oneOf(pathOf("stride_on"), b.StrideOn, "1x1", "3x3")
+		if err := word(pathOf("stride_on"), &b.StrideOn, "3x3", "1x1", "3x3"); err != nil {
+			return b, err
 		}
 	}
-	var err error
-	switch b.Family {
-	case FamilyPlain, FamilyMLPConv:
-		err = normalizePlain(&b, pathOf)
-	case FamilyBottleneck, FamilyPreactBottleneck, FamilyResNeXt:
-		err = normalizeBottleneck(&b, pathOf)
-	case FamilyWide:
-		if b.WidenFactor == 0 {
-			b.WidenFactor = 1
-		}
-		if err := intIn(pathOf("widen_factor"), b.WidenFactor, 1, maxWidth); err != nil {
-			return b, err
-		}
-		if err := intIn(pathOf("widen_factor"), b.Width*b.WidenFactor, 1, maxWidth); err != nil {
-			return b, err
-		}
-		b.Family, b.Width, b.WidenFactor = FamilyPreactBasic, b.Width*b.WidenFactor, 0
-	case FamilyDense:
-		if b.GrowthRate == 0 {
-			return b, fieldError(pathOf("growth_rate"), "missing: family dense needs the growth rate k")
-		}
-		if err := intIn(pathOf("growth_rate"), b.GrowthRate, 1, maxWidth); err != nil {
-			return b, err
-		}
-		err = intIn(pathOf("bn_size"), b.BNSize, 0, 64)
-	case FamilyTransition:
-		if b.Compression == 0 {
-			b.Compression = 1
-		}
-		if !(b.Compression > 0 && b.Compression <= 1) {
-			err = fieldError(pathOf("compression"), "must be in (0, 1] (got %v)", b.Compression)
-		}
-	case FamilyInception, FamilyInceptionV3A, FamilyInceptionV3C, FamilyInceptionV3E, FamilyIncResA, FamilyIncResB, FamilyIncResC:
-		err = normalizeInception(&b, f, pathOf)
-	case FamilyReductionA, FamilyReductionB, FamilyInceptionV3D:
-		switch b.Padding {
-		case "":
-			b.Padding = "valid"
-		case "valid", "same":
-		default:
-			err = oneOf(pathOf("padding"), b.Padding, "valid", "same")
-		}
+	if f.normalize != nil {
+		return b, f.normalize(f, &b, pathOf)
 	}
-	return b, err
+	return b, nil
 }
 
-func normalizePlain(b *Block, pathOf func(string) string) error {
+// normalizePlain checks a plain or mlpconv block's kernel, norm and MLP widths.
+func normalizePlain(f *family, b *Block, pathOf func(string) string) error {
 	if b.Kernel == 0 {
 		b.Kernel = 3
 	}
 	if b.Kernel < 1 || b.Kernel > 15 || b.Kernel%2 == 0 {
 		return fieldError(pathOf("kernel"), "must be an odd integer between 1 and 15 (got %d)", b.Kernel)
 	}
-	switch b.Norm {
-	case "":
-		b.Norm = "batchnorm"
-	case "batchnorm", "none":
-	default:
-		return oneOf(pathOf("norm"), b.Norm, "batchnorm", "none")
+	if err := word(pathOf("norm"), &b.Norm, "batchnorm", "batchnorm", "none"); err != nil {
+		return err
 	}
-	if b.Family == FamilyMLPConv && len(b.MLP) == 0 {
-		return fieldError(pathOf("mlp"), "missing: family mlpconv needs the widths of its 1x1 convs, e.g. [160, 96]")
+	if slices.Contains(f.options, "mlp") && len(b.MLP) == 0 {
+		return fieldError(pathOf("mlp"), "missing: family %s needs the widths of its 1x1 convs, e.g. [160, 96]", b.Family)
 	}
 	for _, w := range b.MLP {
 		if err := intIn(pathOf("mlp"), w, 1, maxWidth); err != nil {
@@ -257,23 +218,30 @@ func normalizePlain(b *Block, pathOf func(string) string) error {
 	return nil
 }
 
-func normalizeBottleneck(b *Block, pathOf func(string) string) error {
-	if b.Family == FamilyResNeXt {
-		if b.Cardinality == 0 || b.GroupWidth == 0 {
-			return fieldError(pathOf("cardinality"), "family resnext needs both cardinality and group_width (e.g. 32 and 4 for 32x4d)")
-		}
-		if err := intIn(pathOf("cardinality"), b.Cardinality, 1, maxWidth); err != nil {
-			return err
-		}
-		if err := intIn(pathOf("group_width"), b.GroupWidth, 1, maxWidth); err != nil {
-			return err
-		}
-		if err := intIn(pathOf("group_width"), b.Cardinality*b.GroupWidth, 1, maxWidth); err != nil {
-			return err
-		}
-		b.Family, b.MidWidth, b.Groups = FamilyBottleneck, b.Cardinality*b.GroupWidth, b.Cardinality
-		b.Cardinality, b.GroupWidth = 0, 0
+// normalizeResNeXt checks a resnext block and rewrites it as the bottleneck it stands for, of
+// groups C and inner width C·d.
+func normalizeResNeXt(f *family, b *Block, pathOf func(string) string) error {
+	if b.Cardinality == 0 || b.GroupWidth == 0 {
+		return fieldError(pathOf("cardinality"), "family resnext needs both cardinality and group_width (e.g. 32 and 4 for 32x4d)")
 	}
+	if err := intIn(pathOf("cardinality"), b.Cardinality, 1, maxWidth); err != nil {
+		return err
+	}
+	if err := intIn(pathOf("group_width"), b.GroupWidth, 1, maxWidth); err != nil {
+		return err
+	}
+	if b.Cardinality*b.GroupWidth > maxWidth {
+		return fieldError(pathOf("group_width"), "must be between 1 and %d for cardinality %d, so that the block's cardinality·group_width channels stay within %d (got %d)",
+			maxWidth/b.Cardinality, b.Cardinality, maxWidth, b.GroupWidth)
+	}
+	b.Family, b.MidWidth, b.Groups = FamilyBottleneck, b.Cardinality*b.GroupWidth, b.Cardinality
+	b.Cardinality, b.GroupWidth = 0, 0
+	return normalizeBottleneck(f, b, pathOf)
+}
+
+// normalizeBottleneck fills a bottleneck's inner width and groups and checks that the groups
+// divide it.
+func normalizeBottleneck(_ *family, b *Block, pathOf func(string) string) error {
 	if b.MidWidth == 0 {
 		b.MidWidth = b.Width / 4
 		if b.MidWidth == 0 {
@@ -292,7 +260,53 @@ func normalizeBottleneck(b *Block, pathOf func(string) string) error {
 	return nil
 }
 
-func normalizeInception(b *Block, f family, pathOf func(string) string) error {
+// normalizeWide checks a wide block's widening factor and rewrites it as the pre-activation
+// basic block it stands for, of width Width·k.
+func normalizeWide(_ *family, b *Block, pathOf func(string) string) error {
+	if b.WidenFactor == 0 {
+		b.WidenFactor = 1
+	}
+	if err := intIn(pathOf("widen_factor"), b.WidenFactor, 1, maxWidth); err != nil {
+		return err
+	}
+	if b.Width*b.WidenFactor > maxWidth {
+		return fieldError(pathOf("widen_factor"), "must be between 1 and %d for width %d, so that the block's width·widen_factor channels stay within %d (got %d)",
+			maxWidth/b.Width, b.Width, maxWidth, b.WidenFactor)
+	}
+	b.Family, b.Width, b.WidenFactor = FamilyPreactBasic, b.Width*b.WidenFactor, 0
+	return nil
+}
+
+// normalizeDense checks a dense layer's growth rate and bottleneck factor.
+func normalizeDense(_ *family, b *Block, pathOf func(string) string) error {
+	if b.GrowthRate == 0 {
+		return fieldError(pathOf("growth_rate"), "missing: family dense needs the growth rate k")
+	}
+	if err := intIn(pathOf("growth_rate"), b.GrowthRate, 1, maxWidth); err != nil {
+		return err
+	}
+	return intIn(pathOf("bn_size"), b.BNSize, 0, 64)
+}
+
+// normalizeTransition fills and checks a transition's compression.
+func normalizeTransition(_ *family, b *Block, pathOf func(string) string) error {
+	if b.Compression == 0 {
+		b.Compression = 1
+	}
+	if !(b.Compression > 0 && b.Compression <= 1) {
+		return fieldError(pathOf("compression"), "must be in (0, 1] (got %v)", b.Compression)
+	}
+	return nil
+}
+
+// normalizePadding fills and checks a reduction's padding.
+func normalizePadding(_ *family, b *Block, pathOf func(string) string) error {
+	return word(pathOf("padding"), &b.Padding, "valid", "valid", "same")
+}
+
+// normalizeInception checks the single widths of an Inception-style block, its 5×5 branch's
+// kernel and, for Inception-ResNet, its scale.
+func normalizeInception(f *family, b *Block, pathOf func(string) string) error {
 	for _, key := range []string{"n1x1", "pool_proj"} {
 		if !slices.Contains(f.options, key) {
 			continue
@@ -305,7 +319,7 @@ func normalizeInception(b *Block, f family, pathOf func(string) string) error {
 			return err
 		}
 	}
-	if b.Family == FamilyInception {
+	if slices.Contains(f.options, "n5x5_kernel") {
 		if b.N5x5Kernel == 0 {
 			b.N5x5Kernel = 5
 		}

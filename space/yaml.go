@@ -30,6 +30,9 @@ func Load(path string) (*Arch, error) {
 func Parse(data []byte, filename string) (*Arch, error) {
 	var a Arch
 	err := DecodeYAML(data, filename, &a, func() error {
+		if err := explicitZero(data); err != nil {
+			return err
+		}
 		a.dropEmpty()
 		return a.Validate()
 	})

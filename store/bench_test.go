@@ -7,8 +7,8 @@ import (
 )
 
 // finishedDB returns a store holding n finished trials with 20-epoch curves.
-func finishedDB(b *testing.B, n int) (*SQLite, string, int64) {
-	s, path := openTemp(b)
+func finishedDB(b *testing.B, n int) (*DB, string, int64) {
+	s, path := openTemp(b, sqliteBackend)
 	ctx := context.Background()
 	exp := newExperiment(b, s, "e")
 	a := testArch(0)
@@ -35,7 +35,7 @@ func finishedDB(b *testing.B, n int) (*SQLite, string, int64) {
 // BenchmarkClaimHeartbeatFinish measures the store's share of one trial: claim, one heartbeat,
 // and a result with a 3-epoch curve, each a transaction.
 func BenchmarkClaimHeartbeatFinish(b *testing.B) {
-	s, _ := openTemp(b)
+	s, _ := openTemp(b, sqliteBackend)
 	ctx := context.Background()
 	exp := newExperiment(b, s, "e")
 	a := testArch(0)

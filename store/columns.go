@@ -39,7 +39,7 @@ func columns(a string, names ...string) string {
 type scanner interface{ Scan(dest ...any) error }
 
 // queryAll runs query in tx and scans every row with scan.
-func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+func queryAll[T any](ctx context.Context, tx txn, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -91,29 +92,29 @@ func TestOpenRefusesWithoutTouching(t *testing.T) {
 		}, ErrCorrupt, "is corrupt"},
 		{"NewerSchema", func(t *testing.T, path string) {
 			filledDB(t, path)
-			db := rawDB(t, path, "mode=rw")
+			db := rawDB(t, sqliteBackend, path, "mode=rw")
 			if _, err := db.Exec("PRAGMA user_version = 7"); err != nil {
 				t.Fatal(err)
 			}
 			db.Close()
-		}, ErrNewerSchema, "nas.db was written by a newer nas (schema 7, this binary knows 1); upgrade nas"},
+		}, ErrNewerSchema, fmt.Sprintf("nas.db was written by a newer nas (schema 7, this binary knows %d); upgrade nas", SchemaVersion)},
 		{"NegativeSchemaVersion", func(t *testing.T, path string) {
 			filledDB(t, path)
-			db := rawDB(t, path, "mode=rw")
+			db := rawDB(t, sqliteBackend, path, "mode=rw")
 			if _, err := db.Exec("PRAGMA user_version = -5"); err != nil {
 				t.Fatal(err)
 			}
 			db.Close()
 		}, ErrCorrupt, "nas.db is corrupt (its header gives schema version -5)"},
 		{"OtherProgram", func(t *testing.T, path string) {
-			db := rawDB(t, path, "mode=rwc")
+			db := rawDB(t, sqliteBackend, path, "mode=rwc")
 			if _, err := db.Exec("CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT)"); err != nil {
 				t.Fatal(err)
 			}
 			db.Close()
 		}, ErrNotNAS, "is a SQLite database of another program"},
 		{"OtherApplicationID", func(t *testing.T, path string) {
-			db := rawDB(t, path, "mode=rwc")
+			db := rawDB(t, sqliteBackend, path, "mode=rwc")
 			if _, err := db.Exec("PRAGMA application_id = 42"); err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +128,7 @@ func TestOpenRefusesWithoutTouching(t *testing.T) {
 			before := snapshot(t, dir)
 			// Relative, as a user types it, so that the message names the file the same way.
 			t.Chdir(dir)
-			for name, open := range map[string]func(string) (*SQLite, error){"Open": Open, "OpenReadOnly": OpenReadOnly} {
+			for name, open := range map[string]func(string) (*DB, error){"Open": Open, "OpenReadOnly": OpenReadOnly} {
 				s, err := open("nas.db")
 				if err == nil {
 					s.Close()

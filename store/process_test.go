@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -241,117 +240,121 @@ func checkCommitted(t *testing.T, path string, ids map[int64]bool) []Trial {
 }
 
 func TestConcurrentProcessesLoseNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	path := filepath.Join(t.TempDir(), "nas.db")
-	const processes = 4
-	// All start at once on a file none of them has created yet.
-	var children []*child
-	for range processes {
-		children = append(children, startChild(t, "writers", path))
-	}
-	ids := map[int64]bool{}
-	for _, c := range children {
-		if err := c.done(t, ids); err != nil {
-			t.Errorf("child: %v\n%s", err, c.stderr.String())
+	forEachBackend(t, func(t *testing.T, b backend) {
+		if testing.Short() {
+			t.Skip("starts processes")
 		}
-	}
-	const want = processes * writersPerChild * trialsPerWriter
-	if len(ids) != want {
-		t.Errorf("%d trials reported done, want %d", len(ids), want)
-	}
-	trials := checkCommitted(t, path, ids)
-	if len(trials) != want {
-		t.Errorf("%d trials stored, want %d", len(trials), want)
-	}
-	for _, tr := range trials {
-		if tr.Status != TrialDone || tr.Attempts != 1 {
-			t.Errorf("trial %d: %s after %d attempts, want done after 1", tr.ID, tr.Status, tr.Attempts)
+		path := b.Fresh(t)
+		const processes = 4
+		// All start at once on a file none of them has created yet.
+		var children []*child
+		for range processes {
+			children = append(children, startChild(t, "writers", path))
 		}
-	}
+		ids := map[int64]bool{}
+		for _, c := range children {
+			if err := c.done(t, ids); err != nil {
+				t.Errorf("child: %v\n%s", err, c.stderr.String())
+			}
+		}
+		const want = processes * writersPerChild * trialsPerWriter
+		if len(ids) != want {
+			t.Errorf("%d trials reported done, want %d", len(ids), want)
+		}
+		trials := checkCommitted(t, path, ids)
+		if len(trials) != want {
+			t.Errorf("%d trials stored, want %d", len(trials), want)
+		}
+		for _, tr := range trials {
+			if tr.Status != TrialDone || tr.Attempts != 1 {
+				t.Errorf("trial %d: %s after %d attempts, want done after 1", tr.ID, tr.Status, tr.Attempts)
+			}
+		}
+	})
 }
 
 func TestKilledWriterLosesNoCommittedResult(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts and kills processes")
-	}
-	path := filepath.Join(t.TempDir(), "nas.db")
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("random kill times from seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	const kills = 30
-	ids := map[int64]bool{}
-	deadline := time.Now().Add(30 * time.Second)
-	for k := 0; k < kills && time.Now().Before(deadline); k++ {
-		c := startChild(t, "killable", path)
-		if line := <-c.lines; line != "ready" {
-			c.cmd.Process.Kill()
-			c.cmd.Wait()
-			t.Fatalf("child said %q instead of ready\n%s", line, c.stderr.String())
+	forEachBackend(t, func(t *testing.T, b backend) {
+		if testing.Short() {
+			t.Skip("starts and kills processes")
 		}
-		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
-		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
+		path := b.Fresh(t)
+		seed := uint64(time.Now().UnixNano())
+		t.Logf("random kill times from seed %d", seed)
+		rng := rand.New(rand.NewPCG(seed, 0))
+		const kills = 30
+		ids := map[int64]bool{}
+		deadline := time.Now().Add(30 * time.Second)
+		for k := 0; k < kills && time.Now().Before(deadline); k++ {
+			c := startChild(t, "killable", path)
+			if line := <-c.lines; line != "ready" {
+				c.cmd.Process.Kill()
+				c.cmd.Wait()
+				t.Fatalf("child said %q instead of ready\n%s", line, c.stderr.String())
+			}
+			time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+			if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			err := c.done(t, ids)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("child ended with %v, want killed by SIGKILL\n%s", err, c.stderr.String())
+			}
+			checkCommitted(t, path, ids)
 		}
-		err := c.done(t, ids)
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Fatalf("child ended with %v, want killed by SIGKILL\n%s", err, c.stderr.String())
+		if len(ids) == 0 {
+			t.Fatal("no child committed anything before it was killed")
 		}
-		checkCommitted(t, path, ids)
-	}
-	if len(ids) == 0 {
-		t.Fatal("no child committed anything before it was killed")
-	}
 
-	// Trials the dead children held are claimable once their leases expire, and nothing else is left.
-	trials := checkCommitted(t, path, ids)
-	held := map[int64]bool{}
-	for _, tr := range trials {
-		if tr.Status == TrialRunning {
-			held[tr.ID] = true
+		// Trials the dead children held are claimable once their leases expire, and nothing else is left.
+		trials := checkCommitted(t, path, ids)
+		held := map[int64]bool{}
+		for _, tr := range trials {
+			if tr.Status == TrialRunning {
+				held[tr.ID] = true
+			}
 		}
-	}
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx := context.Background()
-	e, err := s.Experiment(ctx, "shared")
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(killLease)
-	for {
-		tr, err := s.ClaimTrial(ctx, e.ID, "survivor", time.Minute)
-		if errors.Is(err, ErrNoTrial) {
-			break
-		}
+		s, err := Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		delete(held, tr.ID)
-		if err := s.FinishTrial(ctx, tr.ID, "survivor", expectedResult(tr)); err != nil {
+		defer s.Close()
+		ctx := context.Background()
+		e, err := s.Experiment(ctx, "shared")
+		if err != nil {
 			t.Fatal(err)
 		}
-		ids[tr.ID] = true
-	}
-	if len(held) > 0 {
-		t.Errorf("trials %v held by dead children were not claimed again", held)
-	}
-	retried := 0
-	for _, tr := range checkCommitted(t, path, ids) {
-		if tr.Status != TrialDone {
-			t.Errorf("trial %d is %s, want done", tr.ID, tr.Status)
+		time.Sleep(killLease)
+		for {
+			tr, err := s.ClaimTrial(ctx, e.ID, "survivor", time.Minute)
+			if errors.Is(err, ErrNoTrial) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			delete(held, tr.ID)
+			if err := s.FinishTrial(ctx, tr.ID, "survivor", expectedResult(tr)); err != nil {
+				t.Fatal(err)
+			}
+			ids[tr.ID] = true
 		}
-		if tr.Attempts > 1 {
-			retried++
+		if len(held) > 0 {
+			t.Errorf("trials %v held by dead children were not claimed again", held)
 		}
-	}
-	t.Logf("%d results committed by killed children, %d trials taken over from a dead one", len(ids), retried)
-	if retried == 0 {
-		t.Error("no trial was ever taken over from a killed child; the test proved nothing about leases")
-	}
+		retried := 0
+		for _, tr := range checkCommitted(t, path, ids) {
+			if tr.Status != TrialDone {
+				t.Errorf("trial %d is %s, want done", tr.ID, tr.Status)
+			}
+			if tr.Attempts > 1 {
+				retried++
+			}
+		}
+		t.Logf("%d results committed by killed children, %d trials taken over from a dead one", len(ids), retried)
+		if retried == 0 {
+			t.Error("no trial was ever taken over from a killed child; the test proved nothing about leases")
+		}
+	})
 }

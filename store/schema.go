@@ -4,13 +4,21 @@ package store
 // nas never migrates a database that belongs to another program.
 const applicationID = 0x6e617331
 
-// migrations take a database from schema version i (PRAGMA user_version) to i+1. They only ever
-// grow: a released migration is never edited, a change is a new entry.
+// migrations take a database from schema version i (PRAGMA user_version in SQLite, nas_meta in
+// PostgreSQL) to i+1. They only ever grow: a released migration is never edited, a change is a
+// new entry.
+//
+// They are written once for both databases, in SQLite's SQL within what toPostgres translates:
+// column types INTEGER (64 bits), REAL (float64) and TEXT, in capitals; INTEGER PRIMARY KEY for
+// IDs; WITHOUT ROWID if wanted; foreign keys as column REFERENCES; views in the SQL both share
+// (no PRAGMA, AUTOINCREMENT, STRICT, BLOB, booleans or casts with ::). TestMigrationsStayPortable
+// checks the words, and every store test runs them on both databases. Copy must know every
+// table (TestCopyCoversEveryTable).
 //
 // Times are TEXT in UTC, "2006-01-02T15:04:05.000000Z": readable at the sqlite3 prompt, understood
-// by its date functions, and of fixed width so that comparing them as strings compares the times.
-// Floats that were NaN are NULL, since SQLite has no NaN. Tables are not STRICT, so that sqlite3
-// shells older than 3.37 can read the file.
+// by its date functions and PostgreSQL's casts, and of fixed width so that comparing them as
+// strings compares the times. Floats that were NaN are NULL, since SQLite has no NaN. Tables are
+// not STRICT, so that sqlite3 shells older than 3.37 can read the file.
 var migrations = []string{
 	// 1: the first schema.
 	`
@@ -140,8 +148,59 @@ SELECT e.name AS experiment, e.strategy, e.status, e.seed,
        e.created_at, e.finished_at, e.cpu_model, e.cores, e.go_version, e.nas_version
 FROM experiments e;
 `,
+	// 2: many machines. The recipes that trials name, so that a worker elsewhere can train a
+	// trial from the database alone; whether a trial measures latency; the coordinator that
+	// holds an experiment; the workers and which of them computed each result.
+	`
+CREATE TABLE recipes (
+	hash   TEXT PRIMARY KEY,
+	recipe TEXT NOT NULL
+);
+
+ALTER TABLE trials ADD COLUMN latency INTEGER NOT NULL DEFAULT 1;
+
+ALTER TABLE experiments ADD COLUMN coordinator TEXT;
+ALTER TABLE experiments ADD COLUMN coordinator_since TEXT;
+ALTER TABLE experiments ADD COLUMN coordinator_until TEXT;
+
+CREATE TABLE workers (
+	name        TEXT PRIMARY KEY,
+	host        TEXT NOT NULL,
+	pid         INTEGER NOT NULL,
+	cpu_model   TEXT NOT NULL,
+	cores       INTEGER NOT NULL,
+	slots       INTEGER NOT NULL,
+	threads     INTEGER NOT NULL,
+	go_version  TEXT NOT NULL,
+	nas_version TEXT NOT NULL,
+	started_at  TEXT NOT NULL,
+	seen_at     TEXT NOT NULL,
+	stopped_at  TEXT
+);
+
+ALTER TABLE results ADD COLUMN worker TEXT REFERENCES workers (name);
+
+DROP VIEW v_results;
+CREATE VIEW v_results AS
+SELECT e.name AS experiment, t.id AS trial_id, t.arch_hash, a.name, a.family, a.params, a.macs,
+       r.val_acc, r.test_acc, r.train_seconds, r.status,
+       t.generation, t.operator, t.dataset, t.fidelity, t.seed, r.val_loss, r.test_loss,
+       r.images_per_sec, r.latency_b1_ms, r.latency_b128_ms, r.peak_mem_bytes, r.threads,
+       r.message, r.trial_id <> t.id AS cached, r.id AS result_id, t.finished_at, r.worker
+FROM trials t
+JOIN experiments e ON e.id = t.experiment_id
+JOIN architectures a ON a.hash = t.arch_hash
+JOIN results r ON r.id = t.result_id;
+
+CREATE VIEW v_workers AS
+SELECT w.name AS worker, w.host, w.pid, w.cpu_model, w.cores, w.slots, w.threads, w.nas_version,
+       w.started_at, w.seen_at, w.stopped_at,
+       (SELECT count(*) FROM trials t WHERE t.status = 'running' AND t.lease_owner = w.name) AS holding,
+       (SELECT count(*) FROM results r WHERE r.worker = w.name) AS results,
+       (SELECT sum(r.train_seconds) FROM results r WHERE r.worker = w.name) AS train_seconds
+FROM workers w;
+`,
 }
 
-// SchemaVersion is the schema version (PRAGMA user_version) this binary writes: the number of
-// migrations it knows.
-const SchemaVersion = 1
+// SchemaVersion is the schema version this binary writes: the number of migrations it knows.
+const SchemaVersion = 2

@@ -8,25 +8,20 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
 )
 
-// DefaultPath is the database file commands use when not given --db.
-const DefaultPath = "nas.db"
-
 const (
 	// busyTimeout is how long SQLite itself waits for another connection's lock before it
-	// returns SQLITE_BUSY; past it, retryBusy backs off and tries again.
+	// returns SQLITE_BUSY; past it, retry backs off and tries again.
 	busyTimeout = 5 * time.Second
-	// openTimeout bounds how long Open waits for other processes to let it migrate the schema.
-	openTimeout = time.Minute
 	// readers is the size of the pool of read-only connections.
 	readers = 4
 )
@@ -34,46 +29,55 @@ const (
 // sqliteMagic is how every SQLite 3 database file begins.
 var sqliteMagic = []byte("SQLite format 3\x00")
 
-// SQLite is the Store in one SQLite file, in WAL mode so that readers never wait for the writer.
-// Each process has one writer connection, which takes every write transaction with BEGIN
-// IMMEDIATE, and a pool of read-only connections. Writers in other processes are waited for,
-// so "database is locked" never reaches the caller. It is safe for concurrent use.
-type SQLite struct {
-	path   string  // as the caller gave it, for messages
-	writer *sql.DB // nil when opened read-only
-	reader *sql.DB
-}
-
-var _ Store = (*SQLite)(nil)
-
-// Open opens the nas database at path for reading and writing, creating it if there is no file
-// there, and brings its schema up to SchemaVersion. The file is inspected read-only first: if it
+// openSQLite opens the SQLite file at path in WAL mode, so that readers never wait for the
+// writer. A process has one writer connection, which takes every write transaction with BEGIN
+// IMMEDIATE, and a pool of read-only connections; writers in other processes are waited for, so
+// "database is locked" never reaches the caller. The file is inspected read-only first: if it
 // is not a SQLite database, is corrupt, belongs to another program or was written by a newer nas,
-// Open returns a *FileError and the file is left as it was.
-func Open(path string) (*SQLite, error) {
+// openSQLite returns a *FileError and the file is left as it was. Only a writing mode creates
+// a file.
+func openSQLite(path string, mode openMode) (*DB, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
-	exists, err := inspect(ctx, path, true)
+	exists, err := inspect(ctx, path, mode)
 	if err != nil {
 		return nil, err
 	}
-	mode := "rw" // never create a file that vanished after inspection
-	if !exists {
-		mode = "rwc"
+	if mode == readOnly {
+		if !exists {
+			if _, err := os.Stat(path); err != nil {
+				return nil, err
+			}
+			return nil, &FileError{Path: path, Err: ErrOlderSchema, Detail: "holds no nas data yet"}
+		}
+		quiet, _ := quiescent(path)
+		r, err := openReaders(path, quiet && syscall.Access(filepath.Dir(path), 2 /* W_OK */) != nil)
+		if err != nil {
+			return nil, err
+		}
+		return &DB{where: path, d: sqliteDialect{}, reader: r, found: SchemaVersion}, nil
 	}
-	w, err := sql.Open("sqlite3", dsn(path, "mode="+mode, "_txlock=immediate", "_foreign_keys=on", "_synchronous=NORMAL"))
+	rw := "rw" // never create a file that vanished after inspection
+	if !exists {
+		rw = "rwc"
+	}
+	w, err := sql.Open("sqlite3", dsn(path, "mode="+rw, "_txlock=immediate", "_foreign_keys=on", "_synchronous=NORMAL"))
 	if err != nil {
 		return nil, err
 	}
 	// One connection: writes of this process queue in database/sql instead of contending for
 	// SQLite's lock, and BEGIN IMMEDIATE makes the lock order between processes explicit.
 	w.SetMaxOpenConns(1)
-	s := &SQLite{path: path, writer: w}
-	if err := s.prepare(ctx); err != nil {
+	s := &DB{where: path, d: sqliteDialect{}, writer: w}
+	if err := s.walMode(ctx); err != nil {
 		w.Close()
 		return nil, err
 	}
-	s.reader, err = openReaders(path)
+	if err := s.prepare(ctx, mode); err != nil {
+		w.Close()
+		return nil, err
+	}
+	s.reader, err = openReaders(path, false)
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -81,32 +85,15 @@ func Open(path string) (*SQLite, error) {
 	return s, nil
 }
 
-// OpenReadOnly opens the nas database at path for reading only, for reports. It never writes to
-// the file; a database whose schema is older than SchemaVersion must first be opened with Open.
-// It returns a *FileError for a file that is not a nas database of this schema, and an error
-// wrapping fs.ErrNotExist if there is no file.
-func OpenReadOnly(path string) (*SQLite, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
-	defer cancel()
-	exists, err := inspect(ctx, path, false)
-	if err != nil {
-		return nil, err
+// openReaders opens the read-only pool of the database at path. In a folder this process cannot
+// write, SQLite cannot make the -shm file that reading a WAL database needs; a database with no
+// journal there is read as immutable instead.
+func openReaders(path string, immutable bool) (*sql.DB, error) {
+	params := []string{"mode=ro"}
+	if immutable {
+		params = append(params, "immutable=1")
 	}
-	if !exists {
-		if _, err := os.Stat(path); err != nil {
-			return nil, err
-		}
-		return nil, &FileError{Path: path, Err: ErrOlderSchema, Detail: "holds no nas data yet"}
-	}
-	r, err := openReaders(path)
-	if err != nil {
-		return nil, err
-	}
-	return &SQLite{path: path, reader: r}, nil
-}
-
-func openReaders(path string) (*sql.DB, error) {
-	r, err := sql.Open("sqlite3", dsn(path, "mode=ro"))
+	r, err := sql.Open("sqlite3", dsn(path, params...))
 	if err != nil {
 		return nil, err
 	}
@@ -126,58 +113,69 @@ func dsn(path string, params ...string) string {
 	return "file:" + u.EscapedPath() + "?" + strings.Join(params, "&")
 }
 
-// Close closes the database. Leases held by this process are not released.
-func (s *SQLite) Close() error {
-	err := s.reader.Close()
-	if s.writer != nil {
-		err = errors.Join(err, s.writer.Close())
-	}
-	return err
-}
-
-// prepare puts a freshly opened writer into WAL mode and migrates the schema.
-func (s *SQLite) prepare(ctx context.Context) error {
-	err := retryBusy(ctx, func() error {
+// walMode puts a freshly opened writer into WAL mode.
+func (s *DB) walMode(ctx context.Context) error {
+	err := retry(ctx, isBusy, func() error {
 		var mode string
 		if err := s.writer.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
 			return err
 		}
 		if mode != "wal" {
-			return fmt.Errorf("%s: cannot switch to WAL mode (journal mode stays %q)", s.path, mode)
+			return fmt.Errorf("cannot switch to WAL mode (journal mode stays %q)", mode)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%s: %w", s.path, err)
+		return fmt.Errorf("%s: %w", s.where, err)
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
-		// Checked again under the write lock: another process may have created or migrated
-		// the file since inspect looked at it.
-		h, err := readHeader(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if err := h.check(s.path, true); err != nil {
-			return err
-		}
-		if h.version == SchemaVersion {
-			return nil // the usual case: nothing to write
-		}
-		for _, m := range migrations[h.version:] {
-			if _, err := tx.ExecContext(ctx, m); err != nil {
-				return fmt.Errorf("%s: migrating the schema: %w", s.path, err)
-			}
-		}
-		_, err = tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d",
-			SchemaVersion, applicationID))
-		return err
-	})
+	return nil
 }
 
-// inspect checks, without writing anything, that the file at path is one Open (write true) or
-// OpenReadOnly can use. It reports whether there is a file with content: an absent or empty
+// sqliteDialect is the SQL of SQLite, in which the store's queries and migrations are written.
+// The write transaction (BEGIN IMMEDIATE) holds the database's one write lock, so rows and keys
+// need no locks of their own.
+type sqliteDialect struct{}
+
+func (sqliteDialect) rebind(query string) string                        { return query }
+func (sqliteDialect) lockSchema(context.Context, txn) error             { return nil }
+func (sqliteDialect) lockRow() string                                   { return "" }
+func (sqliteDialect) skipLocked() string                                { return "" }
+func (sqliteDialect) lockKey(context.Context, txn, int64) (bool, error) { return true, nil }
+func (sqliteDialect) now(context.Context, txn) (time.Time, error)       { return time.Now(), nil }
+func (sqliteDialect) retryable(err error) bool                          { return isBusy(err) }
+
+// header reads the file's application_id and user_version, and counts its schema objects.
+func (sqliteDialect) header(ctx context.Context, tx txn) (header, error) {
+	var appID int32
+	var h header
+	var objects int
+	err := tx.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id),
+		(SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema)`).
+		Scan(&appID, &h.version, &objects)
+	h.empty = appID == 0 && h.version == 0 && objects == 0
+	h.nas = appID == applicationID
+	h.source = "its header"
+	h.foreign = fmt.Sprintf("is a SQLite database of another program (application_id %#x, user_version %d, %d schema objects), not a nas database",
+		uint32(appID), h.version, objects)
+	return h, err
+}
+
+// upgrade runs the migrations after version from and marks the file as a nas database of
+// SchemaVersion.
+func (sqliteDialect) upgrade(ctx context.Context, tx txn, from int) error {
+	for _, m := range migrations[from:] {
+		if _, err := tx.ExecContext(ctx, m); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d",
+		SchemaVersion, applicationID))
+	return err
+}
+
+// inspect checks, without writing anything, that the file at path can be opened in mode. It reports whether there is a file with content: an absent or empty
 // file is a new database.
-func inspect(ctx context.Context, path string, write bool) (exists bool, err error) {
+func inspect(ctx context.Context, path string, mode openMode) (exists bool, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -202,10 +200,10 @@ func inspect(ctx context.Context, path string, write bool) (exists bool, err err
 	// SQLite creates no -wal and -shm files beside a file it may refuse. If that assumption broke
 	// during the check (another process opened and wrote it), check again the ordinary way.
 	quiet, before := quiescent(path)
-	err = checkFile(ctx, path, write, quiet)
+	err = checkFile(ctx, path, mode, quiet)
 	if quiet {
 		if still, after := quiescent(path); !still || !after.ModTime().Equal(before.ModTime()) || after.Size() != before.Size() {
-			err = checkFile(ctx, path, write, false)
+			err = checkFile(ctx, path, mode, false)
 		}
 	}
 	return true, err
@@ -229,7 +227,7 @@ func quiescent(path string) (bool, fs.FileInfo) {
 
 // checkFile opens the SQLite file at path read-only and checks its header and pages; immutable
 // tells SQLite to take no locks and create no files.
-func checkFile(ctx context.Context, path string, write, immutable bool) error {
+func checkFile(ctx context.Context, path string, mode openMode, immutable bool) error {
 	params := []string{"mode=ro"}
 	if immutable {
 		params = append(params, "immutable=1")
@@ -239,17 +237,18 @@ func checkFile(ctx context.Context, path string, write, immutable bool) error {
 		return err
 	}
 	defer db.Close()
-	err = retryBusy(ctx, func() error {
-		tx, err := db.BeginTx(ctx, nil)
+	err = retry(ctx, isBusy, func() error {
+		sqlTx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		defer tx.Rollback()
-		h, err := readHeader(ctx, tx)
+		defer sqlTx.Rollback()
+		tx := txn{sqlTx, sqliteDialect{}}
+		h, err := tx.d.header(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if err := h.check(path, write); err != nil {
+		if err := h.check(path, mode); err != nil {
 			return err
 		}
 		return quickCheck(ctx, tx, path)
@@ -267,7 +266,7 @@ func checkFile(ctx context.Context, path string, write, immutable bool) error {
 
 // quickCheck runs PRAGMA quick_check, which reads every page, and turns its complaints into an
 // ErrCorrupt FileError for path.
-func quickCheck(ctx context.Context, tx *sql.Tx, path string) error {
+func quickCheck(ctx context.Context, tx txn, path string) error {
 	problems, err := queryStrings(ctx, tx, "PRAGMA quick_check")
 	if err != nil {
 		return err
@@ -292,165 +291,35 @@ func corrupt(path, detail string) *FileError {
 		"is corrupt (%s); keep a copy and try: sqlite3 %s .recover | sqlite3 recovered.db", detail, path)}
 }
 
-// header is what the SQLite file header and schema say about whose database a file is.
-type header struct {
-	appID   int32
-	version int
-	objects int // tables, indexes, views and triggers
-}
-
-func readHeader(ctx context.Context, tx *sql.Tx) (header, error) {
-	var h header
-	err := tx.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id),
-		(SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema)`).
-		Scan(&h.appID, &h.version, &h.objects)
-	return h, err
-}
-
-// check says whether a database with header h at path can be used: for writing (it may then be
-// empty or of an older schema) or for reading (it must be of this schema).
-func (h header) check(path string, write bool) error {
-	switch {
-	case h.appID == 0 && h.version == 0 && h.objects == 0:
-		if write {
-			return nil
-		}
-		return &FileError{Path: path, Err: ErrOlderSchema, Detail: "holds no nas data yet"}
-	case h.appID != applicationID:
-		return &FileError{Path: path, Err: ErrNotNAS, Detail: fmt.Sprintf(
-			"is a SQLite database of another program (application_id %#x, user_version %d, %d schema objects), not a nas database",
-			uint32(h.appID), h.version, h.objects)}
-	case h.version < 0:
-		return &FileError{Path: path, Err: ErrCorrupt, Detail: fmt.Sprintf(
-			"is corrupt (its header gives schema version %d)", h.version)}
-	case h.version > SchemaVersion:
-		return &FileError{Path: path, Err: ErrNewerSchema, Detail: fmt.Sprintf(
-			"was written by a newer nas (schema %d, this binary knows %d); upgrade nas", h.version, SchemaVersion)}
-	case h.version < SchemaVersion && !write:
-		return &FileError{Path: path, Err: ErrOlderSchema, Detail: fmt.Sprintf(
-			"has schema %d, this binary reads %d; run a nas command that writes to it to upgrade it", h.version, SchemaVersion)}
-	}
-	return nil
-}
-
-// FileError says why a file cannot be opened as a nas database. Whenever Open or OpenReadOnly
-// return one, the file was left as it was.
-type FileError struct {
-	Path   string
-	Err    error  // ErrNotSQLite, ErrCorrupt, ErrNotNAS, ErrNewerSchema or ErrOlderSchema
-	Detail string // what is wrong, and what to do about it
-}
-
-// Error returns the path followed by the detail, e.g. "nas.db was written by a newer nas
-// (schema 7, this binary knows 3); upgrade nas".
-func (e *FileError) Error() string { return e.Path + " " + e.Detail }
-
-// Unwrap returns e.Err, so that errors.Is(err, ErrCorrupt) and its siblings work.
-func (e *FileError) Unwrap() error { return e.Err }
-
-// The kinds of FileError.
-var (
-	ErrNotSQLite   = errors.New("not a SQLite database")
-	ErrCorrupt     = errors.New("corrupt database")
-	ErrNotNAS      = errors.New("not a nas database")
-	ErrNewerSchema = errors.New("database from a newer nas")
-	ErrOlderSchema = errors.New("database schema older than this nas reads")
-)
-
-// Check runs SQLite's integrity_check and foreign_key_check and returns what they report; none
-// means the file is sound.
-func (s *SQLite) Check(ctx context.Context) ([]string, error) {
+// check runs SQLite's integrity_check, which reads every page and index, and foreign_key_check.
+func (sqliteDialect) check(ctx context.Context, tx txn) ([]string, error) {
 	var problems []string
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		ps, err := queryStrings(ctx, tx, "PRAGMA integrity_check")
-		if err != nil {
-			return err
-		}
-		if len(ps) != 1 || ps[0] != "ok" {
-			problems = ps
-		}
-		rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var table, parent string
-			var rowid sql.NullInt64
-			var fk int
-			if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
-				return err
-			}
-			problems = append(problems, fmt.Sprintf("%s row %d refers to a missing %s row", table, rowid.Int64, parent))
-		}
-		return rows.Err()
-	})
-	return problems, err
-}
-
-func queryStrings(ctx context.Context, tx *sql.Tx, query string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, query)
+	ps, err := queryStrings(ctx, tx, "PRAGMA integrity_check")
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) != 1 || ps[0] != "ok" {
+		problems = ps
+	}
+	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []string
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fk int
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		problems = append(problems, fmt.Sprintf("%s row %d refers to a missing %s row", table, rowid.Int64, parent))
 	}
-	return out, rows.Err()
+	return problems, rows.Err()
 }
 
-// write runs fn in a write transaction (BEGIN IMMEDIATE) and commits it, retrying the whole
-// transaction while another process holds the lock past the busy timeout.
-func (s *SQLite) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	if s.writer == nil {
-		return ErrReadOnly
-	}
-	return retryBusy(ctx, func() error { return inTx(ctx, s.writer, fn) })
-}
-
-// read runs fn in a read transaction, so that everything it reads is one snapshot.
-func (s *SQLite) read(ctx context.Context, fn func(*sql.Tx) error) error {
-	return retryBusy(ctx, func() error { return inTx(ctx, s.reader, fn) })
-}
-
-func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-
-// retryBusy calls f until it returns something other than SQLITE_BUSY or SQLITE_LOCKED, backing
-// off with jitter so that processes that collided do not collide again, or until ctx is done.
-func retryBusy(ctx context.Context, f func() error) error {
-	backoff := time.Millisecond
-	for {
-		err := f()
-		if !isBusy(err) {
-			return err
-		}
-		t := time.NewTimer(backoff/2 + rand.N(backoff))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("waiting for the database lock: %w", ctx.Err())
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 200*time.Millisecond)
-	}
-}
-
+// isBusy says whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED: another connection holds the
+// lock.
 func isBusy(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)

@@ -77,6 +77,40 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// arity is how many positional arguments a command takes.
+type arity int
+
+const (
+	noArgs    arity = iota // none
+	oneArg                 // exactly one
+	optional               // at most one
+	oneOrMore              // at least one
+)
+
+// parseArgs parses args as parseFlags does and checks that the positional arguments number as
+// n says; what names one of them for the error, e.g. "architecture file".
+func parseArgs(fs *flag.FlagSet, args []string, n arity, what string) ([]string, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	var want string
+	switch {
+	case n == noArgs && len(pos) > 0:
+		want = "no arguments"
+	case n == oneArg && len(pos) != 1:
+		want = "one " + what
+	case n == optional && len(pos) > 1:
+		want = "at most one " + what
+	case n == oneOrMore && len(pos) == 0:
+		want = "at least one " + what
+	default:
+		return pos, nil
+	}
+	fs.Usage()
+	return nil, badInputf("want %s, got %d arguments", want, len(pos))
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		printUsage(stdout)

@@ -19,6 +19,7 @@ import (
 	"github.com/gonas/nas/model"
 	"github.com/gonas/nas/onnx"
 	"github.com/gonas/nas/pytorch"
+	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/space"
 	"github.com/gonas/nas/store"
 )
@@ -55,13 +56,9 @@ func (c *exportCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	out := fs.String("out", "", "write to `PATH` (yaml: standard output if unset, and the recipe beside it as NAME.recipe.yaml; pytorch: PATH.py and PATH.safetensors; onnx: PATH.onnx)")
 	recipePath := fs.String("recipe", "", "a trial's recipe YAML `FILE`, when the database cannot tell it (checked against the trial's recipe hash)")
 	seed := fs.Uint64("seed", 1, "for an architecture file: the seed of its initial weights")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, oneArg, "trial number, model file or architecture file")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one trial number, model file or architecture file, got %d arguments", len(pos))
 	}
 	var src *exportSource
 	switch {
@@ -251,7 +248,7 @@ func trialSource(ctx context.Context, db, arg, recipePath string, stderr io.Writ
 			fmt.Fprintf(&b, ", test accuracy %.2f%%", 100*r.TestAcc)
 		}
 	}
-	fmt.Fprintf(&b, "\n# %s parameters, %s MACs; canonical hash %s.\n", thousands(ev.Arch.Params), thousands(ev.Arch.MACs), ev.Arch.Hash)
+	fmt.Fprintf(&b, "\n# %s parameters, %s MACs; canonical hash %s.\n", reports.Thousands(ev.Arch.Params), reports.Thousands(ev.Arch.MACs), ev.Arch.Hash)
 	fmt.Fprintf(&b, "# Trained on %s with seed %d at fidelity %g under the recipe of hash %s.\n", k.Dataset, k.Seed, k.Fidelity, k.RecipeHash)
 	src.header = b.String()
 	return src, nil

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gonas/nas/engine"
+	"github.com/gonas/nas/engine/parallel"
+	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/space"
 )
@@ -19,7 +22,7 @@ type infoCommand struct{}
 func (*infoCommand) Name() string { return "info" }
 
 func (*infoCommand) Synopsis() string {
-	return "show an architecture's layers, parameters, MACs and memory estimate"
+	return "show an architecture's layers, parameters, MACs and memory estimate, or the engine's plan"
 }
 
 // infoLayer is one layer in nas info's JSON.
@@ -52,16 +55,17 @@ func (c *infoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 	classes := fs.Int("classes", 0, "override the number of classes")
 	batch := fs.Int("batch", 128, "batch size of the training memory estimate")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
-	pos, err := parseFlags(fs, args)
+	plan := fs.Bool("plan", false, "print the engine's plan instead of the table: per node, its op, the convolutions'\n"+
+		"algorithms, which op computes it, the prologue and epilogue fused into its op, its gradient buffer")
+	pos, err := parseArgs(fs, args, oneArg, "architecture file")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one architecture file, got %d arguments", len(pos))
+	if *batch < 1 || *batch > evaluator.MaxBatch {
+		return badInputf("--batch must be between 1 and %d (got %d)", evaluator.MaxBatch, *batch)
 	}
-	if *batch < 1 {
-		return badInputf("--batch must be at least 1 (got %d)", *batch)
+	if *plan && *asJSON {
+		return badInputf("--plan prints text: it does not go with --json")
 	}
 	arch, err := space.Load(pos[0])
 	if err != nil {
@@ -78,6 +82,9 @@ func (c *infoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 	net, err := arch.Expand()
 	if err != nil {
 		return badInputf("%s with the overrides: %w", pos[0], err)
+	}
+	if *plan {
+		return printPlan(stdout, net)
 	}
 	hash, err := arch.Hash()
 	if err != nil {
@@ -148,7 +155,7 @@ func printInfo(w io.Writer, rep infoReport, net *space.Net) error {
 		Right:  []bool{false, false, true, true, true},
 	}
 	for _, l := range rep.Layers {
-		table.Rows = append(table.Rows, []string{l.Name, l.Type, l.Output.String(), thousands(l.Params), thousands(l.MACs)})
+		table.Rows = append(table.Rows, []string{l.Name, l.Type, l.Output.String(), reports.Thousands(l.Params), reports.Thousands(l.MACs)})
 	}
 	if err := reports.WriteTable(w, table, false); err != nil {
 		return err
@@ -157,36 +164,26 @@ func printInfo(w io.Writer, rep infoReport, net *space.Net) error {
 	if len(net.Outputs) > 1 {
 		aux = " (auxiliary classifiers excluded)"
 	}
-	fmt.Fprintf(w, "params:      %s\n", thousands(rep.Params))
-	fmt.Fprintf(w, "MACs:        %s (%s)%s\n", thousands(rep.MACs), metric(rep.MACs), aux)
-	fmt.Fprintf(w, "activations: %s per sample\n", thousands(rep.Activations))
+	fmt.Fprintf(w, "params:      %s\n", reports.Thousands(rep.Params))
+	fmt.Fprintf(w, "MACs:        %s (%s)%s\n", reports.Thousands(rep.MACs), reports.Metric(float64(rep.MACs)), aux)
+	fmt.Fprintf(w, "activations: %s per sample\n", reports.Thousands(rep.Activations))
 	_, err := fmt.Fprintf(w, "training memory at batch %d: %.1f MiB (estimate: activations·batch·4 B·2 + params·4 B·3)\n",
 		rep.Batch, float64(rep.TrainMemory)/(1<<20))
 	return err
 }
 
-// metric formats n with an M or G suffix and four significant digits.
-func metric(n int64) string {
-	if n >= 1e9 {
-		return fmt.Sprintf("%.4g G", float64(n)/1e9)
+// printPlan builds net as the evaluator trains it and writes the engine's plan (engine.Graph.Plan).
+// The plan does not depend on the batch size, so the graph is built for batches of one.
+func printPlan(w io.Writer, net *space.Net) error {
+	pool := parallel.NewPool(1)
+	defer pool.Close()
+	m, err := evaluator.Build(net, 1, pool, 1, 0)
+	if err != nil {
+		return err
 	}
-	return fmt.Sprintf("%.4g M", float64(n)/1e6)
-}
-
-// thousands formats n with commas between groups of three digits.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
+	if _, err := fmt.Fprintf(w, "plan of %s, engine version %d\n", net.Name, engine.Version); err != nil {
+		return err
 	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	_, err = io.WriteString(w, m.Graph.Plan())
+	return err
 }

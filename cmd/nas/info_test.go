@@ -31,6 +31,18 @@ func TestInfoTableMatchesGolden(t *testing.T) {
 	checkGolden(t, "info_resnet20_mnist.golden", out)
 }
 
+func TestInfoPlanMatchesGolden(t *testing.T) {
+	for _, name := range []string{"resnet20_mnist", "preact_resnet20_mnist", "resnext20_8x4d_mnist", "incres_small_mnist"} {
+		t.Run(name, func(t *testing.T) {
+			code, out, stderr := runNAS(t, "info", "--plan", baselineDir+"small/"+name+".yaml")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			checkGolden(t, "plan_"+name+".golden", out)
+		})
+	}
+}
+
 // The bench's PyTorch definitions have these counts (shared/bench/torch_reference_layers.txt).
 var benchCounts = map[string][2]int64{
 	"resnet20_mnist":        {272186, 31021952},
@@ -108,6 +120,7 @@ func TestInfoRejectsBadInput(t *testing.T) {
 		{"InputOfTwoNumbers", []string{"info", "--input", "1,28", baselineDir + "small/resnet20_mnist.yaml"}, regexp.MustCompile(`--input must be C,H,W`)},
 		{"InputTooSmall", []string{"info", "--input", "1,2,2", baselineDir + "small/vgg_small_mnist.yaml"}, regexp.MustCompile(`shrinks below 1×1`)},
 		{"NoFile", []string{"info"}, regexp.MustCompile(`want one architecture file`)},
+		{"PlanAsJSON", []string{"info", "--plan", "--json", baselineDir + "small/resnet20_mnist.yaml"}, regexp.MustCompile(`--plan prints text`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runNAS(t, tc.args...)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/reports"
 )
 
@@ -26,25 +27,21 @@ var paretoFormats = []string{"table", "md", "json"}
 func (c *paretoCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(c, experimentUsage, stderr)
 	db := dbFlag(fs)
-	xName := fs.String("x", string(reports.MACs), "cost: "+objectiveNames(reports.Costs))
-	yName := fs.String("y", string(reports.ValAcc), "accuracy: "+objectiveNames(reports.Accuracies))
+	xName := fs.String("x", string(evaluator.MACs), "cost: "+evaluator.ObjectiveNames(reports.Costs))
+	yName := fs.String("y", string(evaluator.ValAcc), "accuracy: "+evaluator.ObjectiveNames(reports.Accuracies))
 	format := fs.String("format", "table", "output format: "+strings.Join(paretoFormats, ", "))
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, optional, "experiment name")
 	if err != nil {
 		return err
-	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return badInputf("want at most one experiment name, got %d arguments", len(pos))
 	}
 	if !slices.Contains(paretoFormats, *format) {
 		return badInputf("--format %q: valid formats are %s", *format, strings.Join(paretoFormats, ", "))
 	}
-	x, err := reports.ParseObjective(*xName, reports.Costs)
+	x, err := evaluator.ParseObjective(*xName, reports.Costs)
 	if err != nil {
 		return badInputf("--x: %w", err)
 	}
-	y, err := reports.ParseObjective(*yName, reports.Accuracies)
+	y, err := evaluator.ParseObjective(*yName, reports.Accuracies)
 	if err != nil {
 		return badInputf("--y: %w", err)
 	}
@@ -62,13 +59,4 @@ func (c *paretoCommand) Run(ctx context.Context, args []string, stdout, stderr i
 		return enc.Encode(front)
 	}
 	return reports.WriteTable(stdout, reports.FrontTable(x, y, front), *format == "md")
-}
-
-// objectiveNames joins the names of objs with commas.
-func objectiveNames(objs []reports.Objective) string {
-	names := make([]string, len(objs))
-	for i, o := range objs {
-		names[i] = string(o)
-	}
-	return strings.Join(names, ", ")
 }

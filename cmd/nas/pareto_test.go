@@ -27,7 +27,7 @@ func TestParetoPrintsTheNondominatedNetworks(t *testing.T) {
 			onFront := map[int64]bool{}
 			for i, c := range front {
 				onFront[c.Trial] = true
-				if i > 0 && x.Value(&front[i-1]) > x.Value(&c) {
+				if i > 0 && front[i-1].Value(x) > c.Value(x) {
 					t.Errorf("front not in increasing order of %s at trial %d", x, c.Trial)
 				}
 			}
@@ -35,7 +35,7 @@ func TestParetoPrintsTheNondominatedNetworks(t *testing.T) {
 			// dominates another.
 			dominated := func(c *reports.Candidate, by []reports.Candidate) bool {
 				return slices.ContainsFunc(by, func(d reports.Candidate) bool {
-					return d.ValAcc >= c.ValAcc && x.Value(&d) <= x.Value(c) && (d.ValAcc > c.ValAcc || x.Value(&d) < x.Value(c))
+					return d.ValAcc >= c.ValAcc && d.Value(x) <= c.Value(x) && (d.ValAcc > c.ValAcc || d.Value(x) < c.Value(x))
 				})
 			}
 			for i := range r.Candidates {

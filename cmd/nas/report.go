@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/store"
 )
@@ -35,13 +36,9 @@ func (c *reportCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	out := fs.String("out", "", "write to `PATH` instead of standard output; for svg and png, the folder for the plots (default: the current one)")
 	top := fs.Int("top", reports.DefaultTop, "how many of the best networks to list")
 	acc := fs.String("accuracy", "", "rank by val_acc or test_acc (default: test_acc if every compared network was tested)")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, optional, "experiment name")
 	if err != nil {
 		return err
-	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return badInputf("want at most one experiment name, got %d arguments", len(pos))
 	}
 	if !slices.Contains(reportFormats, *format) {
 		return badInputf("--format %q: valid formats are %s", *format, strings.Join(reportFormats, ", "))
@@ -51,7 +48,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	}
 	opt := reports.Options{Top: *top}
 	if *acc != "" {
-		if opt.Accuracy, err = reports.ParseObjective(*acc, reports.Accuracies); err != nil {
+		if opt.Accuracy, err = evaluator.ParseObjective(*acc, reports.Accuracies); err != nil {
 			return badInputf("--accuracy: %w", err)
 		}
 	}

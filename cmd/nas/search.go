@@ -14,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/evaluator/data"
 	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/search"
@@ -35,30 +36,32 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	fs := newFlagSet(c, "EXPERIMENT.yaml [flags]", stderr)
 	dbPath := dbFlag(fs)
 	name := fs.String("name", "", "the experiment's `NAME` in the store (default: the YAML's name)")
-	workers := fs.Int("workers", 0, "`K` trainings at once (default: the YAML's, else the machine's choice)")
+	workers := fs.Int("workers", -1, "`K` trainings at once in this process; 0 only coordinates, leaving the trials to nas worker (default: the YAML's, else the machine's choice)")
 	threads := fs.Int("threads", 0, "`T` engine threads per training; K×T must not exceed the cores")
+	lease := fs.Duration("lease", search.DefaultLease, "how long the hold on the experiment and the leases on trials outlast this process if it dies")
 	dataDir := fs.String("data-dir", "", "look for the data set in `DIR`/NAME first")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout at the end")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, oneArg, "experiment file")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one experiment file, got %d arguments", len(pos))
+	if *workers < -1 || *threads < 0 {
+		return badInputf("--workers and --threads must not be negative")
 	}
-	if *workers < 0 || *threads < 0 {
-		return badInputf("--workers and --threads must not be negative (0: the machine's choice)")
+	if *lease <= 0 {
+		return badInputf("--lease must be positive, such as 30s (got %v)", *lease)
 	}
 	e, err := search.LoadExperiment(pos[0])
 	if err != nil {
 		return badInput(err)
 	}
-	k, t, err := e.Parallelism(*workers, *threads)
-	if err != nil {
-		return badInput(err)
+	var k, t int // only coordinating
+	if *workers != 0 {
+		if k, t, err = e.Parallelism(max(*workers, 0), *threads); err != nil {
+			return badInput(err)
+		}
 	}
-	st, err := store.Open(*dbPath)
+	st, err := openStoreWrite(*dbPath)
 	if err != nil {
 		return err
 	}
@@ -68,10 +71,16 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	if expName == "" {
 		expName = e.Name
 	}
-	fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, %d trainings at once × %d threads, store %s\n",
-		expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, *dbPath)
+	if k > 0 {
+		fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, %d trainings at once × %d threads, store %s\n",
+			expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, st.Where())
+	} else {
+		fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, coordinating only: nas worker --db %s trains the trials\n",
+			expName, e.Strategy.Name(), e.Dataset, e.Evaluations, st.Where())
+	}
 	v := newSearchView(stderr, e)
-	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, Progress: v.batch, Training: v.training}
+	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, NoWorkers: k == 0, Lease: *lease,
+		Progress: v.batch, Training: v.training}
 	if *dataDir != "" {
 		opt.DataDirs = []string{*dataDir}
 	}
@@ -89,6 +98,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 		}
 	}
 	var (
+		held       *store.HeldError
 		conflict   *search.ConflictError
 		constraint *search.ConstraintError
 		config     *space.ConfigError
@@ -97,6 +107,8 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &held):
+		return err
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("interrupted; run the same command again to resume %q", expName)
 	case errors.As(err, &conflict):
@@ -111,7 +123,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 // budget that moves with the trainings in flight.
 type searchView struct {
 	w          io.Writer
-	objectives []search.Objective
+	objectives []evaluator.Objective
 	start      time.Time
 
 	mu       sync.Mutex
@@ -149,7 +161,7 @@ func (v *searchView) batch(s search.Stats) {
 }
 
 // batchLine sums up the search after a batch.
-func batchLine(s search.Stats, objs []search.Objective, elapsed time.Duration) string {
+func batchLine(s search.Stats, objs []evaluator.Objective, elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "gen %d: %d/%d evaluations", s.Batches-1, s.Trials, s.Budget)
 	if s.Best != nil {
@@ -176,27 +188,16 @@ func batchLine(s search.Stats, objs []search.Objective, elapsed time.Duration) s
 	return b.String()
 }
 
-// formatObjective writes an objective's best value as the user thinks of it.
-func formatObjective(o search.Objective, v float64) string {
+// formatObjective writes an objective's best value, the Cost a search minimises, as the user
+// thinks of it.
+func formatObjective(o evaluator.Objective, v float64) string {
 	switch o {
-	case search.ValAcc:
-		return fmt.Sprintf("%.2f%%", -100*v)
-	case search.Latency:
+	case evaluator.ValAcc:
+		return reports.Percent(-v)
+	case evaluator.Latency:
 		return fmt.Sprintf("%.2fms", v)
 	}
-	return formatCount(int64(v))
-}
-
-func formatCount(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2fG", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2fM", float64(n)/1e6)
-	case n >= 1e4:
-		return fmt.Sprintf("%.1fk", float64(n)/1e3)
-	}
-	return fmt.Sprint(n)
+	return reports.Metric(v)
 }
 
 // training updates the bar with a training's state.
@@ -205,7 +206,7 @@ func (v *searchView) training(t search.Training) {
 	defer v.mu.Unlock()
 	if t.Done {
 		delete(v.inFlight, t.Worker)
-		if t.Trial >= 0 {
+		if !t.Baseline {
 			v.finished++
 		}
 	} else {
@@ -231,7 +232,7 @@ func (v *searchView) render() {
 		if p.Epochs > 0 && p.Steps > 0 {
 			frac = (float64(p.Epoch-1) + float64(p.Step)/float64(p.Steps)) / float64(p.Epochs)
 		}
-		if t.Trial >= 0 {
+		if !t.Baseline {
 			done += 100 * frac
 		}
 		epoch := ""
@@ -282,15 +283,15 @@ func printSummary(w io.Writer, s *search.Summary) {
 		if e.LatencyMs > 0 {
 			latency = fmt.Sprintf("%.2f ms", e.LatencyMs)
 		}
-		table.Rows = append(table.Rows, []string{trial, e.Name, e.Family, acc, formatCount(e.Params), formatCount(e.MACs), latency, gen, e.Operator})
+		table.Rows = append(table.Rows, []string{trial, e.Name, e.Family, acc, reports.Metric(float64(e.Params)), reports.Metric(float64(e.MACs)), latency, gen, e.Operator})
 	}
 	reports.WriteTable(w, table, false)
 }
 
-func objectiveList(objs []search.Objective) string {
+func objectiveList(objs []evaluator.Objective) string {
 	names := make([]string, len(objs))
 	for i, o := range objs {
-		if o == search.ValAcc {
+		if o == evaluator.ValAcc {
 			names[i] = "max " + string(o)
 		} else {
 			names[i] = "min " + string(o)

@@ -263,7 +263,7 @@ func countTrials(path string) int {
 
 func TestSearchSummaryMatchesGolden(t *testing.T) {
 	sum := &search.Summary{
-		Experiment: "quick", Status: store.ExperimentDone, Objectives: []search.Objective{search.ValAcc, search.MACs},
+		Experiment: "quick", Status: store.ExperimentDone, Objectives: []evaluator.Objective{evaluator.ValAcc, evaluator.MACs},
 		Workers: 2, Threads: 1,
 		Stats:         search.Stats{Batches: 3, Trials: 24, Budget: 24, Trained: 21, Duplicates: 3, Best: []float64{-0.763, 468128}, FrontSize: 2},
 		DuplicateRate: 0.125,

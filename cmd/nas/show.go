@@ -25,13 +25,9 @@ func (*showCommand) Synopsis() string {
 func (c *showCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(c, "TRIAL|EXPERIMENT [--db FILE]", stderr)
 	path := dbFlag(fs)
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, oneArg, "trial number or experiment name")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one trial number or experiment name, got %d arguments", len(pos))
 	}
 	st, err := openStore(*path)
 	if err != nil {
@@ -62,8 +58,6 @@ func (c *showCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 	return showExperiment(stdout, exp, evals)
 }
 
-func percent(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) }
-
 func showTrial(w io.Writer, ev store.Evaluation) error {
 	r := ev.Result
 	info := reports.Table{Title: fmt.Sprintf("Trial %d of %s", ev.Trial.ID, ev.Experiment)}
@@ -82,9 +76,9 @@ func showTrial(w io.Writer, ev store.Evaluation) error {
 		status += " (result taken from the evaluation cache)"
 	}
 	add("status", status)
-	add("val accuracy", percent(r.ValAcc))
+	add("val accuracy", reports.Percent(r.ValAcc))
 	if r.Tested {
-		add("test accuracy", percent(r.TestAcc))
+		add("test accuracy", reports.Percent(r.TestAcc))
 	}
 	add("training", fmt.Sprintf("%.1f s, %.0f images/s on %d threads", r.TrainSeconds, r.ImagesPerSec, r.Threads))
 	if r.LatencyB1Ms > 0 {
@@ -105,8 +99,8 @@ func curveTable(r evaluator.Result) reports.Table {
 		Right:  []bool{true, true, true, true, true, true, true},
 	}
 	for _, e := range r.Epochs {
-		t.Rows = append(t.Rows, []string{fmt.Sprint(e.Epoch), fmt.Sprintf("%.4f", e.TrainLoss), percent(e.TrainAcc),
-			fmt.Sprintf("%.4f", e.ValLoss), percent(e.ValAcc), fmt.Sprintf("%.4g", e.LR), fmt.Sprintf("%.1f", e.Seconds)})
+		t.Rows = append(t.Rows, []string{fmt.Sprint(e.Epoch), fmt.Sprintf("%.4f", e.TrainLoss), reports.Percent(e.TrainAcc),
+			fmt.Sprintf("%.4f", e.ValLoss), reports.Percent(e.ValAcc), fmt.Sprintf("%.4g", e.LR), fmt.Sprintf("%.1f", e.Seconds)})
 	}
 	return t
 }
@@ -134,7 +128,7 @@ func showExperiment(w io.Writer, e store.Experiment, evals []store.Evaluation) e
 	}
 	for _, ev := range evals {
 		t.Rows = append(t.Rows, []string{fmt.Sprint(ev.Trial.ID), ev.Arch.Name, ev.Arch.Family, ev.Trial.Operator,
-			fmt.Sprint(ev.Arch.Params), fmt.Sprint(ev.Arch.MACs), percent(ev.Result.ValAcc), string(ev.Result.Status),
+			fmt.Sprint(ev.Arch.Params), fmt.Sprint(ev.Arch.MACs), reports.Percent(ev.Result.ValAcc), string(ev.Result.Status),
 			fmt.Sprintf("%.1f", ev.Result.TrainSeconds)})
 	}
 	return reports.WriteTable(w, t, false)

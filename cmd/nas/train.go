@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -43,16 +44,13 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	val := fs.Float64("val", -1, "fraction of the training set held out for validation")
 	test := fs.Bool("test", false, "evaluate on the test split at the end")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
-	db := fs.String("db", "", "record the trial in the SQLite database `FILE` (reusing a result it already holds)")
+	db := fs.String("db", "", "record the trial in the database `DB`, a SQLite file or a PostgreSQL URL (reusing a result it already holds)")
 	expName := fs.String("name", "train", "with --db, the experiment the trial is recorded under")
 	save := fs.String("save", "", "write the trained model (weights, architecture, recipe, normalisation, scores) to the safetensors `FILE`")
-	pos, err := parseFlags(fs, args)
+	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the training to `FILE`")
+	pos, err := parseArgs(fs, args, oneArg, "architecture file")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return badInputf("want one architecture file, got %d arguments", len(pos))
 	}
 	arch, err := space.Load(pos[0])
 	if err != nil {
@@ -84,6 +82,9 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	if err := recipe.Validate(); err != nil {
 		return badInputf("recipe: %w", err)
 	}
+	if cores := runtime.GOMAXPROCS(0); recipe.Threads > cores {
+		return badInputf("threads is %d; it must be between 0 and %d, the usable cores (0: every core)", recipe.Threads, cores)
+	}
 	var dirs []string
 	if *dataDir != "" {
 		dirs = append(dirs, *dataDir)
@@ -97,6 +98,9 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 			arch.Name, arch.Input, arch.Classes, ds.Name, in, ds.Train.Classes)
 		arch.Input, arch.Classes = in, ds.Train.Classes
 	}
+	if err := checkTrainable(arch, ds, recipe.Batch); err != nil {
+		return err
+	}
 
 	var rec *trainRecord
 	if *db != "" {
@@ -107,8 +111,8 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		if cached, ok, err := rec.cached(ctx, *test); err != nil {
 			return err
 		} else if ok && *save == "" {
-			fmt.Fprintf(stderr, "%s has this evaluation already (same network, data, recipe and seed): showing it, not training again\n", *db)
-			if err := rec.reuse(ctx); err != nil {
+			fmt.Fprintf(stderr, "%s has this evaluation already (same network, data, recipe and seed): showing it, not training again\n", rec.st.Where())
+			if err := rec.st.SetExperimentStatus(ctx, rec.expID, store.ExperimentDone); err != nil {
 				return err
 			}
 			return reportTrain(stdout, arch.Name, cached, *asJSON)
@@ -161,8 +165,16 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 			}}
 		}
 	}
-	res, err := evaluator.Evaluate(ctx, arch, ds, recipe, opt)
+	stop, err := startProfiles(*cpuProfile, "")
 	if err != nil {
+		return err
+	}
+	res, err := evaluator.Evaluate(ctx, arch, ds, recipe, opt)
+	stop()
+	if err != nil {
+		if rec != nil {
+			rec.st.SetExperimentStatus(context.Background(), rec.expID, store.ExperimentFailed)
+		}
 		return badInput(err)
 	}
 	if trained != nil {
@@ -174,8 +186,8 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 			fmt.Fprintf(stderr, "saved the trained model to %s\n", *save)
 		}
 	}
-	if rec != nil && res.Status != evaluator.StatusCancelled {
-		if err := rec.record(ctx, res); err != nil {
+	if rec != nil {
+		if err := rec.finish(res); err != nil {
 			return err
 		}
 	}
@@ -212,7 +224,7 @@ func reportTrain(stdout io.Writer, name string, res evaluator.Result, asJSON boo
 
 // trainRecord is where nas train --db keeps its trial: the experiment and the evaluation key.
 type trainRecord struct {
-	st    *store.SQLite
+	st    *store.DB
 	expID int64
 	arch  store.Arch
 	spec  store.TrialSpec
@@ -228,11 +240,7 @@ func openTrainRecord(ctx context.Context, path, name string, arch *space.Arch, d
 		Key:      store.EvalKey{ArchHash: rec.arch.Hash, Dataset: dataset, RecipeHash: r.Hash(), Fidelity: float64(r.Epochs) * r.DataFraction, Seed: seed},
 		Operator: "train",
 	}
-	if rec.st, err = store.Open(path); err != nil {
-		var fe *store.FileError
-		if errors.As(err, &fe) {
-			return nil, badInput(err)
-		}
+	if rec.st, err = openStoreWrite(path); err != nil {
 		return nil, err
 	}
 	exp, err := rec.st.Experiment(ctx, name)
@@ -242,6 +250,7 @@ func openTrainRecord(ctx context.Context, path, name string, arch *space.Arch, d
 		rec.expID, err = rec.st.CreateExperiment(ctx, store.Experiment{Name: name, Config: cfg, Seed: seed, Strategy: "train", Machine: store.ThisMachine("")})
 	case err == nil:
 		rec.expID = exp.ID
+		err = rec.st.SetExperimentStatus(ctx, rec.expID, store.ExperimentRunning)
 	}
 	if err == nil {
 		err = rec.st.PutArch(ctx, rec.arch)
@@ -254,7 +263,7 @@ func openTrainRecord(ctx context.Context, path, name string, arch *space.Arch, d
 }
 
 // cached returns the stored result of this evaluation; one without test accuracy does not do
-// when the test split is asked for.
+// when the test split is asked for. Showing a cached result adds no trial.
 func (rec *trainRecord) cached(ctx context.Context, test bool) (evaluator.Result, bool, error) {
 	r, ok, err := rec.st.Lookup(ctx, rec.spec.Key)
 	if err != nil || !ok || (test && !r.Tested) {
@@ -263,16 +272,19 @@ func (rec *trainRecord) cached(ctx context.Context, test bool) (evaluator.Result
 	return r, true, nil
 }
 
-// reuse records a trial that takes its result from the cache.
-func (rec *trainRecord) reuse(ctx context.Context) error {
-	_, err := rec.st.AddTrials(ctx, rec.expID, []store.TrialSpec{rec.spec})
-	return err
-}
-
-// record stores a finished training as a trial with its result.
-func (rec *trainRecord) record(ctx context.Context, res evaluator.Result) error {
-	_, err := rec.st.RecordTrial(ctx, rec.expID, rec.spec, res)
-	return err
+// finish stores a finished training as a trial with its result, and ends the experiment's
+// row: done, or interrupted when the training was cancelled (which stores no trial). It runs
+// after a Ctrl-C too, so it does not use the cancelled context.
+func (rec *trainRecord) finish(res evaluator.Result) error {
+	ctx := context.Background()
+	status := store.ExperimentInterrupted
+	if res.Status != evaluator.StatusCancelled {
+		if _, err := rec.st.RecordTrial(ctx, rec.expID, rec.spec, res); err != nil {
+			return err
+		}
+		status = store.ExperimentDone
+	}
+	return rec.st.SetExperimentStatus(ctx, rec.expID, status)
 }
 
 func printResult(w io.Writer, name string, r evaluator.Result) {

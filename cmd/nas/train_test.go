@@ -51,7 +51,8 @@ func TestTrainJSONAndRecord(t *testing.T) {
 		}
 	}
 
-	// The same evaluation again comes from the store, and both trials are recorded.
+	// The same evaluation again comes from the store and adds no trial; the experiment's row
+	// ends done each time.
 	code, out2, stderr := runNAS(t, args...)
 	if code != 0 || !strings.Contains(stderr, "not training again") {
 		t.Fatalf("second run: exit %d, stderr %q", code, stderr)
@@ -71,8 +72,11 @@ func TestTrainJSONAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	evals, _ := st.Evaluations(context.Background(), exp.ID)
-	if len(evals) != 2 || evals[0].Cached || !evals[1].Cached || evals[0].Result.ValAcc != res.ValAcc {
-		t.Errorf("store holds %d evaluations (%+v), want the trained one then a cached one", len(evals), evals)
+	if len(evals) != 1 || evals[0].Cached || evals[0].Result.ValAcc != res.ValAcc {
+		t.Errorf("store holds %d evaluations (%+v), want the trained one only", len(evals), evals)
+	}
+	if exp.Status != store.ExperimentDone || exp.Finished.IsZero() {
+		t.Errorf("experiment is %s, finished %v; want done with a finish time", exp.Status, exp.Finished)
 	}
 }
 
@@ -95,5 +99,22 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, c.want) {
 			t.Errorf("%s: exit %d, stderr %q; want 2 and %q", c.name, code, stderr, c.want)
 		}
+	}
+}
+
+func TestTrainWritesACPUProfile(t *testing.T) {
+	arch, recipe := writeTrainFiles(t)
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	code, _, stderr := runNAS(t, "train", arch, "--data", "synthetic", "--recipe", recipe, "--epochs", "1", "--json", "--cpuprofile", prof)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pprof profile is a gzipped protocol buffer.
+	if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("%s holds %d bytes that are not a gzipped profile", prof, len(b))
 	}
 }

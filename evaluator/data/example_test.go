@@ -17,20 +17,20 @@ func ExampleLoader() {
 	train, val := ds.Train.Split(data.DefaultValidation, 1)
 	norm := train.Norm()
 	ctx := context.Background()
-	trainLoader := data.NewLoader(ctx, train, data.LoaderOptions{
+	trainLoader := data.NewLoader(train, data.LoaderOptions{
 		Batch: 128, Shuffle: true, Seed: 1, Norm: norm,
 		Augment: data.Augment{Pad: 2, Erase: 0.5},
 	})
 	defer trainLoader.Close()
-	valLoader := data.NewLoader(ctx, val, data.LoaderOptions{Batch: 256, Norm: norm})
+	valLoader := data.NewLoader(val, data.LoaderOptions{Batch: 256, Norm: norm})
 	defer valLoader.Close()
 
 	for epoch := range 2 {
 		images := 0
-		for b := range trainLoader.Epoch(epoch) {
+		for b := range trainLoader.Epoch(ctx, epoch) {
 			images += b.N // a training step would read b.X (N×28×28×1) and b.Y here
 		}
-		for b := range valLoader.Epoch(epoch) {
+		for b := range valLoader.Epoch(ctx, epoch) {
 			_ = b // evaluate
 		}
 		fmt.Printf("epoch %d: %d training images in %d batches, %d validation images\n",

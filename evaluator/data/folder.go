@@ -7,6 +7,7 @@ import (
 	"image/color"
 	_ "image/jpeg" // registers JPEG with image.Decode
 	_ "image/png"  // registers PNG with image.Decode
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -32,6 +33,9 @@ func LoadFolder(root string) (*Dataset, error) {
 	classes, err := classFolders(trainDir)
 	if err != nil {
 		return nil, err
+	}
+	if len(classes) < 2 {
+		return nil, fmt.Errorf("%s has one class subfolder (%s); a classifier needs at least two, one folder of PNG/JPEG images per class", trainDir, classes[0])
 	}
 	train, err := loadFolderSet(name+"/train", trainDir, classes)
 	if err != nil {
@@ -63,7 +67,7 @@ func LoadFolder(root string) (*Dataset, error) {
 func classFolders(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("image folder: %w", err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -91,6 +95,7 @@ func loadFolderSet(name, dir string, classes []string) (*Set, error) {
 		if label < 0 {
 			return nil, fmt.Errorf("%s: class %q is not among the training classes %v", dir, class, classes)
 		}
+		before := s.Len()
 		err := filepath.WalkDir(filepath.Join(dir, class), func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !slices.Contains(imageExts, strings.ToLower(filepath.Ext(path))) {
 				return err
@@ -119,6 +124,9 @@ func loadFolderSet(name, dir string, classes []string) (*Set, error) {
 		if err != nil {
 			return nil, err
 		}
+		if s.Len() == before {
+			return nil, fmt.Errorf("class folder %s holds no PNG or JPEG images; remove it or add its images", filepath.Join(dir, class))
+		}
 	}
 	if s.Len() == 0 {
 		return nil, fmt.Errorf("%s: no PNG or JPEG images in its class subfolders", dir)
@@ -131,6 +139,10 @@ func loadFolderSet(name, dir string, classes []string) (*Set, error) {
 	return s, nil
 }
 
+// maxImagePixels bounds the size of one image (4096×4096), read from its header before it is
+// decoded: a crafted header must not make the decoder allocate gigabytes.
+const maxImagePixels = 1 << 24
+
 // decodeImage decodes one PNG or JPEG file.
 func decodeImage(path string) (image.Image, error) {
 	f, err := os.Open(path)
@@ -138,6 +150,13 @@ func decodeImage(path string) (image.Image, error) {
 		return nil, err
 	}
 	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err == nil && int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return nil, fmt.Errorf("%s is %dx%d; an image may have at most %d pixels", path, cfg.Width, cfg.Height, maxImagePixels)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
 	img, _, err := image.Decode(f)
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {

@@ -2,6 +2,8 @@ package data
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -95,17 +97,28 @@ func TestLoadFolderRejects(t *testing.T) {
 		want  string
 	}{
 		{"an empty folder", map[string][]byte{}, "no class subfolders"},
-		{"classes without images", map[string][]byte{"a/readme.md": []byte("hi")}, "no PNG or JPEG images"},
+		{"classes without images", map[string][]byte{"a/readme.md": []byte("hi"), "b/readme.md": []byte("hi")}, "a holds no PNG or JPEG images"},
+		{"one class", map[string][]byte{"a/1.png": encodePNG(t, grayImage(4, 4, 0))}, "has one class subfolder (a); a classifier needs at least two"},
+		{"an empty class folder", map[string][]byte{"a/1.png": encodePNG(t, grayImage(4, 4, 0)), "b/readme.md": []byte("hi")}, "b holds no PNG or JPEG images"},
+		{"an empty test class folder", map[string][]byte{
+			"train/a/1.png": encodePNG(t, grayImage(2, 2, 0)),
+			"train/b/1.png": encodePNG(t, grayImage(2, 2, 0)),
+			"test/a/1.png":  encodePNG(t, grayImage(2, 2, 0)),
+			"test/b/x.txt":  []byte("hi"),
+		}, "test/b holds no PNG or JPEG images"},
 		{"images of two sizes", map[string][]byte{
 			"a/1.png": encodePNG(t, grayImage(4, 4, 0)),
 			"a/2.png": encodePNG(t, grayImage(4, 5, 0)),
+			"b/1.png": encodePNG(t, grayImage(4, 4, 0)),
 		}, "2.png is 4x5 but the images before it are 4x4"},
-		{"a corrupt image", map[string][]byte{"a/1.png": []byte("\x89PNG\r\n\x1a\nbroken")}, "1.png: unexpected EOF"},
-		{"a file that is no image", map[string][]byte{"a/1.jpg": []byte("hello")}, "1.jpg: not a PNG or JPEG image"},
+		{"a corrupt image", map[string][]byte{"a/1.png": []byte("\x89PNG\r\n\x1a\nbroken"), "b/1.png": encodePNG(t, grayImage(4, 4, 0))}, "1.png: unexpected EOF"},
+		{"an image whose header announces 100000x100000 pixels", map[string][]byte{"a/1.png": hugePNGHeader(t), "b/1.png": encodePNG(t, grayImage(4, 4, 0))}, "1.png is 100000x100000; an image may have at most 16777216 pixels"},
+		{"a file that is no image", map[string][]byte{"a/1.jpg": []byte("hello"), "b/1.png": encodePNG(t, grayImage(4, 4, 0))}, "1.jpg: not a PNG or JPEG image"},
 		{"a test class unknown to training", map[string][]byte{
 			"train/a/1.png": encodePNG(t, grayImage(2, 2, 0)),
-			"test/b/1.png":  encodePNG(t, grayImage(2, 2, 0)),
-		}, `class "b" is not among the training classes [a]`},
+			"train/b/1.png": encodePNG(t, grayImage(2, 2, 0)),
+			"test/c/1.png":  encodePNG(t, grayImage(2, 2, 0)),
+		}, `class "c" is not among the training classes [a b]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -118,4 +131,18 @@ func TestLoadFolderRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hugePNGHeader returns the signature and IHDR chunk of a 100000×100000 gray PNG, and no data.
+func hugePNGHeader(t *testing.T) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, grayImage(1, 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	h := b.Bytes()[:8+8+13+4]
+	binary.BigEndian.PutUint32(h[16:], 100000)
+	binary.BigEndian.PutUint32(h[20:], 100000)
+	binary.BigEndian.PutUint32(h[29:], crc32.ChecksumIEEE(h[12:29]))
+	return h
 }

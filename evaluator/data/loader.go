@@ -2,9 +2,11 @@ package data
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 )
 
@@ -50,14 +52,14 @@ type Loader struct {
 	steps int
 	lut   []float32
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	start  chan int    // epochs requested by the consumer
-	free   chan *Batch // batches the worker may fill
-	ready  chan *Batch // batches filled, in order
-	abort  atomic.Bool // the consumer stopped in the middle of an epoch
-	exited chan struct{}
-	err    error
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	start     chan int    // epochs requested by the consumer
+	free      chan *Batch // batches the worker may fill
+	ready     chan *Batch // batches filled, in order
+	abort     atomic.Bool // the consumer stopped in the middle of an epoch
+	exited    chan struct{}
+	err       error
 
 	// Used by the worker only.
 	perm []int
@@ -65,10 +67,12 @@ type Loader struct {
 	rng  *rand.Rand
 }
 
-// NewLoader returns a Loader over s that stops when ctx is done or Close is called. It panics if
-// opt.Batch < 1, if opt.Norm does not have one mean and one deviation per channel, or if
-// opt.Augment is out of range.
-func NewLoader(ctx context.Context, s *Set, opt LoaderOptions) *Loader {
+// errClosed is Err's error for an epoch asked of a closed Loader.
+var errClosed = errors.New("data: the loader is closed")
+
+// NewLoader returns a Loader over s; Close stops it. It panics if opt.Batch < 1, if opt.Norm
+// does not have one mean and one deviation per channel, or if opt.Augment is out of range.
+func NewLoader(s *Set, opt LoaderOptions) *Loader {
 	if opt.Batch < 1 {
 		panic(fmt.Sprintf("data: batch size %d, want at least 1", opt.Batch))
 	}
@@ -82,10 +86,10 @@ func NewLoader(ctx context.Context, s *Set, opt LoaderOptions) *Loader {
 		free:   make(chan *Batch, 2),
 		ready:  make(chan *Batch, 2),
 		exited: make(chan struct{}),
+		done:   make(chan struct{}),
 		perm:   make([]int, s.Len()),
 	}
 	l.rng = rand.New(&l.pcg)
-	l.ctx, l.cancel = context.WithCancel(ctx)
 	for range 2 {
 		l.free <- &Batch{
 			X:     make([]float32, opt.Batch*s.ImageSize()),
@@ -102,22 +106,30 @@ func (l *Loader) Steps() int { return l.steps }
 
 // Epoch returns the batches of the given epoch, in order. Breaking out of the loop early is
 // allowed; the batches already being prepared are then discarded. The sequence also ends early
-// when the Loader's context is done or the Loader is closed; Err then says why.
-func (l *Loader) Epoch(epoch int) iter.Seq[*Batch] {
+// when ctx is done or the Loader is closed; Err then says why.
+func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq[*Batch] {
 	return func(yield func(*Batch) bool) {
-		if l.steps == 0 || l.ctx.Err() != nil {
-			l.err = l.ctx.Err()
+		l.err = nil
+		if l.steps == 0 {
+			return
+		}
+		if l.err = l.stopped(ctx); l.err != nil {
 			return
 		}
 		select {
 		case l.start <- epoch:
-		case <-l.ctx.Done():
-			l.err = l.ctx.Err()
+		case <-ctx.Done():
+			l.err = ctx.Err()
+			return
+		case <-l.done:
+			l.err = errClosed
 			return
 		}
 		for {
-			b, ok := l.receive()
-			if !ok {
+			b, err := l.receive(ctx)
+			if err != nil {
+				l.err = err
+				l.abandon(b)
 				return
 			}
 			if !yield(b) {
@@ -133,42 +145,58 @@ func (l *Loader) Epoch(epoch int) iter.Seq[*Batch] {
 	}
 }
 
-// receive waits for the next batch, recording the context's error if it ends first. A batch that
-// is ready when the context is already done is not handed out, so that iteration stops at once.
-func (l *Loader) receive() (*Batch, bool) {
-	select {
-	case b := <-l.ready:
-		if l.ctx.Err() == nil {
-			return b, true
-		}
-	case <-l.ctx.Done():
+// stopped returns why no epoch can run now: ctx's error, errClosed, or nil.
+func (l *Loader) stopped(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	l.err = l.ctx.Err()
-	return nil, false
+	select {
+	case <-l.done:
+		return errClosed
+	default:
+		return nil
+	}
 }
 
-// abandon returns b and tells the worker to end the epoch, then takes back every batch it still
-// sends for it, so that the next epoch starts clean.
+// receive waits for the next batch. When ctx ends or the Loader closes first it returns why; a
+// batch that is ready when ctx is already done is returned with ctx's error, not handed out, so
+// that iteration stops at once.
+func (l *Loader) receive(ctx context.Context) (*Batch, error) {
+	select {
+	case b := <-l.ready:
+		return b, ctx.Err()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-l.done:
+		return nil, errClosed
+	}
+}
+
+// abandon tells the worker to end the epoch, then takes back every batch it still sends for it,
+// so that the next epoch starts clean; b, if not nil, is a batch of the epoch already received.
 func (l *Loader) abandon(b *Batch) {
 	l.abort.Store(true)
 	defer l.abort.Store(false)
-	for !b.last {
-		l.free <- b
-		var ok bool
-		if b, ok = l.receive(); !ok {
+	for b == nil || !b.last {
+		if b != nil {
+			l.free <- b
+		}
+		select {
+		case b = <-l.ready:
+		case <-l.done:
 			return
 		}
 	}
 	l.free <- b
 }
 
-// Err returns the context's error if an epoch ended because the context was done or the Loader
-// closed, and nil otherwise.
+// Err returns why the last epoch ended early: its context's error, or an error saying that the
+// Loader is closed; nil if it did not.
 func (l *Loader) Err() error { return l.err }
 
 // Close stops the background goroutine and waits for it to exit. Later epochs yield nothing.
 func (l *Loader) Close() {
-	l.cancel()
+	l.closeOnce.Do(func() { close(l.done) })
 	<-l.exited
 }
 
@@ -179,7 +207,7 @@ func (l *Loader) run() {
 		var epoch int
 		select {
 		case epoch = <-l.start:
-		case <-l.ctx.Done():
+		case <-l.done:
 			return
 		}
 		l.shuffle(epoch)
@@ -187,7 +215,7 @@ func (l *Loader) run() {
 			var b *Batch
 			select {
 			case b = <-l.free:
-			case <-l.ctx.Done():
+			case <-l.done:
 				return
 			}
 			b.Epoch, b.Step, b.last = epoch, step, step == l.steps-1

@@ -13,7 +13,7 @@ func epochIndices(t *testing.T, l *Loader, epoch int) []int {
 	t.Helper()
 	var idx []int
 	step := 0
-	for b := range l.Epoch(epoch) {
+	for b := range l.Epoch(t.Context(), epoch) {
 		if b.Epoch != epoch || b.Step != step || len(b.Y) != b.N || len(b.Index) != b.N || len(b.X) != b.N*l.set.ImageSize() {
 			t.Fatalf("batch epoch %d step %d N %d with %d labels, %d indices, %d values; want epoch %d step %d",
 				b.Epoch, b.Step, b.N, len(b.Y), len(b.Index), len(b.X), epoch, step)
@@ -48,13 +48,13 @@ func isPermutation(idx []int) bool {
 
 func TestLoaderVisitsEveryImageOncePerEpoch(t *testing.T) {
 	s := patternSet(103, 1, 2, 2, 4)
-	l := NewLoader(t.Context(), s, LoaderOptions{Batch: 10, Shuffle: true, Seed: 5})
+	l := NewLoader(s, LoaderOptions{Batch: 10, Shuffle: true, Seed: 5})
 	defer l.Close()
 	if l.Steps() != 11 {
 		t.Fatalf("Steps() = %d, want 11 for 103 images in batches of 10", l.Steps())
 	}
 	var sizes []int
-	for b := range l.Epoch(0) {
+	for b := range l.Epoch(t.Context(), 0) {
 		sizes = append(sizes, b.N)
 	}
 	if want := []int{10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 3}; !slices.Equal(sizes, want) {
@@ -74,17 +74,17 @@ func TestLoaderVisitsEveryImageOncePerEpoch(t *testing.T) {
 		t.Error("epoch 0 asked for again came in another order")
 	}
 
-	same := NewLoader(t.Context(), s, LoaderOptions{Batch: 10, Shuffle: true, Seed: 5})
+	same := NewLoader(s, LoaderOptions{Batch: 10, Shuffle: true, Seed: 5})
 	defer same.Close()
 	if !slices.Equal(epochIndices(t, same, 1), e1) {
 		t.Error("two loaders with the same seed gave different orders")
 	}
-	other := NewLoader(t.Context(), s, LoaderOptions{Batch: 10, Shuffle: true, Seed: 6})
+	other := NewLoader(s, LoaderOptions{Batch: 10, Shuffle: true, Seed: 6})
 	defer other.Close()
 	if slices.Equal(epochIndices(t, other, 0), e0) {
 		t.Error("seeds 5 and 6 gave the same order")
 	}
-	plain := NewLoader(t.Context(), s, LoaderOptions{Batch: 7})
+	plain := NewLoader(s, LoaderOptions{Batch: 7})
 	defer plain.Close()
 	if got := epochIndices(t, plain, 3); !slices.IsSorted(got) || !isPermutation(got) {
 		t.Error("an unshuffled epoch did not come in the set's order")
@@ -94,9 +94,9 @@ func TestLoaderVisitsEveryImageOncePerEpoch(t *testing.T) {
 func TestLoaderNormalises(t *testing.T) {
 	s := patternSet(5, 2, 3, 3, 2)
 	norm := Norm{Mean: []float64{0.1, 0.9}, Std: []float64{0.5, 2}}
-	l := NewLoader(t.Context(), s, LoaderOptions{Batch: 2, Norm: norm})
+	l := NewLoader(s, LoaderOptions{Batch: 2, Norm: norm})
 	defer l.Close()
-	for b := range l.Epoch(0) {
+	for b := range l.Epoch(t.Context(), 0) {
 		for j, i := range b.Index {
 			for k, p := range s.Image(i) {
 				c := k % 2
@@ -113,7 +113,7 @@ func TestLoaderNormalises(t *testing.T) {
 func imagesOf(l *Loader, epoch int) map[int][]float32 {
 	m := map[int][]float32{}
 	size := l.set.ImageSize()
-	for b := range l.Epoch(epoch) {
+	for b := range l.Epoch(context.Background(), epoch) {
 		for j, i := range b.Index {
 			m[i] = slices.Clone(b.X[j*size : (j+1)*size])
 		}
@@ -124,9 +124,9 @@ func imagesOf(l *Loader, epoch int) map[int][]float32 {
 func TestLoaderAugmentationDependsOnSeedEpochAndImageOnly(t *testing.T) {
 	s := patternSet(40, 3, 8, 8, 4)
 	aug := Augment{Pad: 2, Flip: true, Erase: 0.5}
-	a := NewLoader(t.Context(), s, LoaderOptions{Batch: 7, Shuffle: true, Seed: 9, Augment: aug})
+	a := NewLoader(s, LoaderOptions{Batch: 7, Shuffle: true, Seed: 9, Augment: aug})
 	defer a.Close()
-	b := NewLoader(t.Context(), s, LoaderOptions{Batch: 16, Seed: 9, Augment: aug})
+	b := NewLoader(s, LoaderOptions{Batch: 16, Seed: 9, Augment: aug})
 	defer b.Close()
 	a1, b1 := imagesOf(a, 1), imagesOf(b, 1)
 	for i := range s.Len() {
@@ -148,12 +148,12 @@ func TestLoaderAugmentationDependsOnSeedEpochAndImageOnly(t *testing.T) {
 
 func TestLoaderRecoversFromAnAbandonedEpoch(t *testing.T) {
 	s := patternSet(50, 1, 2, 2, 2)
-	l := NewLoader(t.Context(), s, LoaderOptions{Batch: 5, Shuffle: true, Seed: 1})
+	l := NewLoader(s, LoaderOptions{Batch: 5, Shuffle: true, Seed: 1})
 	defer l.Close()
 	want := epochIndices(t, l, 4)
 	for stop := range 10 {
 		n := 0
-		for range l.Epoch(3) {
+		for range l.Epoch(t.Context(), 3) {
 			if n == stop {
 				break
 			}
@@ -169,9 +169,9 @@ func TestLoaderStopsWhenCancelledOrClosed(t *testing.T) {
 	s := patternSet(50, 1, 2, 2, 2)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	l := NewLoader(ctx, s, LoaderOptions{Batch: 5})
+	l := NewLoader(s, LoaderOptions{Batch: 5})
 	n := 0
-	for range l.Epoch(0) {
+	for range l.Epoch(ctx, 0) {
 		if n++; n == 3 {
 			cancel()
 		}
@@ -179,11 +179,15 @@ func TestLoaderStopsWhenCancelledOrClosed(t *testing.T) {
 	if n != 3 || !errors.Is(l.Err(), context.Canceled) {
 		t.Errorf("after cancelling at batch 3 got %d batches and error %v; want 3 and context.Canceled", n, l.Err())
 	}
+	// The context was the epoch's, not the loader's: the next epoch runs whole.
+	if got := epochIndices(t, l, 1); len(got) != s.Len() || l.Err() != nil {
+		t.Errorf("the epoch after a cancelled one gave %d images and error %v; want %d and none", len(got), l.Err(), s.Len())
+	}
 	l.Close()
 
-	closed := NewLoader(t.Context(), s, LoaderOptions{Batch: 5})
+	closed := NewLoader(s, LoaderOptions{Batch: 5})
 	closed.Close()
-	for range closed.Epoch(0) {
+	for range closed.Epoch(t.Context(), 0) {
 		t.Fatal("a closed loader produced a batch")
 	}
 	if closed.Err() == nil {
@@ -192,9 +196,9 @@ func TestLoaderStopsWhenCancelledOrClosed(t *testing.T) {
 }
 
 func TestLoaderOfAnEmptySetYieldsNothing(t *testing.T) {
-	l := NewLoader(t.Context(), &Set{C: 1, H: 2, W: 2, Classes: 1}, LoaderOptions{Batch: 4})
+	l := NewLoader(&Set{C: 1, H: 2, W: 2, Classes: 1}, LoaderOptions{Batch: 4})
 	defer l.Close()
-	for range l.Epoch(0) {
+	for range l.Epoch(t.Context(), 0) {
 		t.Fatal("an empty set produced a batch")
 	}
 	if l.Err() != nil || l.Steps() != 0 {
@@ -204,11 +208,11 @@ func TestLoaderOfAnEmptySetYieldsNothing(t *testing.T) {
 
 func TestLoaderAllocatesNothingPerBatch(t *testing.T) {
 	s := patternSet(400, 1, 4, 4, 2)
-	l := NewLoader(t.Context(), s, LoaderOptions{Batch: 2, Shuffle: true, Augment: Augment{Pad: 1, Flip: true, Erase: 0.5}})
+	l := NewLoader(s, LoaderOptions{Batch: 2, Shuffle: true, Augment: Augment{Pad: 1, Flip: true, Erase: 0.5}})
 	defer l.Close()
 	epoch := 0
 	allocs := testing.AllocsPerRun(5, func() {
-		for range l.Epoch(epoch) {
+		for range l.Epoch(t.Context(), epoch) {
 		}
 		epoch++
 	})
@@ -232,18 +236,18 @@ func TestNewLoaderPanicsOnBadOptions(t *testing.T) {
 					t.Errorf("%s: NewLoader did not panic", name)
 				}
 			}()
-			NewLoader(t.Context(), s, opt).Close()
+			NewLoader(s, opt).Close()
 		}()
 	}
 }
 
 func BenchmarkLoaderMNISTShapeAugmented(b *testing.B) {
 	s := Synthetic(6000, 1, 28, 28, 10, 1)
-	l := NewLoader(b.Context(), s, LoaderOptions{Batch: 128, Shuffle: true, Norm: s.Norm(),
+	l := NewLoader(s, LoaderOptions{Batch: 128, Shuffle: true, Norm: s.Norm(),
 		Augment: Augment{Pad: 2, Flip: true, Erase: 0.5}})
 	defer l.Close()
 	for e := 0; b.Loop(); e++ {
-		for range l.Epoch(e) {
+		for range l.Epoch(b.Context(), e) {
 		}
 	}
 	b.ReportMetric(float64(b.N*s.Len())/b.Elapsed().Seconds(), "images/s")
@@ -251,11 +255,11 @@ func BenchmarkLoaderMNISTShapeAugmented(b *testing.B) {
 
 func BenchmarkLoaderCIFARShapeAugmented(b *testing.B) {
 	s := Synthetic(5000, 3, 32, 32, 10, 1)
-	l := NewLoader(b.Context(), s, LoaderOptions{Batch: 128, Shuffle: true, Norm: s.Norm(),
+	l := NewLoader(s, LoaderOptions{Batch: 128, Shuffle: true, Norm: s.Norm(),
 		Augment: Augment{Pad: 4, Flip: true}})
 	defer l.Close()
 	for e := 0; b.Loop(); e++ {
-		for range l.Epoch(e) {
+		for range l.Epoch(b.Context(), e) {
 		}
 	}
 	b.ReportMetric(float64(b.N*s.Len())/b.Elapsed().Seconds(), "images/s")

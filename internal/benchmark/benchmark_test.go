@@ -1,0 +1,59 @@
+package benchmark
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+)
+
+func TestParseThreads(t *testing.T) {
+	cores := runtime.GOMAXPROCS(0)
+	list := fmt.Sprintf("1, 1,%d", cores)
+	if ts, err := ParseThreads(list); err != nil || len(ts) != 3 || ts[2] != cores {
+		t.Errorf("ParseThreads(%q) = %v, %v", list, ts, err)
+	}
+	for _, bad := range []string{"0", "1,x", "", "-2", fmt.Sprint(cores + 1)} {
+		if _, err := ParseThreads(bad); err == nil {
+			t.Errorf("ParseThreads(%q) gave no error", bad)
+		}
+	}
+}
+
+func TestParseModes(t *testing.T) {
+	if only, err := ParseModes("all", NetModes); only != nil || err != nil {
+		t.Errorf("all: %v, %v; want nil, nil", only, err)
+	}
+	if only, err := ParseModes("infer", NetModes); err != nil || len(only) != 1 || !only["infer"] {
+		t.Errorf("infer: %v, %v", only, err)
+	}
+	if _, err := ParseModes("train,backward", NetModes); err == nil {
+		t.Error("an unknown mode gave no error")
+	}
+}
+
+func TestTimeSkipsModesNotAsked(t *testing.T) {
+	m := NewModes(Quick, map[string]bool{"infer": true})
+	calls := 0
+	step := func() { calls++ }
+	if err := m.Time(context.Background(), "train", 1, 1, step); err != nil || calls != 0 {
+		t.Fatalf("train, not asked for: %d calls, %v", calls, err)
+	}
+	m.Timing.Reps, m.Timing.Target = 3, 0
+	if err := m.Time(context.Background(), "infer", 2e6, 4, step); err != nil {
+		t.Fatal(err)
+	}
+	r := m.Results["infer"]
+	// Two warm-up calls, then 3 repeats of at least one call.
+	if r == nil || calls < 5 || r.Reps != 3 || r.Ms <= 0 || r.ImgPerS <= 0 || m.Results["train"] != nil {
+		t.Errorf("%d calls, results %+v", calls, m.Results)
+	}
+}
+
+func TestTimeStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := NewModes(Quick, nil).Time(ctx, "infer", 1, 1, func() {}); err == nil {
+		t.Error("a cancelled context gave no error")
+	}
+}
