@@ -25,11 +25,12 @@ func (g *Graph) State() []*Buffer {
 	return bs
 }
 
-// BatchNorm constants, PyTorch's defaults for BatchNorm2d.
-const (
-	bnEps      = 1e-5
-	bnMomentum = 0.1
-)
+// BatchNormEps is the ε that BatchNorm adds to the variance before its square root, in training
+// and in inference: PyTorch's default for BatchNorm2d. Exports write it into their models.
+const BatchNormEps = 1e-5
+
+// bnMomentum is the weight of a batch's statistics in the running ones, PyTorch's default.
+const bnMomentum = 0.1
 
 // bnChunk is about how many float32s one chunk of a BatchNorm kernel covers, and bnMaxRows the
 // most pixel rows it may have. A chunk is a whole number of rows of C channels, so that it can
@@ -237,14 +238,14 @@ func (o *batchNormOp) affine(train bool) {
 			v := max(o.sum2[j]/m-d*d, 0)
 			mean := float64(o.statShift[j]) + d
 			o.mean[j] = mean
-			o.invStd[j] = 1 / math.Sqrt(v+bnEps)
+			o.invStd[j] = 1 / math.Sqrt(v+BatchNormEps)
 			rm[j] = float32((1-bnMomentum)*float64(rm[j]) + bnMomentum*mean)
 			rv[j] = float32((1-bnMomentum)*float64(rv[j]) + bnMomentum*v*unbias)
 		}
 	} else {
 		for j := range o.mean {
 			o.mean[j] = float64(rm[j])
-			o.invStd[j] = 1 / math.Sqrt(float64(rv[j])+bnEps)
+			o.invStd[j] = 1 / math.Sqrt(float64(rv[j])+BatchNormEps)
 		}
 	}
 	for j := range o.mean {

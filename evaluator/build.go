@@ -33,15 +33,7 @@ func Build(net *space.Net, batch int, pool *parallel.Pool, seed uint64, labelSmo
 		return nil, fmt.Errorf("network %q has no input or no classifier", net.Name)
 	}
 	logits := net.Outputs[0]
-	needed := make([]bool, len(net.Layers))
-	needed[logits] = true
-	for i := logits; i >= 0; i-- {
-		if needed[i] {
-			for _, in := range net.Layers[i].Inputs {
-				needed[in] = true
-			}
-		}
-	}
+	needed := net.Classifier()
 
 	g := engine.New(engine.Config{Batch: batch, Pool: pool, Seed: seed})
 	nodes := make([]*engine.Node, len(net.Layers))

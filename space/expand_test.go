@@ -203,6 +203,28 @@ func TestAuxiliaryClassifierCountsParamsButNotMACs(t *testing.T) {
 	}
 }
 
+func TestClassifierLeavesOutOnlyTheAuxiliaryHead(t *testing.T) {
+	a, err := Load(baselines + "imagenet/inception_v3.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := mustExpand(t, a)
+	needed := n.Classifier()
+	auxLayers := 0
+	for i, l := range n.Layers {
+		aux := strings.Contains(l.Name, "aux")
+		if aux {
+			auxLayers++
+		}
+		if needed[i] == aux {
+			t.Errorf("layer %d %s: needed %v", i, l.Name, needed[i])
+		}
+	}
+	if auxLayers == 0 {
+		t.Error("no layer of the auxiliary head")
+	}
+}
+
 func TestDenseLayersReadTheConcatenationOfAllEarlierMaps(t *testing.T) {
 	n := mustExpand(t, mustParse(t, validHead+"stem:\n  - {op: conv, filters: 8, kernel: 3, padding: 1}\nstages:\n  - {family: dense, blocks: 4, growth_rate: 6, bn_size: 4}\n"))
 	for i := 1; i < 4; i++ {

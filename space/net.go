@@ -86,6 +86,21 @@ type Net struct {
 	Outputs []int
 }
 
+// Classifier reports which layers the main classifier (Outputs[0]) depends on, itself included:
+// the layers inference needs, without auxiliary classifiers.
+func (n *Net) Classifier() []bool {
+	needed := make([]bool, len(n.Layers))
+	needed[n.Outputs[0]] = true
+	for i := n.Outputs[0]; i >= 0; i-- {
+		if needed[i] {
+			for _, in := range n.Layers[i].Inputs {
+				needed[in] = true
+			}
+		}
+	}
+	return needed
+}
+
 // graph appends layers to a Net while computing their shapes and counts. The first mistake of
 // the user's architecture (a map shrinking below 1×1, channels that groups do not divide) is kept
 // in err, after which every method does nothing and returns 0, so that block builders need not

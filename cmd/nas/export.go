@@ -17,6 +17,7 @@ import (
 	"github.com/gonas/nas/engine/parallel"
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/model"
+	"github.com/gonas/nas/onnx"
 	"github.com/gonas/nas/pytorch"
 	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/space"
@@ -52,7 +53,7 @@ func (c *exportCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	fs := newFlagSet(c, "TRIAL|MODEL.safetensors|ARCH.yaml [flags]", stderr)
 	db := dbFlag(fs)
 	format := fs.String("format", "yaml", "what to write: "+strings.Join(exportFormats, ", "))
-	out := fs.String("out", "", "write to `PATH` (yaml: standard output if unset, and the recipe beside it as NAME.recipe.yaml; pytorch: PATH.py and PATH.safetensors)")
+	out := fs.String("out", "", "write to `PATH` (yaml: standard output if unset, and the recipe beside it as NAME.recipe.yaml; pytorch: PATH.py and PATH.safetensors; onnx: PATH.onnx)")
 	recipePath := fs.String("recipe", "", "a trial's recipe YAML `FILE`, when the database cannot tell it (checked against the trial's recipe hash)")
 	seed := fs.Uint64("seed", 1, "for an architecture file: the seed of its initial weights")
 	pos, err := parseArgs(fs, args, oneArg, "trial number, model file or architecture file")
@@ -88,8 +89,22 @@ func (c *exportCommand) Run(ctx context.Context, args []string, stdout, stderr i
 		fmt.Fprintf(stderr, "wrote %s and its weights %s\n", py, pytorch.WeightsPath(py))
 		return nil
 	case "onnx":
-		// helper-onnx: write src.file (after src.weights()) as ONNX to the path of --out.
-		return badInputf("--format onnx is not available yet")
+		path, err := exportPath(*out, ".onnx", "onnx")
+		if err != nil {
+			return err
+		}
+		if err := src.weights(); err != nil {
+			return err
+		}
+		b, err := onnx.Marshal(src.file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", src.what, err)
+		}
+		if err := writeTo(path, nil, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrote %s\n", path)
+		return nil
 	}
 	return badInputf("--format %q: want one of %s", *format, strings.Join(exportFormats, ", "))
 }
