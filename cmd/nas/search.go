@@ -39,6 +39,8 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	threads := fs.Int("threads", 0, "`T` engine threads per training; K×T must not exceed the cores")
 	dataDir := fs.String("data-dir", "", "look for the data set in `DIR`/NAME first")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout at the end")
+	seeds := fs.String("seeds", "", "a sweep: run the experiment once per seed of `LIST` (such as 1-5 or 1,3,7), named EXP/STRATEGY/sSEED")
+	strategies := fs.String("strategies", "", "a sweep: run the experiment once per strategy of `LIST` (such as nsga2,random), with the same budget")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -50,8 +52,17 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	if *workers < 0 || *threads < 0 {
 		return badInputf("--workers and --threads must not be negative (0: the machine's choice)")
 	}
+	if _, inSweep := sweepRunOf(ctx); !inSweep && (*seeds != "" || *strategies != "") {
+		if *name != "" {
+			return badInputf("--name cannot be given with --seeds or --strategies: a sweep names its runs EXP/STRATEGY/sSEED")
+		}
+		return c.sweep(ctx, pos[0], *seeds, *strategies, args, stdout, stderr)
+	}
 	e, err := search.LoadExperiment(pos[0])
 	if err != nil {
+		return badInput(err)
+	}
+	if err := applySweepRun(ctx, e); err != nil {
 		return badInput(err)
 	}
 	k, t, err := e.Parallelism(*workers, *threads)
