@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -66,7 +67,7 @@ func (c *Comparison) testTable() Table {
 		if g.Exact {
 			method = "exact"
 		}
-		verdict := "not shown"
+		verdict := fmt.Sprintf("not significant (p ≥ %g)", significance)
 		if g.P < significance {
 			verdict = fmt.Sprintf("%s better (p < %g)", g.Greater, significance)
 		}
@@ -179,13 +180,16 @@ func (c *Comparison) Figures() []Figure {
 			if len(pl.bands) == 0 {
 				continue
 			}
-			var med, area plotter.XYs
+			var med, q1, q3 plotter.XYs
 			for _, bd := range pl.bands {
 				med = append(med, plotter.XY{X: bd.X, Y: bd.Median})
-				area = append(area, plotter.XY{X: bd.X, Y: bd.Q3})
+				q1, q3 = append(q1, plotter.XY{X: bd.X, Y: bd.Q1}), append(q3, plotter.XY{X: bd.X, Y: bd.Q3})
 			}
-			for i := len(pl.bands) - 1; i >= 0; i-- {
-				area = append(area, plotter.XY{X: pl.bands[i].X, Y: pl.bands[i].Q1})
+			// The curves are steps, and so are the band's edges.
+			med, q1, q3 = steps(med), steps(q1), steps(q3)
+			area := slices.Clone(q3)
+			for i := len(q1) - 1; i >= 0; i-- {
+				area = append(area, q1[i])
 			}
 			poly, _ := plotter.NewPolygon(area)
 			poly.Color, poly.LineStyle.Width = translucent(colour(g.Name), 0x40), 0
@@ -216,6 +220,18 @@ func (c *Comparison) Figures() []Figure {
 			}},
 		single("compare_compute", "The hypervolume of each experiment's found networks against the training time its evaluations took; the dashed line is the least any experiment spent.", time),
 	}
+}
+
+// steps returns the corners of the staircase through xys that holds each y until the next x.
+func steps(xys plotter.XYs) plotter.XYs {
+	var out plotter.XYs
+	for i, p := range xys {
+		if i > 0 {
+			out = append(out, plotter.XY{X: p.X, Y: xys[i-1].Y})
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // budgetLine is a vertical dashed line at X across the whole plot.
