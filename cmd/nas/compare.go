@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"path"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -26,7 +26,7 @@ func (*compareCommand) Synopsis() string {
 var compareFormats = []string{"table", "md", "csv", "json", "html"}
 
 func (c *compareCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(c, "EXPERIMENT... [flags]\n\nEach EXPERIMENT is a name or a pattern of names (quick/*, as path.Match reads it);\nat least two experiments must be named in all.", stderr)
+	fs := newFlagSet(c, "EXPERIMENT... [flags]\n\nEach EXPERIMENT is a name or a pattern in which * stands for any characters, slashes\nincluded, and ? for one (quick/* is every run of a sweep of quick); at least two\nexperiments must be named in all.", stderr)
 	db := dbFlag(fs)
 	groupBy := fs.String("group-by", string(reports.GroupByNone), "pool the experiments of one `strategy`, or none")
 	format := fs.String("format", "table", "output format: "+strings.Join(compareFormats, ", "))
@@ -98,17 +98,14 @@ func matchExperiments(ctx context.Context, st reports.Source, args []string) ([]
 	}
 	var names []string
 	for _, a := range args {
-		if !strings.ContainsAny(a, "*?[") {
+		if !strings.ContainsAny(a, "*?") {
 			names = append(names, a)
 			continue
 		}
 		n := len(names)
+		re := namePattern(a)
 		for _, e := range es {
-			ok, err := path.Match(a, e.Name)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
+			if re.MatchString(e.Name) {
 				names = append(names, e.Name)
 			}
 		}
@@ -117,4 +114,23 @@ func matchExperiments(ctx context.Context, st reports.Source, args []string) ([]
 		}
 	}
 	return names, nil
+}
+
+// namePattern returns the regular expression of a pattern of experiment names: * stands for any
+// characters, slashes included, ? for one, and every other character for itself.
+func namePattern(pattern string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range pattern {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
 }
