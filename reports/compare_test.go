@@ -33,7 +33,7 @@ func runData(strategy string, seed uint64, points ...point) *reports.Data {
 		tr.Operator = "mutation"
 		d.Trials = append(d.Trials, tr)
 		d.Evaluations = append(d.Evaluations, store.Evaluation{Experiment: name, Trial: tr,
-			Arch: store.Arch{Hash: tr.Key.ArchHash, MACs: p.macs, Params: p.macs / 10, JSON: []byte("{}")},
+			Arch:   store.Arch{Hash: tr.Key.ArchHash, MACs: p.macs, Params: p.macs / 10, JSON: []byte("{}")},
 			Result: evaluator.Result{Status: evaluator.StatusOK, ValAcc: p.acc, TrainSeconds: p.seconds}})
 	}
 	return d
