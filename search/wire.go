@@ -318,17 +318,23 @@ func (t *trainer) train(ctx context.Context, arch *space.Arch, fid float64, pool
 	r := t.e.RecipeAt(fid)
 	r.Threads = pool.Threads()
 	opt := evaluator.Options{Seed: t.e.Seed, Pool: pool, SkipLatency: fid != t.last && !t.latency}
-	if t.report != nil {
+	return train(ctx, arch, t.ds, r, opt, t.report, tr)
+}
+
+// train trains arch on ds under r with opt, telling report (if set) how tr goes. A cancelled
+// training is an error, never a result: it is redone when the run resumes.
+func train(ctx context.Context, arch *space.Arch, ds *data.Dataset, r evaluator.Recipe, opt evaluator.Options, report func(Training), tr Training) (evaluator.Result, error) {
+	if report != nil {
 		opt.Progress = func(p evaluator.Progress) {
 			tr.Progress = p
-			t.report(tr)
+			report(tr)
 		}
 		defer func() {
 			tr.Done = true
-			t.report(tr)
+			report(tr)
 		}()
 	}
-	res, err := evaluator.Evaluate(ctx, arch, t.ds, r, opt)
+	res, err := evaluator.Evaluate(ctx, arch, ds, r, opt)
 	switch {
 	case err != nil:
 		return res, fmt.Errorf("%s: %w", arch.Name, err)
@@ -354,8 +360,7 @@ func (t *trainer) outcome(r evaluator.Result) Outcome {
 }
 
 // baselines evaluates the baselines at the last fidelity level, taking what the store has
-// cached, and records them as trials; it returns their entries. Up to K train at once, sharing
-// the K·T threads of the search, so that no core idles when there are fewer baselines than K.
+// cached, and records them as trials; it returns their entries.
 func (t *trainer) baselines(ctx context.Context, c *storeCache) ([]Entry, error) {
 	bs := t.e.Baselines
 	results := make([]evaluator.Result, len(bs))
@@ -376,47 +381,61 @@ func (t *trainer) baselines(ctx context.Context, c *storeCache) ([]Entry, error)
 			jobs = append(jobs, i)
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make([]error, len(bs))
-	queue := make(chan int)
-	var wg sync.WaitGroup
-	workers := min(len(t.pools), len(jobs))
-	for w := range workers {
-		pool := parallel.NewPool(len(t.pools) * t.pools[0].Threads() / workers)
-		defer pool.Close()
-		wg.Go(func() {
-			for i := range queue {
-				b := bs[i]
-				r, err := t.train(ctx, b.Arch, t.last, pool, Training{Trial: -1, Name: b.Arch.Name, Worker: w, Fidelity: t.last})
-				if err == nil {
-					results[i] = r
-					err = c.record(context.WithoutCancel(ctx), specs[i], b.Arch, r)
-				}
-				if err != nil {
-					errs[i] = err
-					cancel()
-				}
-			}
-		})
-	}
-feed:
-	for _, i := range jobs {
-		select {
-		case queue <- i:
-		case <-ctx.Done():
-			break feed
+	err := trainAll(ctx, t.pools, len(jobs), func(ctx context.Context, j int, pool *parallel.Pool, w int) error {
+		i := jobs[j]
+		b := bs[i]
+		r, err := t.train(ctx, b.Arch, t.last, pool, Training{Trial: -1, Name: b.Arch.Name, Worker: w, Fidelity: t.last})
+		if err != nil {
+			return err
 		}
-	}
-	close(queue)
-	wg.Wait()
+		results[i] = r
+		return c.record(context.WithoutCancel(ctx), specs[i], b.Arch, r)
+	})
 	var entries []Entry
 	for i, b := range bs {
 		if results[i].Status != "" { // not evaluated when the run stopped first
 			entries = append(entries, entry(-1, b.Arch, b.Hash, 0, baselineOperator, results[i]))
 		}
 	}
-	return entries, errors.Join(errs...)
+	return entries, err
+}
+
+// trainAll runs do(ctx, j, pool, worker) for every job j in [0, n), in order, up to K at once
+// for the K pools given. With fewer jobs than pools, the jobs share the pools' threads, so that
+// no core idles. The first error cancels the jobs in flight and stops the rest; trainAll returns
+// every job's error.
+func trainAll(ctx context.Context, pools []*parallel.Pool, n int, do func(ctx context.Context, j int, pool *parallel.Pool, worker int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, n)
+	queue := make(chan int)
+	var wg sync.WaitGroup
+	workers := min(len(pools), n)
+	for w := range workers {
+		pool := pools[w]
+		if workers < len(pools) {
+			pool = parallel.NewPool(len(pools) * pools[0].Threads() / workers)
+			defer pool.Close()
+		}
+		wg.Go(func() {
+			for j := range queue {
+				if errs[j] = do(ctx, j, pool, w); errs[j] != nil {
+					cancel()
+				}
+			}
+		})
+	}
+feed:
+	for j := range n {
+		select {
+		case queue <- j:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(queue)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // front returns the entries of the front of res, best first by the first objective.
@@ -500,7 +519,7 @@ func (c *storeCache) matched(s store.TrialSpec) bool {
 func (c *storeCache) key(hash string, fid float64) store.EvalKey {
 	r := c.t.e.RecipeAt(fid)
 	return store.EvalKey{ArchHash: hash, Dataset: c.t.e.Dataset, RecipeHash: r.Hash(),
-		Fidelity: float64(r.Epochs) * r.DataFraction, Seed: c.t.e.Seed}
+		Fidelity: passes(r), Seed: c.t.e.Seed}
 }
 
 func (c *storeCache) spec(req Request[space.Genome]) store.TrialSpec {
