@@ -96,9 +96,9 @@ func finalCell(c *Candidate) string {
 	return fmt.Sprintf("%.2f%% ± %.2f (%d seeds)", 100*f.TestAcc, 100*f.TestSD, f.OK)
 }
 
-// finalTables are the final trainings beside the search's score and the rank agreement between
+// FinalTables returns the final trainings beside the search's score and the rank agreement between
 // the two; none when no network was finalized.
-func (r *Report) finalTables() []Table {
+func (r *Report) FinalTables() []Table {
 	if len(r.Finals) == 0 {
 		return nil
 	}

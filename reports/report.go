@@ -391,7 +391,7 @@ func (r *Report) summarise(d *Data) {
 	s.Failures = map[evaluator.Status]int{}
 	var last time.Time
 	for _, t := range d.Trials {
-		if t.Status == store.TrialDone && t.Finished.After(last) {
+		if t.Phase != store.PhaseFinal && t.Status == store.TrialDone && t.Finished.After(last) {
 			last = t.Finished
 		}
 	}

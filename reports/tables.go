@@ -96,7 +96,7 @@ func (r *Report) Tables() []Table {
 	for _, f := range r.Fronts {
 		ts = append(ts, FrontTable(f.X, f.Y, r.candidates(f.Trials)))
 	}
-	ts = append(ts, r.finalTables()...)
+	ts = append(ts, r.FinalTables()...)
 	return append(ts, r.baselineTable(), r.progressTable(), r.failureTable())
 }
 
