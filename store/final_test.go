@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"testing"
 )
 
@@ -89,5 +91,38 @@ func TestCheckpointRecords(t *testing.T) {
 	}
 	if _, err := s.Checkpoint(ctx, key); !errors.Is(err, ErrNotFound) {
 		t.Errorf("after DeleteCheckpoint: %v, want ErrNotFound", err)
+	}
+}
+
+// A database of schema 1 is migrated with its trials kept, each of phase search.
+func TestMigrationKeepsTheTrialsOfSchema1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nas.db")
+	db := rawDB(t, path, "mode=rwc")
+	a := testArch(0)
+	for _, q := range []string{migrations[0],
+		fmt.Sprintf("PRAGMA user_version = 1; PRAGMA application_id = %d", applicationID),
+		`INSERT INTO experiments (name, config, seed, strategy, status, created_at, updated_at, cpu_model, cores, go_version, nas_version)
+			VALUES ('old', '', 1, 'ga', 'done', '2025-01-01T00:00:00.000000Z', '2025-01-01T00:00:00.000000Z', 'cpu', 2, 'go', 'v')`,
+		fmt.Sprintf(`INSERT INTO architectures (hash, name, family, params, macs, arch) VALUES ('%s', 'n', 'f', 1, 1, '{}')`, a.Hash),
+		fmt.Sprintf(`INSERT INTO trials (experiment_id, arch_hash, dataset, recipe_hash, fidelity, seed, generation, parents, operator, status, created_at)
+			VALUES (1, '%s', 'd', 'r', 1, 1, 0, '[]', 'init', 'pending', '2025-01-01T00:00:00.000000Z')`, a.Hash),
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	trials, err := s.Trials(context.Background(), 1)
+	if err != nil || len(trials) != 1 || trials[0].Phase != PhaseSearch || trials[0].Source != 0 {
+		t.Fatalf("after the migration: %+v, %v; want the trial, of phase search", trials, err)
+	}
+	var n int
+	if err := s.reader.QueryRow("SELECT count(*) FROM v_trials WHERE phase = 'search'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("v_trials shows %d search trials (%v), want 1", n, err)
 	}
 }
