@@ -170,8 +170,8 @@ func Finalize(ctx context.Context, st store.Store, name string, opt FinalizeOpti
 		eopt := evaluator.Options{Seed: jb.spec.Key.Seed, Pool: pool}
 		label := fmt.Sprintf("%s (trial %d) seed %d", jb.arch.Name, jb.spec.Source, jb.spec.Key.Seed)
 		if opt.CheckpointDir != "" {
-			eopt.Checkpoints = &fileCheckpoints{ctx: context.WithoutCancel(ctx), st: st, dir: opt.CheckpointDir,
-				key: jb.spec.Key, name: label, warn: opt.Warn}
+			eopt.Checkpoints = &store.FileCheckpoints{Store: st, Dir: opt.CheckpointDir, Key: jb.spec.Key,
+				Name: label, Warn: opt.Warn}
 		}
 		res, err := train(ctx, jb.arch, ds, rec, eopt, opt.Training, Training{Trial: int(jb.spec.Source), Name: label, Worker: w})
 		if err != nil {

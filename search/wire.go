@@ -34,6 +34,12 @@ type RunOptions struct {
 	// Training, if set, is called after every training step of every evaluation in flight and
 	// once when each evaluation ends, from the goroutine of its worker.
 	Training func(Training)
+	// CheckpointDir, if set, is where every training of more than one epoch keeps a checkpoint
+	// at the end of each epoch until its result is stored, so that an interrupted run resumes
+	// it from there (see store.CheckpointDir).
+	CheckpointDir string
+	// Warn, if set, is told when a checkpoint is refused and its training starts over.
+	Warn func(string)
 }
 
 // Training is the state of one evaluation in flight.
@@ -132,6 +138,7 @@ func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOp
 	}
 
 	tr := &trainer{e: e, name: name, ds: ds, report: opt.Training, last: e.lastFidelity(),
+		st: st, checkpoints: opt.CheckpointDir, warn: opt.Warn,
 		latency: slices.Contains(e.Objectives, Latency)}
 	for range k {
 		p := parallel.NewPool(t)
@@ -287,6 +294,10 @@ type trainer struct {
 	last    float64          // the last fidelity level
 	latency bool             // latency is an objective, so it is measured at every level
 	report  func(Training)
+
+	st          store.Store
+	checkpoints string // the checkpoint folder; empty for none
+	warn        func(string)
 }
 
 // Evaluate trains the candidate of req.
@@ -295,7 +306,7 @@ func (t *trainer) Evaluate(ctx context.Context, req Request[space.Genome]) (Outc
 	if err != nil {
 		return Outcome{}, err
 	}
-	r, err := t.train(ctx, arch, req.Fidelity, t.pools[req.Worker], Training{Trial: req.Trial, Name: arch.Name, Worker: req.Worker, Fidelity: req.Fidelity})
+	r, err := t.train(ctx, arch, req.Key, req.Fidelity, t.pools[req.Worker], Training{Trial: req.Trial, Name: arch.Name, Worker: req.Worker, Fidelity: req.Fidelity})
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -312,13 +323,32 @@ func (t *trainer) candidate(g space.Genome, trial int) (*space.Arch, error) {
 	return a, nil
 }
 
-// train trains arch at fidelity level fid on pool. A cancelled training is an error, never a
-// result: it is redone when the search resumes.
-func (t *trainer) train(ctx context.Context, arch *space.Arch, fid float64, pool *parallel.Pool, tr Training) (evaluator.Result, error) {
+// train trains arch, whose hash is hash, at fidelity level fid on pool. A cancelled training is
+// an error, never a result: it is redone when the search resumes.
+func (t *trainer) train(ctx context.Context, arch *space.Arch, hash string, fid float64, pool *parallel.Pool, tr Training) (evaluator.Result, error) {
 	r := t.e.RecipeAt(fid)
 	r.Threads = pool.Threads()
 	opt := evaluator.Options{Seed: t.e.Seed, Pool: pool, SkipLatency: fid != t.last && !t.latency}
+	if cp := t.checkpointer(t.key(hash, fid)); cp != nil && r.Epochs > 1 {
+		opt.Checkpoints = cp
+	}
 	return train(ctx, arch, t.ds, r, opt, t.report, tr)
+}
+
+// key returns the store's key of training the network hash at fidelity level fid. Its fidelity
+// is the training budget in passes over the training split, so that the same training has one
+// key whichever field an experiment's levels vary.
+func (t *trainer) key(hash string, fid float64) store.EvalKey {
+	r := t.e.RecipeAt(fid)
+	return store.EvalKey{ArchHash: hash, Dataset: t.e.Dataset, RecipeHash: r.Hash(), Fidelity: passes(r), Seed: t.e.Seed}
+}
+
+// checkpointer returns the checkpoints of the training key, or nil when the run keeps none.
+func (t *trainer) checkpointer(key store.EvalKey) *store.FileCheckpoints {
+	if t.checkpoints == "" {
+		return nil
+	}
+	return &store.FileCheckpoints{Store: t.st, Dir: t.checkpoints, Key: key, Name: key.ArchHash[:min(12, len(key.ArchHash))], Warn: t.warn}
 }
 
 // train trains arch on ds under r with opt, telling report (if set) how tr goes. A cancelled
@@ -384,7 +414,7 @@ func (t *trainer) baselines(ctx context.Context, c *storeCache) ([]Entry, error)
 	err := trainAll(ctx, t.pools, len(jobs), func(ctx context.Context, j int, pool *parallel.Pool, w int) error {
 		i := jobs[j]
 		b := bs[i]
-		r, err := t.train(ctx, b.Arch, t.last, pool, Training{Trial: -1, Name: b.Arch.Name, Worker: w, Fidelity: t.last})
+		r, err := t.train(ctx, b.Arch, b.Hash, t.last, pool, Training{Trial: -1, Name: b.Arch.Name, Worker: w, Fidelity: t.last})
 		if err != nil {
 			return err
 		}
@@ -513,14 +543,8 @@ func (c *storeCache) matched(s store.TrialSpec) bool {
 	return true
 }
 
-// key returns the store's key of evaluating the network hash at fidelity level fid. Its
-// fidelity is the training budget in passes over the training split (epochs × data fraction),
-// so that the same training has one key whichever field an experiment's levels vary.
-func (c *storeCache) key(hash string, fid float64) store.EvalKey {
-	r := c.t.e.RecipeAt(fid)
-	return store.EvalKey{ArchHash: hash, Dataset: c.t.e.Dataset, RecipeHash: r.Hash(),
-		Fidelity: passes(r), Seed: c.t.e.Seed}
-}
+// key returns the store's key of evaluating the network hash at fidelity level fid.
+func (c *storeCache) key(hash string, fid float64) store.EvalKey { return c.t.key(hash, fid) }
 
 func (c *storeCache) spec(req Request[space.Genome]) store.TrialSpec {
 	return store.TrialSpec{Key: c.key(req.Key, req.Fidelity), Generation: req.Batch, Parents: req.Parents, Operator: req.Operator}
@@ -566,8 +590,13 @@ func (c *storeCache) record(ctx context.Context, s store.TrialSpec, arch *space.
 		return err
 	}
 	c.matched(s) // an earlier run's attempt, whose result was not cached, stays beside it
-	_, err = c.st.RecordTrial(ctx, c.exp, s, r)
-	return err
+	if _, err := c.st.RecordTrial(ctx, c.exp, s, r); err != nil {
+		return err
+	}
+	if cp := c.t.checkpointer(s.Key); cp != nil {
+		return cp.Remove() // the result is stored: its training's checkpoint has done its work
+	}
+	return nil
 }
 
 // reuse stores a trial whose result r was evaluated before, unless an earlier run stored it.

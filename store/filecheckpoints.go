@@ -1,4 +1,4 @@
-package search
+package store
 
 import (
 	"context"
@@ -10,40 +10,42 @@ import (
 	"path/filepath"
 
 	"github.com/gonas/nas/evaluator"
-	"github.com/gonas/nas/store"
 )
 
-// fileCheckpoints keeps the checkpoints of the training key as files in dir, each recorded in the
-// store with its SHA-256: it implements evaluator.Checkpointer. A checkpoint is written to a new
-// file, recorded, and only then is the previous file removed, so that a kill at any moment
-// leaves a recorded file whole.
-type fileCheckpoints struct {
-	ctx  context.Context
-	st   store.Store
-	dir  string
-	key  store.EvalKey
-	name string       // the training's name, for messages
-	warn func(string) // told why a checkpoint is refused
+// FileCheckpoints keeps the checkpoints of the training Key as files in Dir (see CheckpointDir),
+// each recorded in Store with its SHA-256: it is an evaluator.Checkpointer. A checkpoint is
+// written to a new file, synced and recorded, and only then is the previous file removed, so
+// that a kill at any moment leaves the recorded file whole.
+type FileCheckpoints struct {
+	Store Store
+	Dir   string
+	Key   EvalKey
+	// Name names the training in Warn's messages.
+	Name string
+	// Warn, if set, is told why a checkpoint is refused.
+	Warn func(string)
 }
+
+var _ evaluator.Checkpointer = (*FileCheckpoints)(nil)
 
 // file returns the name of the checkpoint file of epoch epoch: the training's key, hashed, and
 // the epoch.
-func (f *fileCheckpoints) file(epoch int) string {
-	k := f.key
+func (f *FileCheckpoints) file(epoch int) string {
+	k := f.Key
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%v|%d", k.ArchHash, k.Dataset, k.RecipeHash, k.Fidelity, k.Seed))
 	return fmt.Sprintf("%s-%s-e%d.safetensors", k.ArchHash[:min(12, len(k.ArchHash))], hex.EncodeToString(sum[:6]), epoch)
 }
 
 // Load returns the recorded checkpoint, after checking the file's checksum.
-func (f *fileCheckpoints) Load() (*evaluator.Checkpoint, error) {
-	rec, err := f.st.Checkpoint(f.ctx, f.key)
-	if errors.Is(err, store.ErrNotFound) {
+func (f *FileCheckpoints) Load() (*evaluator.Checkpoint, error) {
+	rec, err := f.Store.Checkpoint(context.Background(), f.Key)
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(f.dir, rec.Path)
+	path := filepath.Join(f.Dir, rec.Path)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint of epoch %d cannot be read: %w", rec.Epoch, err)
@@ -62,39 +64,54 @@ func (f *fileCheckpoints) Load() (*evaluator.Checkpoint, error) {
 }
 
 // Save writes c to a new file, records it, and removes the file it replaces.
-func (f *fileCheckpoints) Save(c *evaluator.Checkpoint) error {
+func (f *FileCheckpoints) Save(c *evaluator.Checkpoint) error {
 	b, err := c.Encode()
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
 		return err
 	}
 	name := f.file(c.Epoch)
-	if err := writeFileSync(filepath.Join(f.dir, name), b); err != nil {
+	if err := writeFileSync(filepath.Join(f.Dir, name), b); err != nil {
 		return err
 	}
 	sum := sha256.Sum256(b)
-	old, err := f.st.SaveCheckpoint(f.ctx, store.Checkpoint{Key: f.key, Epoch: c.Epoch, Path: name,
+	old, err := f.Store.SaveCheckpoint(context.Background(), Checkpoint{Key: f.Key, Epoch: c.Epoch, Path: name,
 		SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(b))})
 	if err != nil {
 		return err
 	}
 	if old.Path != "" && old.Path != name {
-		os.Remove(filepath.Join(f.dir, old.Path)) // a file left over costs disk space, nothing else
+		os.Remove(filepath.Join(f.Dir, old.Path)) // a file left over costs disk space, nothing else
 	}
 	return nil
 }
 
-// Discard reports why the checkpoint cannot be used and forgets it.
-func (f *fileCheckpoints) Discard(err error) {
-	if f.warn != nil {
-		f.warn(fmt.Sprintf("%s: %v; the training starts over", f.name, err))
+// Discard reports why the checkpoint cannot be used and removes it.
+func (f *FileCheckpoints) Discard(err error) {
+	if f.Warn != nil {
+		f.Warn(fmt.Sprintf("%s: %v; the training starts over", f.Name, err))
 	}
-	if rec, err := f.st.Checkpoint(f.ctx, f.key); err == nil {
-		os.Remove(filepath.Join(f.dir, rec.Path))
+	f.Remove() // if this fails, the next run refuses the checkpoint again
+}
+
+// Remove deletes the training's checkpoint, its record first and then its file.
+func (f *FileCheckpoints) Remove() error {
+	rec, err := f.Store.Checkpoint(context.Background(), f.Key)
+	if errors.Is(err, ErrNotFound) {
+		return nil
 	}
-	f.st.DeleteCheckpoint(f.ctx, f.key) // if this fails, the next run refuses it again
+	if err == nil {
+		err = f.Store.DeleteCheckpoint(context.Background(), f.Key)
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(f.Dir, rec.Path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // writeFileSync writes b to path through a temporary file that is synced and renamed, so that
