@@ -29,7 +29,7 @@ func (s *SQLite) SaveCheckpoint(ctx context.Context, c Checkpoint) (Checkpoint, 
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO checkpoints (arch_hash, dataset, recipe_hash, fidelity,
 			seed, epoch, path, sha256, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT DO UPDATE SET epoch = excluded.epoch, path = excluded.path,
+			ON CONFLICT (arch_hash, dataset, recipe_hash, fidelity, seed) DO UPDATE SET epoch = excluded.epoch, path = excluded.path,
 			sha256 = excluded.sha256, bytes = excluded.bytes, created_at = excluded.created_at`,
 			append(keyArgs(c.Key), c.Epoch, c.Path, c.SHA256, c.Bytes, timeArg(time.Now()))...)
 		return err
