@@ -14,8 +14,15 @@ type Model struct {
 	Graph *engine.Graph
 	// Input takes a batch of images, NHWC, normalised.
 	Input *engine.Node
+	// Logits is the classifier's output, Classes values per sample.
+	Logits *engine.Node
 	// Loss takes the labels and gives the mean cross-entropy of the classifier.
 	Loss *engine.Loss
+
+	// params and state hold each layer's engine parameters and buffers, indexed as Net.Layers
+	// (nil for layers with none and for layers not built), for Weights and SetWeights.
+	params [][]*engine.Param
+	state  [][]*engine.Buffer
 }
 
 // Build turns net into an engine graph for batches of up to batch samples, with parameters drawn
@@ -38,10 +45,12 @@ func Build(net *space.Net, batch int, pool *parallel.Pool, seed uint64, labelSmo
 
 	g := engine.New(engine.Config{Batch: batch, Pool: pool, Seed: seed})
 	nodes := make([]*engine.Node, len(net.Layers))
+	m := &Model{Net: net, Graph: g, params: make([][]*engine.Param, len(net.Layers)), state: make([][]*engine.Buffer, len(net.Layers))}
 	for i, l := range net.Layers {
 		if !needed[i] {
 			continue
 		}
+		before := len(g.Params())
 		in := func(k int) *engine.Node { return nodes[l.Inputs[k]] }
 		var n *engine.Node
 		switch l.Op {
@@ -89,10 +98,22 @@ func Build(net *space.Net, batch int, pool *parallel.Pool, seed uint64, labelSmo
 		}
 		n.Name = l.Name
 		nodes[i] = n
+		m.params[i] = g.Params()[before:len(g.Params()):len(g.Params())]
 	}
-	loss := g.SoftmaxCrossEntropy(nodes[logits], float32(labelSmoothing))
+	m.Input, m.Logits = nodes[0], nodes[logits]
+	m.Loss = g.SoftmaxCrossEntropy(nodes[logits], float32(labelSmoothing))
 	g.Build()
-	return &Model{Net: net, Graph: g, Input: nodes[0], Loss: loss}, nil
+	// The engine lists the BatchNorms' buffers in the order it created the layers, two each.
+	state := g.State()
+	for i, l := range net.Layers {
+		if l.Op == space.OpBatchNorm && needed[i] {
+			m.state[i], state = state[:2:2], state[2:]
+		}
+	}
+	if len(state) != 0 {
+		panic(fmt.Sprintf("evaluator: %d engine buffers belong to no BatchNorm layer", len(state)))
+	}
+	return m, nil
 }
 
 func poolSpec(l space.Layer) engine.PoolSpec {

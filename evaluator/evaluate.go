@@ -18,7 +18,7 @@ import (
 type Options struct {
 	// Seed fixes initialisation, the validation split, data order and augmentation.
 	Seed uint64
-	// Test evaluates the test split at the end (final training and reports only).
+	// Test evaluates the test split at the end, as Recipe.Test does.
 	Test bool
 	// Pool runs the engine; nil means a pool of Recipe.Threads threads (all cores if 0).
 	Pool *parallel.Pool
@@ -26,6 +26,13 @@ type Options struct {
 	Progress func(Progress)
 	// SkipLatency leaves out the latency measurements (a search's low-fidelity rungs).
 	SkipLatency bool
+	// Checkpoints, when set, keeps the training's state at the end of every epoch; a training
+	// whose Checkpoints hold a checkpoint of it goes on from there, and ends with the bits of a
+	// training never interrupted.
+	Checkpoints Checkpointer
+	// Trained, when set, is called with the trained model and the input normalisation it was
+	// trained with, after the measurements of a training that ended ok (to save it).
+	Trained func(m *Model, norm data.Norm)
 }
 
 // Progress is a training's state after a step.
@@ -91,8 +98,22 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 
 	start := time.Now()
 	var images int
-	step := 0
-	for epoch := 1; epoch <= r.Epochs && res.Status == StatusOK; epoch++ {
+	step, first := 0, 1
+	var before time.Duration // the training time of the runs a checkpoint continues
+	var id Checkpoint
+	if opt.Checkpoints != nil {
+		id = Checkpoint{RecipeHash: r.Hash(), Dataset: ds.Name, Seed: opt.Seed}
+		if id.ArchHash, err = arch.Hash(); err != nil {
+			return res, err
+		}
+		if c := model.resume(opt.Checkpoints, id, r.Epochs, optim); c != nil {
+			first, step, images = c.Epoch+1, c.Step, c.Images
+			before = time.Duration(c.Seconds * float64(time.Second))
+			res.Epochs = slices.Clone(c.History)
+		}
+	}
+	elapsed := func() time.Duration { return before + time.Since(start) }
+	for epoch := first; epoch <= r.Epochs && res.Status == StatusOK; epoch++ {
 		t0 := time.Now()
 		var lossSum float64
 		var correct, seen int
@@ -108,7 +129,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 			correct += model.Loss.Correct()
 			seen += b.N
 			images += b.N
-			elapsed := time.Since(start)
+			elapsed := elapsed()
 			if opt.Progress != nil {
 				opt.Progress(Progress{Epoch: epoch, Epochs: r.Epochs, Step: b.Step + 1, Steps: steps,
 					Loss: lossSum / float64(seen), Acc: float64(correct) / float64(seen),
@@ -134,12 +155,19 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		}
 		ep.Seconds = time.Since(t0).Seconds()
 		res.Epochs = append(res.Epochs, ep)
+		if opt.Checkpoints != nil && res.Status == StatusOK {
+			c := id
+			c.Epoch, c.Step, c.Images, c.Seconds, c.History = epoch, step, images, elapsed().Seconds(), res.Epochs
+			if err := opt.Checkpoints.Save(model.snapshot(c, optim)); err != nil {
+				return res, fmt.Errorf("saving the checkpoint of epoch %d: %w", epoch, err)
+			}
+		}
 		if opt.Progress != nil {
 			opt.Progress(Progress{Epoch: epoch, Epochs: r.Epochs, Step: steps, Steps: steps, Done: true,
-				Loss: ep.TrainLoss, Acc: ep.TrainAcc, Elapsed: time.Since(start), EpochResult: ep})
+				Loss: ep.TrainLoss, Acc: ep.TrainAcc, Elapsed: elapsed(), EpochResult: ep})
 		}
 	}
-	res.TrainSeconds = time.Since(start).Seconds()
+	res.TrainSeconds = elapsed().Seconds()
 	if res.TrainSeconds > 0 {
 		res.ImagesPerSec = float64(images) / res.TrainSeconds
 	}
@@ -149,7 +177,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	if res.Status != StatusOK {
 		return res, nil
 	}
-	if opt.Test && ds.Test != nil && ds.Test.Len() > 0 {
+	if (opt.Test || r.Test) && ds.Test != nil && ds.Test.Len() > 0 {
 		res.TestLoss, res.TestAcc, err = model.evaluate(ctx, ds.Test, norm)
 		if err != nil {
 			res.Status, res.Message = StatusCancelled, err.Error()
@@ -158,8 +186,11 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		res.Tested = true
 	}
 	if !opt.SkipLatency {
-		res.LatencyB1Ms = model.latency(1)
-		res.LatencyB128Ms = model.latency(min(128, r.Batch))
+		res.LatencyB1Ms = model.Latency(1)
+		res.LatencyB128Ms = model.Latency(min(128, r.Batch))
+	}
+	if opt.Trained != nil {
+		opt.Trained(model, norm)
 	}
 	return res, nil
 }
@@ -193,8 +224,31 @@ func (m *Model) trainStep(b *data.Batch, step uint64, opt engine.Optimizer, lr f
 
 // evaluate returns the mean loss and the accuracy of the model in inference mode on s.
 func (m *Model) evaluate(ctx context.Context, s *data.Set, norm data.Norm) (loss, acc float64, err error) {
+	sc, err := m.Score(ctx, s, norm)
+	return sc.Loss, sc.Acc, err
+}
+
+// Scores are a model's figures on a labelled set in inference mode.
+type Scores struct {
+	// Loss is the mean cross-entropy (with the label smoothing the model was built with).
+	Loss float64
+	// Acc is the fraction of images whose prediction is their label.
+	Acc float64
+	// Confusion[i][j] counts the images of class i predicted as class j. A prediction is the
+	// class of the largest logit, the first of equal ones, as the loss counts correct ones.
+	Confusion [][]int
+}
+
+// Score runs the model in inference mode over s, normalised by norm, in batches of the
+// model's batch size.
+func (m *Model) Score(ctx context.Context, s *data.Set, norm data.Norm) (Scores, error) {
 	l := data.NewLoader(ctx, s, data.LoaderOptions{Batch: m.Graph.Batch(), Norm: norm})
 	defer l.Close()
+	classes := m.Logits.Shape.C
+	sc := Scores{Confusion: make([][]int, classes)}
+	for i := range sc.Confusion {
+		sc.Confusion[i] = make([]int, classes)
+	}
 	var sum float64
 	var correct, n int
 	for b := range l.Epoch(0) {
@@ -203,20 +257,34 @@ func (m *Model) evaluate(ctx context.Context, s *data.Set, norm data.Norm) (loss
 		m.Graph.SetActiveBatch(b.N)
 		m.Graph.Forward(false)
 		sum += m.Loss.Value() * float64(b.N)
-		correct += m.Loss.Correct()
+		for i, y := range b.Y[:b.N] {
+			z := m.Logits.Value[i*classes : (i+1)*classes]
+			pred := 0
+			for j, v := range z {
+				if v > z[pred] {
+					pred = j
+				}
+			}
+			sc.Confusion[y][pred]++
+			if int(y) == pred {
+				correct++
+			}
+		}
 		n += b.N
 	}
 	if err := l.Err(); err != nil {
-		return 0, 0, err
+		return Scores{}, err
 	}
 	if n == 0 {
-		return 0, 0, errors.New("empty evaluation set")
+		return Scores{}, errors.New("empty evaluation set")
 	}
-	return sum / float64(n), float64(correct) / float64(n), nil
+	sc.Loss, sc.Acc = sum/float64(n), float64(correct)/float64(n)
+	return sc, nil
 }
 
-// latency is the median time in milliseconds of an inference forward pass on a batch of n.
-func (m *Model) latency(n int) float64 {
+// Latency is the median time in milliseconds of an inference forward pass on a batch of n, at
+// most the model's batch size; the input holds whatever it held.
+func (m *Model) Latency(n int) float64 {
 	g := m.Graph
 	g.SetActiveBatch(n)
 	g.Forward(false) // warm-up

@@ -14,14 +14,17 @@ type Objective string
 const (
 	ValAcc  Objective = "val_acc"
 	TestAcc Objective = "test_acc"
-	MACs    Objective = "macs"
-	Params  Objective = "params"
-	Latency Objective = "latency"
+	// FinalAcc is the mean test accuracy of a network's final trainings (nas finalize) where
+	// it has them, and its search score (validation accuracy) where it has not.
+	FinalAcc Objective = "final_acc"
+	MACs     Objective = "macs"
+	Params   Objective = "params"
+	Latency  Objective = "latency"
 )
 
 // Accuracies and Costs list the objectives of each kind in the order reports show them.
 var (
-	Accuracies = []Objective{ValAcc, TestAcc}
+	Accuracies = []Objective{ValAcc, TestAcc, FinalAcc}
 	Costs      = []Objective{MACs, Params, Latency}
 )
 
@@ -41,7 +44,7 @@ func ParseObjective(s string, allowed []Objective) (Objective, error) {
 }
 
 // Maximised reports whether larger values of o are better (the accuracies).
-func (o Objective) Maximised() bool { return o == ValAcc || o == TestAcc }
+func (o Objective) Maximised() bool { return o == ValAcc || o == TestAcc || o == FinalAcc }
 
 // Label names o for axes and column headers.
 func (o Objective) Label() string {
@@ -50,6 +53,8 @@ func (o Objective) Label() string {
 		return "val. accuracy"
 	case TestAcc:
 		return "test accuracy"
+	case FinalAcc:
+		return "final accuracy"
 	case MACs:
 		return "MACs"
 	case Params:
@@ -67,6 +72,11 @@ func (o Objective) Value(c *Candidate) float64 {
 		return c.ValAcc
 	case TestAcc:
 		return c.TestAcc
+	case FinalAcc:
+		if c.Final != nil && c.Final.OK > 0 {
+			return c.Final.TestAcc
+		}
+		return c.ValAcc
 	case MACs:
 		return float64(c.MACs)
 	case Params:
@@ -89,7 +99,7 @@ func (o Objective) cost(c *Candidate) float64 {
 // thousands separators, latency in milliseconds.
 func (o Objective) Format(c *Candidate) string {
 	switch o {
-	case ValAcc, TestAcc:
+	case ValAcc, TestAcc, FinalAcc:
 		return percent(o.Value(c))
 	case MACs, Params:
 		return thousands(int64(o.Value(c)))

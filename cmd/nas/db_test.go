@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,7 +40,7 @@ func TestDBCheck(t *testing.T) {
 		code int
 		want string // in stdout for code 0, in stderr otherwise
 	}{
-		{"Sound", []string{"db", "check", "--db", good}, 0, good + ": ok (schema 1, 0 experiments)"},
+		{"Sound", []string{"db", "check", "--db", good}, 0, good + fmt.Sprintf(": ok (schema %d, 0 experiments)", store.SchemaVersion)},
 		{"FlagFirst", []string{"db", "--db", good, "check"}, 0, ": ok"},
 		{"Missing", []string{"db", "check", "--db", filepath.Join(dir, "none.db")}, 2, "no such file"},
 		{"NotADatabase", []string{"db", "check", "--db", text}, 2, "is not a SQLite database"},

@@ -82,7 +82,8 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, %d trainings at once × %d threads, store %s\n",
 		expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, *dbPath)
 	v := newSearchView(stderr, e)
-	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, Progress: v.batch, Training: v.training}
+	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, Progress: v.batch, Training: v.training,
+		CheckpointDir: store.CheckpointDir(*dbPath), Warn: v.warn}
 	if *dataDir != "" {
 		opt.DataDirs = []string{*dataDir}
 	}
@@ -253,6 +254,17 @@ func (v *searchView) render() {
 	}
 	v.bar.Describe(strings.Join(desc, " | "))
 	v.bar.Set64(int64(done))
+}
+
+// warn prints a warning above the bar.
+func (v *searchView) warn(msg string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.bar != nil {
+		v.bar.Clear()
+	}
+	fmt.Fprintln(v.w, "warning:", msg)
+	v.render()
 }
 
 func (v *searchView) close() {

@@ -7,12 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/evaluator/data"
+	"github.com/gonas/nas/model"
 	"github.com/gonas/nas/space"
 	"github.com/gonas/nas/store"
 )
@@ -40,8 +43,9 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	val := fs.Float64("val", -1, "fraction of the training set held out for validation")
 	test := fs.Bool("test", false, "evaluate on the test split at the end")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
-	db := fs.String("db", "", "record the trial in the SQLite database `FILE` (reusing a result it already holds)")
+	db := fs.String("db", "", "record the trial in the SQLite database `FILE` (reusing a result it already holds); a training of several epochs keeps a checkpoint beside it and resumes from it")
 	expName := fs.String("name", "train", "with --db, the experiment the trial is recorded under")
+	save := fs.String("save", "", "write the trained model (weights, architecture, recipe, normalisation, scores) to the safetensors `FILE`")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -102,7 +106,7 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		defer rec.st.Close()
 		if cached, ok, err := rec.cached(ctx, *test); err != nil {
 			return err
-		} else if ok {
+		} else if ok && *save == "" {
 			fmt.Fprintf(stderr, "%s has this evaluation already (same network, data, recipe and seed): showing it, not training again\n", *db)
 			if err := rec.reuse(ctx); err != nil {
 				return err
@@ -112,6 +116,12 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	}
 
 	opt := evaluator.Options{Seed: *seed, Test: *test}
+	var checkpoints *store.FileCheckpoints
+	if rec != nil && recipe.Epochs > 1 {
+		checkpoints = &store.FileCheckpoints{Store: rec.st, Dir: store.CheckpointDir(*db), Key: rec.spec.Key, Name: arch.Name,
+			Warn: func(msg string) { fmt.Fprintln(stderr, "warning:", msg) }}
+		opt.Checkpoints = checkpoints
+	}
 	var bar *progressbar.ProgressBar
 	if !*asJSON {
 		fmt.Fprintf(stderr, "training %s on %s: %d epochs, batch %d, %s lr %g (%s)\n",
@@ -141,16 +151,56 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 			bar.Set(p.Step)
 		}
 	}
+	var trained *model.File
+	if *save != "" {
+		if err := checkWritableDir(*save); err != nil {
+			return err
+		}
+		hash, err := arch.Hash()
+		if err != nil {
+			return badInput(err)
+		}
+		opt.Trained = func(m *evaluator.Model, norm data.Norm) {
+			trained = &model.File{Tensors: m.Weights(), Meta: model.Meta{
+				Arch: arch, ArchHash: hash, Recipe: &recipe, Seed: *seed, Dataset: ds.Name, Norm: norm,
+				Classes: ds.Train.ClassNames, Version: store.ThisMachine("").NASVersion,
+			}}
+		}
+	}
 	res, err := evaluator.Evaluate(ctx, arch, ds, recipe, opt)
 	if err != nil {
 		return badInput(err)
+	}
+	if trained != nil {
+		trained.Meta.ValAcc, trained.Meta.TestAcc, trained.Meta.Tested = res.ValAcc, res.TestAcc, res.Tested
+		if err := model.Save(*save, trained); err != nil {
+			return err
+		}
+		if !*asJSON {
+			fmt.Fprintf(stderr, "saved the trained model to %s\n", *save)
+		}
 	}
 	if rec != nil && res.Status != evaluator.StatusCancelled {
 		if err := rec.record(ctx, res); err != nil {
 			return err
 		}
+		if checkpoints != nil {
+			if err := checkpoints.Remove(); err != nil { // the result is stored
+				return err
+			}
+		}
 	}
 	return reportTrain(stdout, arch.Name, res, *asJSON)
+}
+
+// checkWritableDir fails, as bad input, unless the directory that file is to be written in
+// exists, so that a long training does not end without a place for its result.
+func checkWritableDir(file string) error {
+	dir := filepath.Dir(file)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return badInputf("cannot write %s: %s is not a directory", file, dir)
+	}
+	return nil
 }
 
 // reportTrain prints a training's result, as JSON or for people, and turns a failed training
