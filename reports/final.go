@@ -55,12 +55,6 @@ func (r *Report) addFinals(finals []store.Evaluation) {
 		}
 	}
 	if len(search) >= 2 {
-		defined := func(v float64) *float64 {
-			if math.IsNaN(v) {
-				return nil
-			}
-			return &v
-		}
 		r.Agreement = &Agreement{Networks: len(search), KendallTau: defined(rank.KendallTau(search, final)),
 			Spearman: defined(rank.Spearman(search, final))}
 	}
@@ -114,18 +108,13 @@ func (r *Report) FinalTables() []Table {
 	}
 	ts := []Table{t}
 	if a := r.Agreement; a != nil {
-		coef := func(v *float64) string {
-			if v == nil {
-				return "undefined (every score equal)"
-			}
-			return fmt.Sprintf("%.3f", *v)
-		}
 		ts = append(ts, Table{Title: "Does the search's fidelity rank networks as final training does?",
 			Note: "Rank correlation between the search's validation accuracy and the mean final test accuracy of the finalized networks: 1 is the same order, 0 no relation, −1 the reverse.",
 			Rows: [][]string{
 				{"networks", strconv.Itoa(a.Networks)},
-				{"Kendall τ-b", coef(a.KendallTau)},
-				{"Spearman ρ", coef(a.Spearman)},
+				{"Kendall τ-b", coefficient(a.KendallTau)},
+				{"Spearman ρ", coefficient(a.Spearman)},
+				{"verdict", agreementVerdict(a.KendallTau, a.Networks)},
 			}, Right: []bool{false, true}})
 	}
 	return ts

@@ -62,6 +62,8 @@ type Report struct {
 	// Agreement says how well the search's score ranks the finalized networks as their final
 	// training does; nil without two finalized networks.
 	Agreement *Agreement `json:"agreement,omitempty"`
+	// FidelityAgreements compare the fidelities of successive halving, where it ran.
+	FidelityAgreements []FidelityAgreement `json:"fidelity_agreements,omitempty"`
 
 	index map[int64]int // trial ID → position in Candidates
 }
@@ -249,6 +251,7 @@ func New(d *Data, opt Options) (*Report, error) {
 	}
 	r.compareBaselines(compared)
 	r.progress(compared)
+	r.fidelityAgreements()
 	return r, nil
 }
 

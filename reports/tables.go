@@ -97,6 +97,9 @@ func (r *Report) Tables() []Table {
 		ts = append(ts, FrontTable(f.X, f.Y, r.candidates(f.Trials)))
 	}
 	ts = append(ts, r.FinalTables()...)
+	if t, ok := r.fidelityTable(); ok {
+		ts = append(ts, t)
+	}
 	return append(ts, r.baselineTable(), r.progressTable(), r.failureTable())
 }
 
