@@ -34,6 +34,12 @@ type RunOptions struct {
 	// Training, if set, is called after every training step of every evaluation in flight and
 	// once when each evaluation ends, from the goroutine of its worker.
 	Training func(Training)
+	// CheckpointDir, if set, is where every training of more than one epoch keeps a checkpoint
+	// at the end of each epoch until its result is stored, so that an interrupted run resumes
+	// it from there (see store.CheckpointDir).
+	CheckpointDir string
+	// Warn, if set, is told when a checkpoint is refused and its training starts over.
+	Warn func(string)
 }
 
 // Training is the state of one evaluation in flight.
@@ -132,6 +138,7 @@ func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOp
 	}
 
 	tr := &trainer{e: e, name: name, ds: ds, report: opt.Training, last: e.lastFidelity(),
+		st: st, checkpoints: opt.CheckpointDir, warn: opt.Warn,
 		latency: slices.Contains(e.Objectives, evaluator.Latency)}
 	for range k {
 		p := parallel.NewPool(t)
@@ -287,6 +294,10 @@ type trainer struct {
 	last    float64          // the last fidelity level
 	latency bool             // latency is an objective, so it is measured at every level
 	report  func(Training)
+
+	st          store.Store
+	checkpoints string // the checkpoint folder; empty for none
+	warn        func(string)
 }
 
 // Evaluate trains the candidate of req.
@@ -295,7 +306,7 @@ func (t *trainer) Evaluate(ctx context.Context, req Request[space.Genome]) (Outc
 	if err != nil {
 		return Outcome{}, err
 	}
-	r, err := t.train(ctx, arch, req.Fidelity, t.pools[req.Worker], Training{Trial: req.Trial, Name: arch.Name, Worker: req.Worker, Fidelity: req.Fidelity})
+	r, err := t.train(ctx, arch, req.Key, req.Fidelity, t.pools[req.Worker], Training{Trial: req.Trial, Name: arch.Name, Worker: req.Worker, Fidelity: req.Fidelity})
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -312,23 +323,48 @@ func (t *trainer) candidate(g space.Genome, trial int) (*space.Arch, error) {
 	return a, nil
 }
 
-// train trains arch at fidelity level fid on pool. A cancelled training is an error, never a
-// result: it is redone when the search resumes.
-func (t *trainer) train(ctx context.Context, arch *space.Arch, fid float64, pool *parallel.Pool, tr Training) (evaluator.Result, error) {
+// train trains arch, whose hash is hash, at fidelity level fid on pool. A cancelled training is
+// an error, never a result: it is redone when the search resumes.
+func (t *trainer) train(ctx context.Context, arch *space.Arch, hash string, fid float64, pool *parallel.Pool, tr Training) (evaluator.Result, error) {
 	r := t.e.RecipeAt(fid)
 	r.Threads = pool.Threads()
 	opt := evaluator.Options{Seed: t.e.Seed, Pool: pool, SkipLatency: fid != t.last && !t.latency}
-	if t.report != nil {
+	if cp := t.checkpointer(t.key(hash, fid)); cp != nil && r.Epochs > 1 {
+		opt.Checkpoints = cp
+	}
+	return train(ctx, arch, t.ds, r, opt, t.report, tr)
+}
+
+// key returns the store's key of training the network hash at fidelity level fid. Its fidelity
+// is the training budget in passes over the training split, so that the same training has one
+// key whichever field an experiment's levels vary.
+func (t *trainer) key(hash string, fid float64) store.EvalKey {
+	r := t.e.RecipeAt(fid)
+	return store.EvalKey{ArchHash: hash, Dataset: t.e.Dataset, RecipeHash: r.Hash(), Fidelity: passes(r), Seed: t.e.Seed}
+}
+
+// checkpointer returns the checkpoints of the training key, or nil when the run keeps none.
+func (t *trainer) checkpointer(key store.EvalKey) *store.FileCheckpoints {
+	if t.checkpoints == "" {
+		return nil
+	}
+	return &store.FileCheckpoints{Store: t.st, Dir: t.checkpoints, Key: key, Name: key.ArchHash[:min(12, len(key.ArchHash))], Warn: t.warn}
+}
+
+// train trains arch on ds under r with opt, telling report (if set) how tr goes. A cancelled
+// training is an error, never a result: it is redone when the run resumes.
+func train(ctx context.Context, arch *space.Arch, ds *data.Dataset, r evaluator.Recipe, opt evaluator.Options, report func(Training), tr Training) (evaluator.Result, error) {
+	if report != nil {
 		opt.Progress = func(p evaluator.Progress) {
 			tr.Progress = p
-			t.report(tr)
+			report(tr)
 		}
 		defer func() {
 			tr.Done = true
-			t.report(tr)
+			report(tr)
 		}()
 	}
-	res, err := evaluator.Evaluate(ctx, arch, t.ds, r, opt)
+	res, err := evaluator.Evaluate(ctx, arch, ds, r, opt)
 	switch {
 	case err != nil:
 		return res, fmt.Errorf("%s: %w", arch.Name, err)
@@ -354,8 +390,7 @@ func (t *trainer) outcome(r evaluator.Result) Outcome {
 }
 
 // baselines evaluates the baselines at the last fidelity level, taking what the store has
-// cached, and records them as trials; it returns their entries. Up to K train at once, sharing
-// the K·T threads of the search, so that no core idles when there are fewer baselines than K.
+// cached, and records them as trials; it returns their entries.
 func (t *trainer) baselines(ctx context.Context, c *storeCache) ([]Entry, error) {
 	bs := t.e.Baselines
 	results := make([]evaluator.Result, len(bs))
@@ -376,47 +411,61 @@ func (t *trainer) baselines(ctx context.Context, c *storeCache) ([]Entry, error)
 			jobs = append(jobs, i)
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make([]error, len(bs))
-	queue := make(chan int)
-	var wg sync.WaitGroup
-	workers := min(len(t.pools), len(jobs))
-	for w := range workers {
-		pool := parallel.NewPool(len(t.pools) * t.pools[0].Threads() / workers)
-		defer pool.Close()
-		wg.Go(func() {
-			for i := range queue {
-				b := bs[i]
-				r, err := t.train(ctx, b.Arch, t.last, pool, Training{Trial: -1, Name: b.Arch.Name, Worker: w, Fidelity: t.last})
-				if err == nil {
-					results[i] = r
-					err = c.record(context.WithoutCancel(ctx), specs[i], b.Arch, r)
-				}
-				if err != nil {
-					errs[i] = err
-					cancel()
-				}
-			}
-		})
-	}
-feed:
-	for _, i := range jobs {
-		select {
-		case queue <- i:
-		case <-ctx.Done():
-			break feed
+	err := trainAll(ctx, t.pools, len(jobs), func(ctx context.Context, j int, pool *parallel.Pool, w int) error {
+		i := jobs[j]
+		b := bs[i]
+		r, err := t.train(ctx, b.Arch, b.Hash, t.last, pool, Training{Trial: -1, Name: b.Arch.Name, Worker: w, Fidelity: t.last})
+		if err != nil {
+			return err
 		}
-	}
-	close(queue)
-	wg.Wait()
+		results[i] = r
+		return c.record(context.WithoutCancel(ctx), specs[i], b.Arch, r)
+	})
 	var entries []Entry
 	for i, b := range bs {
 		if results[i].Status != "" { // not evaluated when the run stopped first
 			entries = append(entries, entry(-1, b.Arch, b.Hash, 0, baselineOperator, results[i]))
 		}
 	}
-	return entries, errors.Join(errs...)
+	return entries, err
+}
+
+// trainAll runs do(ctx, j, pool, worker) for every job j in [0, n), in order, up to K at once
+// for the K pools given. With fewer jobs than pools, the jobs share the pools' threads, so that
+// no core idles. The first error cancels the jobs in flight and stops the rest; trainAll returns
+// every job's error.
+func trainAll(ctx context.Context, pools []*parallel.Pool, n int, do func(ctx context.Context, j int, pool *parallel.Pool, worker int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, n)
+	queue := make(chan int)
+	var wg sync.WaitGroup
+	workers := min(len(pools), n)
+	for w := range workers {
+		pool := pools[w]
+		if workers < len(pools) {
+			pool = parallel.NewPool(len(pools) * pools[0].Threads() / workers)
+			defer pool.Close()
+		}
+		wg.Go(func() {
+			for j := range queue {
+				if errs[j] = do(ctx, j, pool, w); errs[j] != nil {
+					cancel()
+				}
+			}
+		})
+	}
+feed:
+	for j := range n {
+		select {
+		case queue <- j:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(queue)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // front returns the entries of the front of res, best first by the first objective.
@@ -494,14 +543,8 @@ func (c *storeCache) matched(s store.TrialSpec) bool {
 	return true
 }
 
-// key returns the store's key of evaluating the network hash at fidelity level fid. Its
-// fidelity is the training budget in passes over the training split (epochs × data fraction),
-// so that the same training has one key whichever field an experiment's levels vary.
-func (c *storeCache) key(hash string, fid float64) store.EvalKey {
-	r := c.t.e.RecipeAt(fid)
-	return store.EvalKey{ArchHash: hash, Dataset: c.t.e.Dataset, RecipeHash: r.Hash(),
-		Fidelity: float64(r.Epochs) * r.DataFraction, Seed: c.t.e.Seed}
-}
+// key returns the store's key of evaluating the network hash at fidelity level fid.
+func (c *storeCache) key(hash string, fid float64) store.EvalKey { return c.t.key(hash, fid) }
 
 func (c *storeCache) spec(req Request[space.Genome]) store.TrialSpec {
 	return store.TrialSpec{Key: c.key(req.Key, req.Fidelity), Generation: req.Batch, Parents: req.Parents, Operator: req.Operator}
@@ -547,8 +590,13 @@ func (c *storeCache) record(ctx context.Context, s store.TrialSpec, arch *space.
 		return err
 	}
 	c.matched(s) // an earlier run's attempt, whose result was not cached, stays beside it
-	_, err = c.st.RecordTrial(ctx, c.exp, s, r)
-	return err
+	if _, err := c.st.RecordTrial(ctx, c.exp, s, r); err != nil {
+		return err
+	}
+	if cp := c.t.checkpointer(s.Key); cp != nil {
+		return cp.Remove() // the result is stored: its training's checkpoint has done its work
+	}
+	return nil
 }
 
 // reuse stores a trial whose result r was evaluated before, unless an earlier run stored it.

@@ -96,7 +96,7 @@ func TestOpenRefusesWithoutTouching(t *testing.T) {
 				t.Fatal(err)
 			}
 			db.Close()
-		}, ErrNewerSchema, "nas.db was written by a newer nas (schema 7, this binary knows 1); upgrade nas"},
+		}, ErrNewerSchema, "nas.db was written by a newer nas (schema 7, this binary knows 2); upgrade nas"},
 		{"NegativeSchemaVersion", func(t *testing.T, path string) {
 			filledDB(t, path)
 			db := rawDB(t, sqliteBackend, path, "mode=rw")

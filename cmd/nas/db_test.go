@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -41,7 +42,7 @@ func TestDBCheck(t *testing.T) {
 		code int
 		want string // in stdout for code 0, in stderr otherwise
 	}{
-		{"Sound", []string{"db", "check", "--db", good}, 0, good + ": ok (schema 1, 0 experiments)"},
+		{"Sound", []string{"db", "check", "--db", good}, 0, good + fmt.Sprintf(": ok (schema %d, 0 experiments)", store.SchemaVersion)},
 		{"FlagFirst", []string{"db", "--db", good, "check"}, 0, ": ok"},
 		{"Missing", []string{"db", "check", "--db", filepath.Join(dir, "none.db")}, 2, "no database at " + dir},
 		{"NotADatabase", []string{"db", "check", "--db", text}, 2, "is not a SQLite database"},
@@ -50,7 +51,7 @@ func TestDBCheck(t *testing.T) {
 		{"TwoSubcommands", []string{"db", "check", "init"}, 2, "want one subcommand"},
 		{"CopyWithoutTarget", []string{"db", "copy", good}, 2, "nas db copy takes two databases, FROM and TO"},
 		{"MigrateMissing", []string{"db", "migrate", "--db", filepath.Join(dir, "none.db")}, 2, "nas db init makes one"},
-		{"InitExisting", []string{"db", "init", "--db", good}, 2, "holds a nas database already (schema 1); nas db migrate upgrades it"},
+		{"InitExisting", []string{"db", "init", "--db", good}, 2, fmt.Sprintf("holds a nas database already (schema %d); nas db migrate upgrades it", store.SchemaVersion)},
 		{"InitForeign", []string{"db", "init", "--db", text}, 2, "is not a SQLite database"},
 		{"BadURL", []string{"db", "check", "--db", "postgres://u:pw@host/db?pool_max_conns=-1"}, 2, "pool_max_conns"},
 	} {
@@ -106,14 +107,14 @@ func TestDBOnEachBackend(t *testing.T) {
 			empty = "holds no nas data yet"
 		}
 		step(2, empty, "db", "check", "--db", dsn)
-		step(0, "a new nas database (schema 1)", "db", "init", "--db", dsn)
+		step(0, fmt.Sprintf("a new nas database (schema %d)", store.SchemaVersion), "db", "init", "--db", dsn)
 		step(2, "holds a nas database already", "db", "init", "--db", dsn)
-		step(0, "schema 1 already, nothing to migrate", "db", "migrate", "--db", dsn)
+		step(0, fmt.Sprintf("schema %d already, nothing to migrate", store.SchemaVersion), "db", "migrate", "--db", dsn)
 		step(0, "", "search", tinyExperiment, "--db", dsn)
 		if got := trialsOf(t, dsn); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("the search stored\n%s\nwant, as in SQLite,\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		step(0, "ok (schema 1, 1 experiments)", "db", "check", "--db", dsn)
+		step(0, fmt.Sprintf("ok (schema %d, 1 experiments)", store.SchemaVersion), "db", "check", "--db", dsn)
 		step(0, "tiny", "ls", "--db", dsn)
 		report := step(0, "", "report", "tiny", "--format", "csv", "--db", dsn)
 

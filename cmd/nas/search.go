@@ -19,6 +19,7 @@ import (
 	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/search"
 	"github.com/gonas/nas/space"
+	"github.com/gonas/nas/store"
 )
 
 func init() { register(&searchCommand{}) }
@@ -39,6 +40,8 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	threads := fs.Int("threads", 0, "`T` engine threads per training; K×T must not exceed the cores")
 	dataDir := fs.String("data-dir", "", "look for the data set in `DIR`/NAME first")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout at the end")
+	seeds := fs.String("seeds", "", "a sweep: run the experiment once per seed of `LIST` (such as 1-5 or 1,3,7), named EXP/STRATEGY/sSEED")
+	strategies := fs.String("strategies", "", "a sweep: run the experiment once per strategy of `LIST` (such as nsga2,random), with the same budget")
 	pos, err := parseArgs(fs, args, oneArg, "experiment file")
 	if err != nil {
 		return err
@@ -46,8 +49,17 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	if *workers < 0 || *threads < 0 {
 		return badInputf("--workers and --threads must not be negative (0: the machine's choice)")
 	}
+	if _, inSweep := sweepRunOf(ctx); !inSweep && (*seeds != "" || *strategies != "") {
+		if *name != "" {
+			return badInputf("--name cannot be given with --seeds or --strategies: a sweep names its runs EXP/STRATEGY/sSEED")
+		}
+		return c.sweep(ctx, pos[0], *seeds, *strategies, args, stdout, stderr)
+	}
 	e, err := search.LoadExperiment(pos[0])
 	if err != nil {
+		return badInput(err)
+	}
+	if err := applySweepRun(ctx, e); err != nil {
 		return badInput(err)
 	}
 	k, t, err := e.Parallelism(*workers, *threads)
@@ -67,7 +79,8 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, %d trainings at once × %d threads, store %s\n",
 		expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, st.Where())
 	v := newSearchView(stderr, e)
-	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, Progress: v.batch, Training: v.training}
+	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, Progress: v.batch, Training: v.training,
+		CheckpointDir: store.CheckpointDir(*dbPath), Warn: v.warn}
 	if *dataDir != "" {
 		opt.DataDirs = []string{*dataDir}
 	}
@@ -227,6 +240,17 @@ func (v *searchView) render() {
 	}
 	v.bar.Describe(strings.Join(desc, " | "))
 	v.bar.Set64(int64(done))
+}
+
+// warn prints a warning above the bar.
+func (v *searchView) warn(msg string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.bar != nil {
+		v.bar.Clear()
+	}
+	fmt.Fprintln(v.w, "warning:", msg)
+	v.render()
 }
 
 func (v *searchView) close() {
