@@ -90,11 +90,16 @@ type Cache[G any] interface {
 	Put(ctx context.Context, req Request[G], o Outcome) error
 }
 
-// Recorder is implemented by a Cache that keeps the whole record of a search, such as a
-// database: Run calls Record for every trial of a batch once the batch is complete, in proposal
-// order and whatever its Source (duplicates and reused outcomes included), before the trials
-// count as done. An error stops the search; the batch is then proposed again when it is resumed.
-// Its context is never cancelled.
-type Recorder[G any] interface {
-	Record(ctx context.Context, t Trial[G]) error
+// Queue is a Cache that is also a queue of work, such as a database that worker processes on
+// any number of machines take trials from. RunQueued hands it each fidelity level of a batch
+// whole, so that every worker can take part, and consumes the outcomes in proposal order.
+type Queue[G any] interface {
+	// Lookup is Cache.Lookup.
+	Lookup(ctx context.Context, key string, fidelity float64) (Outcome, bool, error)
+	// EvaluateLevel records trials, every trial of one fidelity level of a batch in proposal
+	// order, and returns the outcomes of those whose Source is Trained, in that order, once
+	// every trial is evaluated. The others come with their Source and, unless they duplicate a
+	// trial of the same level, their Outcome. It keeps the outcomes itself (Lookup finds them),
+	// and its errors are those of Evaluator.Evaluate.
+	EvaluateLevel(ctx context.Context, trials []Trial[G]) ([]Outcome, error)
 }

@@ -14,5 +14,7 @@
 // RunExperiment wires a search to the rest of nas: an Experiment read from YAML
 // (configs/search/README.md describes the file) gives the space, the recipe, the strategy, the
 // objectives, the constraints and the budget; the evaluator trains the candidates; and the store
-// is both the Cache, across experiments, and the record of every trial.
+// is both the Cache, across experiments, and the record of every trial. RunExperiment is a
+// coordinator: RunQueued hands each fidelity level of each batch to the store's queue of trials,
+// and Workers, in this process or in nas worker processes on other machines, train them.
 package search

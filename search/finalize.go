@@ -12,11 +12,9 @@ import (
 
 	"github.com/goccy/go-yaml"
 
-	"github.com/gonas/nas/engine/parallel"
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/evaluator/data"
 	"github.com/gonas/nas/search/pareto"
-	"github.com/gonas/nas/space"
 	"github.com/gonas/nas/store"
 )
 
@@ -101,35 +99,47 @@ func Finalize(ctx context.Context, st store.Store, name string, opt FinalizeOpti
 		return sum, nil
 	}
 
-	// Trainings already recorded, by key and source trial, and those to run.
+	// Trainings already recorded, by key and source trial; those an interrupted run queued; and
+	// those to queue.
 	done := map[finalKey]store.Evaluation{}
 	for _, ev := range evs {
 		if ev.Trial.Phase == store.PhaseFinal && ev.Result.Status != evaluator.StatusError {
 			done[finalKey{ev.Trial.Key, ev.Trial.Source}] = ev
 		}
 	}
+	trials, err := st.Trials(ctx, exp.ID)
+	if err != nil {
+		return nil, err
+	}
+	queued := map[finalKey][]int64{}
+	for _, t := range trials {
+		if t.Phase == store.PhaseFinal && t.Status != store.TrialDone {
+			k := finalKey{t.Key, t.Source}
+			queued[k] = append(queued[k], t.ID)
+		}
+	}
 	type job struct {
 		final, seed int
-		arch        *space.Arch
 		spec        store.TrialSpec
 	}
 	var jobs []job
+	var ids []int64 // of the jobs' trials, 0 for one to add
 	for i, ev := range chosen {
-		var arch space.Arch
-		if err := json.Unmarshal(ev.Arch.JSON, &arch); err != nil {
-			return nil, fmt.Errorf("trial %d: the stored architecture does not decode: %w", ev.Trial.ID, err)
-		}
 		for k, seed := range seeds {
 			spec := store.TrialSpec{Key: store.EvalKey{ArchHash: ev.Arch.Hash, Dataset: ev.Trial.Key.Dataset,
 				RecipeHash: r.Hash(), Fidelity: passes(r), Seed: seed}, Generation: ev.Trial.Generation,
-				Operator: finalOperator, Phase: store.PhaseFinal, Source: ev.Trial.ID}
+				Operator: finalOperator, Latency: true, Phase: store.PhaseFinal, Source: ev.Trial.ID}
 			f := &sum.Finals[i]
-			if d, ok := done[finalKey{spec.Key, spec.Source}]; ok {
+			fk := finalKey{spec.Key, spec.Source}
+			if d, ok := done[fk]; ok {
 				f.Trials[k], f.Results[k] = d.Trial.ID, d.Result
 				sum.Reused++
 				continue
 			}
-			if res, ok, err := st.Lookup(ctx, spec.Key); err != nil {
+			var id int64
+			if q := queued[fk]; len(q) > 0 {
+				id, queued[fk] = q[0], q[1:]
+			} else if res, ok, err := st.Lookup(ctx, spec.Key); err != nil {
 				return nil, err
 			} else if ok {
 				ids, err := st.AddTrials(ctx, exp.ID, []store.TrialSpec{spec}) // done at once from the cache
@@ -140,8 +150,8 @@ func Finalize(ctx context.Context, st store.Store, name string, opt FinalizeOpti
 				sum.Reused++
 				continue
 			}
-			a := arch
-			jobs = append(jobs, job{final: i, seed: k, arch: &a, spec: spec})
+			jobs = append(jobs, job{final: i, seed: k, spec: spec})
+			ids = append(ids, id)
 		}
 	}
 	if len(jobs) == 0 {
@@ -157,41 +167,95 @@ func Finalize(ctx context.Context, st store.Store, name string, opt FinalizeOpti
 	if err != nil {
 		return nil, err
 	}
-	pools := make([]*parallel.Pool, k)
-	for w := range pools {
-		pools[w] = parallel.NewPool(t)
-		defer pools[w].Close()
+	js, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
 	}
-	var mu sync.Mutex
-	err = trainAll(ctx, pools, len(jobs), func(ctx context.Context, j int, pool *parallel.Pool, w int) error {
-		jb := jobs[j]
-		rec := r
-		rec.Threads = pool.Threads()
-		eopt := evaluator.Options{Seed: jb.spec.Key.Seed, Pool: pool}
-		label := fmt.Sprintf("%s (trial %d) seed %d", jb.arch.Name, jb.spec.Source, jb.spec.Key.Seed)
-		if opt.CheckpointDir != "" {
-			eopt.Checkpoints = &store.FileCheckpoints{Store: st, Dir: opt.CheckpointDir, Key: jb.spec.Key,
-				Name: label, Warn: opt.Warn}
+	if err := st.PutRecipe(ctx, store.Recipe{Hash: r.Hash(), JSON: js}); err != nil {
+		return nil, err
+	}
+	evs, err = finalTrainings(ctx, st, exp, chosen[0].Trial.Key.Dataset, ds, opt, k, t, func(ctx context.Context) ([]int64, error) {
+		var add []store.TrialSpec
+		for i, j := range jobs {
+			if ids[i] == 0 {
+				add = append(add, j.spec)
+			}
 		}
-		res, err := train(ctx, jb.arch, ds, rec, eopt, opt.Training, Training{Trial: int(jb.spec.Source), Name: label, Worker: w})
+		added, err := st.AddTrials(ctx, exp.ID, add)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		id, err := st.RecordTrial(context.WithoutCancel(ctx), exp.ID, jb.spec, res)
-		if err != nil {
-			return err
+		for i := range ids {
+			if ids[i] == 0 {
+				ids[i], added = added[0], added[1:]
+			}
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		f := &sum.Finals[jb.final]
-		f.Trials[jb.seed], f.Results[jb.seed] = id, res
-		sum.Trained++
-		return nil
+		return ids, nil
 	})
-	if ctx.Err() != nil {
-		err = ctx.Err()
+	for i, ev := range evs {
+		f := &sum.Finals[jobs[i].final]
+		f.Trials[jobs[i].seed], f.Results[jobs[i].seed] = ev.Trial.ID, ev.Result
+		sum.Trained++
 	}
 	return sum, err
+}
+
+// finalTrainings holds experiment exp, marked running, while queue queues its final trials and
+// a Worker of k slots × t threads in this process trains them (nas worker processes elsewhere
+// may help), and returns their evaluations in the order of the IDs queue returned. It gives the
+// experiment its status back when they are done, or when ctx is cancelled.
+func finalTrainings(ctx context.Context, st store.Store, exp store.Experiment, dsName string, ds *data.Dataset, opt FinalizeOptions,
+	k, t int, queue func(context.Context) ([]int64, error)) ([]store.Evaluation, error) {
+	owner, lease := processName(), DefaultLease
+	if err := holdExperiment(ctx, st, exp.ID, owner, lease); err != nil {
+		return nil, err
+	}
+	status := exp.Status
+	if status == store.ExperimentRunning {
+		status = store.ExperimentInterrupted // its coordinator is gone, or we would not hold it
+	}
+	parent := ctx
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var background sync.WaitGroup
+	background.Go(func() {
+		for sleep(ctx, lease/3) == nil {
+			if err := st.HoldExperiment(ctx, exp.ID, owner, lease); err != nil && ctx.Err() == nil {
+				stop(fmt.Errorf("lost the hold on experiment %q: %w", exp.Name, err))
+			}
+		}
+	})
+	var evs []store.Evaluation
+	err := st.SetExperimentStatus(ctx, exp.ID, store.ExperimentRunning)
+	var ids []int64
+	if err == nil {
+		ids, err = queue(ctx)
+	}
+	if err == nil {
+		w := &Worker{Store: st, Experiment: exp.Name, Slots: k, Threads: t, Lease: lease, DataDirs: opt.DataDirs,
+			Training: opt.Training, CheckpointDir: opt.CheckpointDir, Warn: opt.Warn,
+			datasets: map[string]*data.Dataset{dsName: ds}}
+		background.Go(func() {
+			if err := w.Run(ctx); err != nil {
+				stop(fmt.Errorf("worker: %w", err))
+			}
+		})
+		evs, err = waitEvaluations(ctx, st, ids)
+	}
+	switch {
+	case parent.Err() != nil:
+		err = parent.Err()
+	case ctx.Err() != nil:
+		err = context.Cause(ctx)
+	}
+	stop(nil) // the worker hands back what it holds, and the hold is no longer renewed
+	background.Wait()
+	var held *store.HeldError
+	if !errors.As(err, &held) {
+		keep := context.WithoutCancel(ctx)
+		err = errors.Join(err, st.SetExperimentStatus(keep, exp.ID, status), st.ReleaseExperiment(keep, exp.ID, owner))
+	}
+	return evs, err
 }
 
 // The operator of a final trial.

@@ -105,20 +105,28 @@ func (e *ConstraintError) Unwrap() error { return e.Err }
 // or ctx is cancelled; in the last case it returns the trials of the completed batches with
 // ctx's error, and running the same search again over the same cache resumes it.
 func Run[G any](ctx context.Context, sp Space[G], ev Evaluator[G], cache Cache[G], cfg Config[G]) (*Result[G], error) {
+	return search(ctx, sp, cfg, &run[G]{ev: ev, cache: cache})
+}
+
+// RunQueued is Run with the evaluations handed to q a fidelity level of a batch at a time,
+// instead of to an Evaluator in this process; Config.Workers and Config.Threads are then
+// unused. Its trials are those of Run with an Evaluator that gives the same outcomes, whatever
+// the number, speed or order of the workers behind q.
+func RunQueued[G any](ctx context.Context, sp Space[G], q Queue[G], cfg Config[G]) (*Result[G], error) {
+	return search(ctx, sp, cfg, &run[G]{queue: q})
+}
+
+// search runs the search of Run and RunQueued; r holds how to evaluate.
+func search[G any](ctx context.Context, sp Space[G], cfg Config[G], r *run[G]) (*Result[G], error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	seeds := rand.New(rand.NewSource(int64(cfg.Seed)))
-	r := &run[G]{
-		sp:    sp,
-		ev:    ev,
-		cache: cache,
-		cfg:   cfg,
-		multi: cfg.Strategy.multiObjective(),
-		start: time.Now(),
-		seen:  make(map[evalKey]Outcome),
-	}
+	r.sp, r.cfg = sp, cfg
+	r.multi = cfg.Strategy.multiObjective()
+	r.start = time.Now()
+	r.seen = make(map[evalKey]Outcome)
 	r.stats.Budget = cfg.Budget
 
 	var seeded []G
@@ -177,8 +185,9 @@ type evalKey struct {
 // run is the state of one search.
 type run[G any] struct {
 	sp    Space[G]
-	ev    Evaluator[G]
-	cache Cache[G]
+	ev    Evaluator[G] // evaluates when queue is nil
+	cache Cache[G]     // may be nil
+	queue Queue[G]     // evaluates whole levels, and is the cache, when set
 	cfg   Config[G]
 	multi bool // rank on every objective rather than the first
 	start time.Time
@@ -269,13 +278,6 @@ func (r *run[G]) evaluate(ctx context.Context, ps []proposal[G]) ([]*genome[G], 
 		}
 		trials = append(trials, ts...)
 	}
-	if rec, ok := r.cache.(Recorder[G]); ok {
-		for _, t := range trials {
-			if err := rec.Record(context.WithoutCancel(ctx), t); err != nil {
-				return nil, fmt.Errorf("search: recording trial %d (%s at fidelity %v): %w", t.Trial, t.Key, t.Fidelity, err)
-			}
-		}
-	}
 	for _, t := range trials {
 		r.record(t)
 	}
@@ -310,28 +312,64 @@ func (r *run[G]) evaluateLevel(ctx context.Context, ms []*genome[G], level int, 
 			continue
 		}
 		firsts[k] = i
-		if r.cache != nil {
-			o, ok, err := r.cache.Lookup(ctx, m.key, fid)
-			if err != nil {
-				return nil, fmt.Errorf("search: cache lookup of %s at fidelity %v: %w", m.key, fid, err)
+		o, ok, err := r.lookup(ctx, m.key, fid)
+		if err != nil {
+			return nil, fmt.Errorf("search: cache lookup of %s at fidelity %v: %w", m.key, fid, err)
+		}
+		if ok {
+			if err := r.check(o); err != nil {
+				return nil, fmt.Errorf("search: cached outcome of %s at fidelity %v: %w", m.key, fid, err)
 			}
-			if ok {
-				if err := r.check(o); err != nil {
-					return nil, fmt.Errorf("search: cached outcome of %s at fidelity %v: %w", m.key, fid, err)
-				}
-				trials[i].Outcome, trials[i].Source = o, Reused
-				continue
-			}
+			trials[i].Outcome, trials[i].Source = o, Reused
+			continue
 		}
 		jobs = append(jobs, i)
 	}
-	if err := r.train(ctx, trials, jobs); err != nil {
+	train := r.train
+	if r.queue != nil {
+		train = r.dispatch
+	}
+	if err := train(ctx, trials, jobs); err != nil {
 		return nil, err
 	}
 	for i, j := range copies {
 		trials[i].Outcome = trials[j].Outcome
 	}
 	return trials, nil
+}
+
+// lookup returns the outcome that the cache or the queue holds for key at fidelity fid.
+func (r *run[G]) lookup(ctx context.Context, key string, fid float64) (Outcome, bool, error) {
+	switch {
+	case r.queue != nil:
+		return r.queue.Lookup(ctx, key, fid)
+	case r.cache != nil:
+		return r.cache.Lookup(ctx, key, fid)
+	}
+	return Outcome{}, false, nil
+}
+
+// dispatch hands the level's trials to the queue and stores the outcomes of trials[j], for every
+// j in jobs, in their trials.
+func (r *run[G]) dispatch(ctx context.Context, trials []Trial[G], jobs []int) error {
+	outs, err := r.queue.EvaluateLevel(ctx, trials)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("search: evaluating trials %d to %d: %w", trials[0].Trial, trials[len(trials)-1].Trial, err)
+	}
+	if len(outs) != len(jobs) {
+		panic(fmt.Sprintf("search: the queue returned %d outcomes for %d evaluations", len(outs), len(jobs)))
+	}
+	for i, j := range jobs {
+		t := &trials[j]
+		if err := r.check(outs[i]); err != nil {
+			return fmt.Errorf("search: queued outcome of trial %d (%s at fidelity %v): %w", t.Trial, t.Key, t.Fidelity, err)
+		}
+		t.Outcome = outs[i]
+	}
+	return nil
 }
 
 // train evaluates trials[j] for every j in jobs, Workers at a time, storing each outcome in its

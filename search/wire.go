@@ -11,8 +11,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
-	"github.com/gonas/nas/engine/parallel"
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/evaluator/data"
 	"github.com/gonas/nas/space"
@@ -23,31 +23,37 @@ import (
 type RunOptions struct {
 	// Name, if set, is the experiment's name in the store instead of Experiment.Name.
 	Name string
-	// Workers and Threads override the experiment's parallelism (see Experiment.Parallelism).
+	// Workers and Threads override the experiment's parallelism (see Experiment.Parallelism):
+	// the search process runs a Worker of that many slots and threads on its own queue.
 	Workers, Threads int
+	// NoWorkers runs no Worker in the search process: only workers elsewhere (nas worker)
+	// train its trials.
+	NoWorkers bool
+	// Lease is how long the hold on the experiment, and the leases of the process's workers,
+	// outlast their last renewal; 0 means DefaultLease.
+	Lease time.Duration
 	// DataDirs are folders to look for the data set in first (see data.Open).
 	DataDirs []string
 	// Version is the nas version recorded with the experiment (see store.ThisMachine).
 	Version string
 	// Progress, if set, is called after every batch of the search (see Config.Progress).
 	Progress func(Stats)
-	// Training, if set, is called after every training step of every evaluation in flight and
-	// once when each evaluation ends, from the goroutine of its worker.
+	// Training, if set, is called after every training step of every evaluation in flight in
+	// this process and once when each evaluation ends, from the goroutine of its worker slot.
 	Training func(Training)
-	// CheckpointDir, if set, is where every training of more than one epoch keeps a checkpoint
-	// at the end of each epoch until its result is stored, so that an interrupted run resumes
-	// it from there (see store.CheckpointDir).
+	// CheckpointDir and Warn are the Worker's (see Worker.CheckpointDir).
 	CheckpointDir string
-	// Warn, if set, is told when a checkpoint is refused and its training starts over.
-	Warn func(string)
+	Warn          func(string)
 }
 
 // Training is the state of one evaluation in flight.
 type Training struct {
-	Trial  int    // the trial's index in the search; -1 for a baseline
-	Name   string // the network's name: experiment/tN for a candidate, the baseline's own
-	Worker int    // the worker slot that runs it, in [0, K)
-	// Fidelity is the trial's fidelity level, 0 when the experiment has one.
+	Trial    int64  // the trial's ID in the store
+	Name     string // the network's name in the store: experiment/tN for a candidate, the baseline's own
+	Baseline bool   // the trial trains a baseline, not a candidate of the search
+	Worker   int    // the worker slot that runs it, in [0, K)
+	// Fidelity is the trial's training budget in passes over the training split (the store's
+	// fidelity: epochs × data fraction).
 	Fidelity float64
 	Progress evaluator.Progress
 	// Done marks the call made when the evaluation has ended.
@@ -110,19 +116,30 @@ func (e *ConflictError) Error() string {
 // The operator of a baseline's trial.
 const baselineOperator = "baseline"
 
-// RunExperiment runs experiment e with every trial in st, or resumes it if st holds an
-// experiment of that name: the trials already stored are reused, the search replays to where
-// it stopped and goes on, and ends with the trials of a run that was never interrupted. The
-// baselines are evaluated first, at the last fidelity level, as trials with operator
-// "baseline". Each baseline that the space represents exactly (see space.SearchSpace.Nearest)
-// and that meets the constraints is also put into the first population (Config.Initial), up to
-// its size, and listed in Summary.Seeded; its evaluation at the last fidelity level comes from
-// the baseline's, and it is trained at the lower levels only. A cancelled ctx stops the run after the evaluations in flight are abandoned; the
-// experiment is then marked interrupted and the Summary covers the completed batches.
+// RunExperiment runs experiment e as the coordinator of its search, every trial in st, or resumes
+// it if st holds an experiment of that name: the trials already stored are reused, the search
+// replays to where it stopped and goes on, and ends with the trials of a run that was never
+// interrupted.
+//
+// The coordinator holds the experiment (store.Store.HoldExperiment) while it runs, so that a
+// second coordinator of it is refused with a *store.HeldError; a hold that is not renewed
+// expires after RunOptions.Lease. It queues each fidelity level of each batch in st in proposal
+// order and reads the results in that order, whichever worker finishes first; unless
+// RunOptions.NoWorkers is set, a Worker of K slots × T threads in this process trains them, and
+// nas worker processes elsewhere may help. The baselines are queued first, at the last
+// fidelity level, as trials with operator "baseline", and train beside the first batch. Each baseline that the space represents
+// exactly (see space.SearchSpace.Nearest) and that meets the constraints is also put into the
+// first population (Config.Initial), up to its size, and listed in Summary.Seeded; its
+// evaluation at the last fidelity level comes from the baseline's, and it is trained at the
+// lower levels only. A cancelled ctx stops the run; the trials in training are handed back to
+// the queue, the experiment is marked interrupted and the Summary covers the completed batches.
 func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOptions) (*Summary, error) {
-	k, t, err := e.Parallelism(opt.Workers, opt.Threads)
-	if err != nil {
-		return nil, err
+	var k, t int // no worker in this process
+	if !opt.NoWorkers {
+		var err error
+		if k, t, err = e.Parallelism(opt.Workers, opt.Threads); err != nil {
+			return nil, err
+		}
 	}
 	ds, err := data.Open(e.Dataset, opt.DataDirs...)
 	if err != nil {
@@ -132,47 +149,81 @@ func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOp
 		return nil, err
 	}
 	name := orElse(opt.Name, e.Name)
-	exp, resumed, err := openExperiment(ctx, st, e, name, opt.Version)
+	lease := orElse(opt.Lease, DefaultLease)
+	owner := processName()
+	exp, resumed, err := openExperiment(ctx, st, e, name, opt.Version, owner, lease)
 	if err != nil {
 		return nil, err
 	}
 
-	tr := &trainer{e: e, name: name, ds: ds, report: opt.Training, last: e.lastFidelity(),
-		st: st, checkpoints: opt.CheckpointDir, warn: opt.Warn,
-		latency: slices.Contains(e.Objectives, evaluator.Latency)}
-	for range k {
-		p := parallel.NewPool(t)
-		defer p.Close()
-		tr.pools = append(tr.pools, p)
-	}
-	c := &storeCache{st: st, exp: exp.ID, t: tr, unmatched: map[rowKey]int{}}
-	if err := c.loadRows(ctx); err != nil {
-		return nil, err
+	parent := ctx
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var background sync.WaitGroup
+	defer background.Wait()
+	background.Go(func() {
+		for sleep(ctx, lease/3) == nil {
+			if err := st.HoldExperiment(ctx, exp.ID, owner, lease); err != nil && ctx.Err() == nil {
+				stop(fmt.Errorf("lost the hold on experiment %q: %w", name, err))
+			}
+		}
+	})
+	q := &storeQueue{st: st, e: e, exp: exp.ID, name: name, last: e.lastFidelity(),
+		latency: slices.Contains(e.Objectives, evaluator.Latency), rows: map[rowKey][]int64{}}
+	err = q.prepare(ctx)
+	if err == nil && k > 0 {
+		w := &Worker{Store: st, Experiment: name, Slots: k, Threads: t, Lease: lease, Version: opt.Version,
+			Training: opt.Training, CheckpointDir: opt.CheckpointDir, Warn: opt.Warn,
+			datasets: map[string]*data.Dataset{e.Dataset: ds}}
+		workers, stopWorkers := context.WithCancel(ctx)
+		defer stopWorkers()
+		background.Go(func() {
+			if err := w.Run(workers); err != nil {
+				stop(fmt.Errorf("worker: %w", err))
+			}
+		})
 	}
 	initial, seeded := e.seeds()
 	sum := &Summary{Experiment: name, Resumed: resumed, Objectives: e.Objectives, Workers: k, Threads: t, Seeded: seeded}
-	sum.Baselines, err = tr.baselines(ctx, c)
+	var baselines []int64
+	if err == nil {
+		baselines, err = q.queueBaselines(ctx)
+	}
 	var res *Result[space.Genome]
 	if err == nil {
-		res, err = Run(ctx, Space[space.Genome](e.Space), tr, c, Config[space.Genome]{
+		res, err = RunQueued(ctx, Space[space.Genome](e.Space), Queue[space.Genome](q), Config[space.Genome]{
 			Strategy: e.Strategy, Seed: e.Seed, Objectives: len(e.Objectives), Budget: e.Evaluations,
-			MaxTime: e.MaxTime, Workers: k, Threads: t, Fidelities: e.Fidelity.Levels, Eta: e.Fidelity.Eta,
+			MaxTime: e.MaxTime, Workers: 1, Threads: 1, Fidelities: e.Fidelity.Levels, Eta: e.Fidelity.Eta,
 			Initial: initial, Progress: opt.Progress,
 		})
 	}
+	if err == nil {
+		sum.Baselines, err = q.baselines(ctx, baselines)
+	}
 	sum.Status = store.ExperimentDone
 	switch {
+	case parent.Err() != nil:
+		sum.Status, err = store.ExperimentInterrupted, parent.Err()
 	case ctx.Err() != nil:
-		sum.Status, err = store.ExperimentInterrupted, ctx.Err()
+		sum.Status, err = store.ExperimentFailed, context.Cause(ctx)
 	case err != nil:
 		sum.Status = store.ExperimentFailed
 	}
-	if serr := st.SetExperimentStatus(context.WithoutCancel(ctx), exp.ID, sum.Status); serr != nil && err == nil {
-		err = serr
+	stop(nil) // the workers hand back what they hold, and the hold is no longer renewed
+	background.Wait()
+	var held *store.HeldError
+	if !errors.As(err, &held) { // a coordinator that lost its hold writes nothing more
+		keep := context.WithoutCancel(ctx)
+		if serr := st.SetExperimentStatus(keep, exp.ID, sum.Status); serr != nil && err == nil {
+			err = serr
+		}
+		if rerr := st.ReleaseExperiment(keep, exp.ID, owner); rerr != nil && err == nil {
+			err = rerr
+		}
 	}
 	if res != nil {
 		sum.Stats, sum.DuplicateRate = res.Stats, res.Stats.DuplicateRate()
-		sum.Front = tr.front(res)
+		sum.Front = q.front(res)
 	}
 	return sum, err
 }
@@ -237,22 +288,68 @@ func (e *Experiment) constrain() error {
 const fingerprintPrefix = "# nas search fingerprint: "
 
 // openExperiment returns the experiment called name in st, checking that e's fingerprint agrees
-// with its own, or creates it. The stored configuration is e's YAML followed by a comment line
-// holding the fingerprint.
-func openExperiment(ctx context.Context, st store.Store, e *Experiment, name, version string) (store.Experiment, bool, error) {
-	exp, err := st.Experiment(ctx, name)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		exp = store.Experiment{Name: name, Config: e.storedConfig(), Seed: e.Seed, Strategy: e.Strategy.Name(), Machine: store.ThisMachine(version)}
-		exp.ID, err = st.CreateExperiment(ctx, exp)
-		return exp, false, err
-	case err != nil:
-		return exp, false, err
+// with its own, or creates it, and makes owner its coordinator for lease. The stored
+// configuration is e's YAML followed by a comment line holding the fingerprint. It returns a
+// *store.HeldError, having written nothing, if another coordinator holds the experiment.
+func openExperiment(ctx context.Context, st store.Store, e *Experiment, name, version, owner string, lease time.Duration) (store.Experiment, bool, error) {
+	for {
+		exp, err := st.Experiment(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			exp = store.Experiment{Name: name, Config: e.storedConfig(), Seed: e.Seed, Strategy: e.Strategy.Name(),
+				Machine: store.ThisMachine(version), Coordinator: store.Hold{Owner: owner, Until: time.Now().Add(lease)}}
+			exp.ID, err = st.CreateExperiment(ctx, exp)
+			if errors.Is(err, store.ErrExists) {
+				continue // another coordinator created it a moment ago
+			}
+			return exp, false, err
+		}
+		if err != nil {
+			return exp, false, err
+		}
+		if parts := fingerprintDiff(exp.Config, e.fingerprint()); len(parts) > 0 {
+			return exp, true, &ConflictError{Name: name, Parts: parts}
+		}
+		if err := holdExperiment(ctx, st, exp.ID, owner, lease); err != nil {
+			return exp, true, err
+		}
+		return exp, true, st.SetExperimentStatus(ctx, exp.ID, store.ExperimentRunning)
 	}
-	if parts := fingerprintDiff(exp.Config, e.fingerprint()); len(parts) > 0 {
-		return exp, true, &ConflictError{Name: name, Parts: parts}
+}
+
+// holdExperiment takes the hold on experiment id for owner. A hold of a coordinator that was
+// killed on this machine is taken over at once rather than when it expires, and the trials its
+// workers held are handed back.
+func holdExperiment(ctx context.Context, st store.Store, id int64, owner string, lease time.Duration) error {
+	err := st.HoldExperiment(ctx, id, owner, lease)
+	var held *store.HeldError
+	if errors.As(err, &held) && deadHere(held.Hold.Owner) {
+		if err := takeOver(ctx, st, id, held.Hold.Owner); err != nil {
+			return err
+		}
+		err = st.HoldExperiment(ctx, id, owner, lease)
 	}
-	return exp, true, st.SetExperimentStatus(ctx, exp.ID, store.ExperimentRunning)
+	return err
+}
+
+// takeOver ends the hold of dead, a coordinator that no longer runs, on experiment id, and hands
+// the trials its workers held back to the queue.
+func takeOver(ctx context.Context, st store.Store, id int64, dead string) error {
+	if err := st.ReleaseExperiment(ctx, id, dead); err != nil {
+		return err
+	}
+	trials, err := st.Trials(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, t := range trials {
+		if t.Status == store.TrialRunning && t.LeaseOwner == dead {
+			err := st.FinishTrial(ctx, t.ID, dead, evaluator.Result{Status: evaluator.StatusCancelled})
+			if err != nil && !errors.Is(err, store.ErrLeaseLost) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // storedConfig returns the configuration the store keeps: the YAML as given, then a comment line
@@ -285,191 +382,267 @@ func fingerprintDiff(config []byte, fp map[string]string) []string {
 	return parts
 }
 
-// trainer evaluates an experiment's candidates and baselines: it implements Evaluator.
-type trainer struct {
+// storeQueue is the search's Queue over a store: outcomes are looked up in the store's
+// evaluation cache, and each fidelity level of a batch is queued as trials of the experiment,
+// in proposal order, for workers to train; their results are read back in that order.
+type storeQueue struct {
+	st      store.Store
 	e       *Experiment
-	name    string // the experiment's name in the store
-	ds      *data.Dataset
-	pools   []*parallel.Pool // one per worker slot
-	last    float64          // the last fidelity level
-	latency bool             // latency is an objective, so it is measured at every level
-	report  func(Training)
+	exp     int64
+	name    string  // the experiment's name in the store
+	last    float64 // the last fidelity level
+	latency bool    // latency is an objective, so it is measured at every level
 
-	st          store.Store
-	checkpoints string // the checkpoint folder; empty for none
-	warn        func(string)
+	// rows holds the IDs of the trials that earlier runs of the experiment queued, by what
+	// they are, not yet matched by a trial of this run: a matched trial is not queued again.
+	// A trial that ended in a transient error (not cached) is left out, to be tried again.
+	rows map[rowKey][]int64
 }
 
-// Evaluate trains the candidate of req.
-func (t *trainer) Evaluate(ctx context.Context, req Request[space.Genome]) (Outcome, error) {
-	arch, err := t.candidate(req.Genome, req.Trial)
-	if err != nil {
-		return Outcome{}, err
-	}
-	r, err := t.train(ctx, arch, req.Key, req.Fidelity, t.pools[req.Worker], Training{Trial: req.Trial, Name: arch.Name, Worker: req.Worker, Fidelity: req.Fidelity})
-	if err != nil {
-		return Outcome{}, err
-	}
-	return t.outcome(r), nil
+// rowKey identifies a trial of an experiment, up to its repetitions.
+type rowKey struct {
+	generation int
+	operator   string
+	key        store.EvalKey
 }
 
-// candidate decodes g, the genome of trial, and names it after the trial.
-func (t *trainer) candidate(g space.Genome, trial int) (*space.Arch, error) {
-	a, err := t.e.Space.Decode(g)
+func specKey(s store.TrialSpec) rowKey { return rowKey{s.Generation, s.Operator, s.Key} }
+
+// prepare stores the recipes of the experiment's fidelity levels, which workers read, and
+// loads the trials of earlier runs.
+func (q *storeQueue) prepare(ctx context.Context) error {
+	levels := slices.Concat([]float64{0}, q.e.Fidelity.Levels)
+	for _, l := range levels {
+		r := q.e.RecipeAt(l)
+		js, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := q.st.PutRecipe(ctx, store.Recipe{Hash: r.Hash(), JSON: js}); err != nil {
+			return err
+		}
+	}
+	trials, err := q.st.Trials(ctx, q.exp)
+	if err != nil {
+		return err
+	}
+	evs, err := q.st.Evaluations(ctx, q.exp)
+	if err != nil {
+		return err
+	}
+	failed := map[int64]bool{}
+	for _, ev := range evs {
+		failed[ev.Trial.ID] = ev.Result.Status == evaluator.StatusError
+	}
+	for _, t := range trials {
+		if !failed[t.ID] {
+			k := specKey(t.TrialSpec)
+			q.rows[k] = append(q.rows[k], t.ID)
+		}
+	}
+	return nil
+}
+
+// key returns the store's key of evaluating the network hash at fidelity level fid. Its
+// fidelity is the training budget in passes over the training split (epochs × data fraction),
+// so that the same training has one key whichever field an experiment's levels vary.
+func (q *storeQueue) key(hash string, fid float64) store.EvalKey {
+	r := q.e.RecipeAt(fid)
+	return store.EvalKey{ArchHash: hash, Dataset: q.e.Dataset, RecipeHash: r.Hash(),
+		Fidelity: float64(r.Epochs) * r.DataFraction, Seed: q.e.Seed}
+}
+
+// Lookup returns the cached outcome of the network key at fidelity level fid.
+func (q *storeQueue) Lookup(ctx context.Context, key string, fid float64) (Outcome, bool, error) {
+	r, ok, err := q.st.Lookup(ctx, q.key(key, fid))
+	if err != nil || !ok {
+		return Outcome{}, false, err
+	}
+	return q.outcome(r), true, nil
+}
+
+// EvaluateLevel queues the trials of a level and returns the outcomes of those to be trained.
+func (q *storeQueue) EvaluateLevel(ctx context.Context, trials []Trial[space.Genome]) ([]Outcome, error) {
+	specs := make([]store.TrialSpec, len(trials))
+	known := make([]*evaluator.Result, len(trials))
+	for i, t := range trials {
+		specs[i] = store.TrialSpec{Key: q.key(t.Key, t.Fidelity), Generation: t.Batch, Parents: t.Parents,
+			Operator: t.Operator, Latency: t.Fidelity == q.last || q.latency}
+		switch {
+		case t.Source == Trained:
+			arch, err := q.candidate(t.Genome, t.Request.Trial)
+			if err != nil {
+				return nil, err
+			}
+			if err := q.putArch(ctx, arch, t.Key); err != nil {
+				return nil, err
+			}
+		case t.Outcome.Detail != nil:
+			if r := t.Outcome.Detail.(evaluator.Result); r.Status == evaluator.StatusError {
+				known[i] = &r // not cached, so not to be found by the queue: recorded as it is
+			}
+		}
+	}
+	evs, err := q.run(ctx, specs, known)
 	if err != nil {
 		return nil, err
 	}
-	a.Name = fmt.Sprintf("%s/t%d", t.name, trial)
+	var outs []Outcome
+	for i, t := range trials {
+		if t.Source == Trained {
+			outs = append(outs, q.outcome(evs[i].Result))
+		}
+	}
+	return outs, nil
+}
+
+// putArch stores arch, whose hash must be hash.
+func (q *storeQueue) putArch(ctx context.Context, arch *space.Arch, hash string) error {
+	rec, err := store.ArchOf(arch)
+	if err != nil {
+		return err
+	}
+	if rec.Hash != hash {
+		panic(fmt.Sprintf("search: trial key %s, but its network hashes to %s", hash, rec.Hash))
+	}
+	return q.st.PutArch(ctx, rec)
+}
+
+// run queues the trials specs and returns their evaluations in order once every one is finished.
+func (q *storeQueue) run(ctx context.Context, specs []store.TrialSpec, known []*evaluator.Result) ([]store.Evaluation, error) {
+	ids, err := q.queue(ctx, specs, known)
+	if err != nil {
+		return nil, err
+	}
+	return q.wait(ctx, ids)
+}
+
+// queue queues the trials specs, in order, unless an earlier run queued them, and returns their
+// IDs. A trial whose result is known to be a transient error is recorded with it instead of
+// being queued.
+func (q *storeQueue) queue(ctx context.Context, specs []store.TrialSpec, known []*evaluator.Result) ([]int64, error) {
+	ids := make([]int64, len(specs))
+	var add []int // indices in specs of trials to add, in order
+	for i, s := range specs {
+		k := specKey(s)
+		if rows := q.rows[k]; len(rows) > 0 {
+			ids[i], q.rows[k] = rows[0], rows[1:]
+			continue
+		}
+		add = append(add, i)
+	}
+	for len(add) > 0 {
+		n := 0
+		for n < len(add) && known[add[n]] == nil {
+			n++
+		}
+		if n == 0 {
+			i := add[0]
+			id, err := q.st.RecordTrial(ctx, q.exp, specs[i], *known[i])
+			if err != nil {
+				return nil, err
+			}
+			ids[i], add = id, add[1:]
+			continue
+		}
+		batch := make([]store.TrialSpec, n)
+		for j, i := range add[:n] {
+			batch[j] = specs[i]
+		}
+		got, err := q.st.AddTrials(ctx, q.exp, batch)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range add[:n] {
+			ids[i] = got[j]
+		}
+		add = add[n:]
+	}
+	return ids, nil
+}
+
+// wait returns the evaluations of the trials ids, in order, once every one is finished.
+func (q *storeQueue) wait(ctx context.Context, ids []int64) ([]store.Evaluation, error) {
+	return waitEvaluations(ctx, q.st, ids)
+}
+
+// waitEvaluations returns the evaluations of the trials ids of st, in order, once every one is
+// finished.
+func waitEvaluations(ctx context.Context, st store.Store, ids []int64) ([]store.Evaluation, error) {
+	evs := make([]store.Evaluation, len(ids))
+	delay := pollMin
+	for i := 0; i < len(ids); {
+		ev, err := st.Evaluation(ctx, ids[i])
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if err := sleep(ctx, delay); err != nil {
+				return nil, err
+			}
+			delay = min(2*delay, pollMax)
+			continue
+		case err != nil:
+			return nil, err
+		}
+		evs[i], delay = ev, pollMin
+		i++
+	}
+	return evs, nil
+}
+
+// candidate decodes g, the genome of trial, and names it after the trial.
+func (q *storeQueue) candidate(g space.Genome, trial int) (*space.Arch, error) {
+	a, err := q.e.Space.Decode(g)
+	if err != nil {
+		return nil, err
+	}
+	a.Name = fmt.Sprintf("%s/t%d", q.name, trial)
 	return a, nil
 }
 
-// train trains arch, whose hash is hash, at fidelity level fid on pool. A cancelled training is
-// an error, never a result: it is redone when the search resumes.
-func (t *trainer) train(ctx context.Context, arch *space.Arch, hash string, fid float64, pool *parallel.Pool, tr Training) (evaluator.Result, error) {
-	r := t.e.RecipeAt(fid)
-	r.Threads = pool.Threads()
-	opt := evaluator.Options{Seed: t.e.Seed, Pool: pool, SkipLatency: fid != t.last && !t.latency}
-	if cp := t.checkpointer(t.key(hash, fid)); cp != nil && r.Epochs > 1 {
-		opt.Checkpoints = cp
-	}
-	return train(ctx, arch, t.ds, r, opt, t.report, tr)
-}
-
-// key returns the store's key of training the network hash at fidelity level fid. Its fidelity
-// is the training budget in passes over the training split, so that the same training has one
-// key whichever field an experiment's levels vary.
-func (t *trainer) key(hash string, fid float64) store.EvalKey {
-	r := t.e.RecipeAt(fid)
-	return store.EvalKey{ArchHash: hash, Dataset: t.e.Dataset, RecipeHash: r.Hash(), Fidelity: passes(r), Seed: t.e.Seed}
-}
-
-// checkpointer returns the checkpoints of the training key, or nil when the run keeps none.
-func (t *trainer) checkpointer(key store.EvalKey) *store.FileCheckpoints {
-	if t.checkpoints == "" {
-		return nil
-	}
-	return &store.FileCheckpoints{Store: t.st, Dir: t.checkpoints, Key: key, Name: key.ArchHash[:min(12, len(key.ArchHash))], Warn: t.warn}
-}
-
-// train trains arch on ds under r with opt, telling report (if set) how tr goes. A cancelled
-// training is an error, never a result: it is redone when the run resumes.
-func train(ctx context.Context, arch *space.Arch, ds *data.Dataset, r evaluator.Recipe, opt evaluator.Options, report func(Training), tr Training) (evaluator.Result, error) {
-	if report != nil {
-		opt.Progress = func(p evaluator.Progress) {
-			tr.Progress = p
-			report(tr)
-		}
-		defer func() {
-			tr.Done = true
-			report(tr)
-		}()
-	}
-	res, err := evaluator.Evaluate(ctx, arch, ds, r, opt)
-	switch {
-	case err != nil:
-		return res, fmt.Errorf("%s: %w", arch.Name, err)
-	case res.Status == evaluator.StatusCancelled && ctx.Err() != nil:
-		return res, ctx.Err()
-	case res.Status == evaluator.StatusCancelled:
-		return res, fmt.Errorf("%s: training cancelled: %s", arch.Name, res.Message)
-	}
-	return res, nil
-}
-
 // outcome returns the search's view of a result: its objectives, or why it failed.
-func (t *trainer) outcome(r evaluator.Result) Outcome {
+func (q *storeQueue) outcome(r evaluator.Result) Outcome {
 	o := Outcome{Detail: r}
 	if r.Status != evaluator.StatusOK {
 		o.Failure = string(r.Status) + ": " + r.Message
 		return o
 	}
-	for _, ob := range t.e.Objectives {
+	for _, ob := range q.e.Objectives {
 		o.Objectives = append(o.Objectives, ob.Cost(r))
 	}
 	return o
 }
 
-// baselines evaluates the baselines at the last fidelity level, taking what the store has
-// cached, and records them as trials; it returns their entries.
-func (t *trainer) baselines(ctx context.Context, c *storeCache) ([]Entry, error) {
-	bs := t.e.Baselines
-	results := make([]evaluator.Result, len(bs))
+// queueBaselines queues the baselines at the last fidelity level, ahead of the search's trials
+// but without waiting for them, so that no worker idles while a baseline trains, and returns
+// their trial IDs.
+func (q *storeQueue) queueBaselines(ctx context.Context) ([]int64, error) {
+	bs := q.e.Baselines
 	specs := make([]store.TrialSpec, len(bs))
-	var jobs []int
 	for i, b := range bs {
-		specs[i] = store.TrialSpec{Key: c.key(b.Hash, t.last), Operator: baselineOperator}
-		r, ok, err := c.st.Lookup(ctx, specs[i].Key)
-		switch {
-		case err != nil:
+		specs[i] = store.TrialSpec{Key: q.key(b.Hash, q.last), Operator: baselineOperator, Latency: true}
+		if err := q.putArch(ctx, b.Arch, b.Hash); err != nil {
 			return nil, err
-		case ok:
-			results[i] = r
-			if err := c.reuse(ctx, specs[i], r); err != nil {
-				return nil, err
-			}
-		default:
-			jobs = append(jobs, i)
 		}
 	}
-	err := trainAll(ctx, t.pools, len(jobs), func(ctx context.Context, j int, pool *parallel.Pool, w int) error {
-		i := jobs[j]
-		b := bs[i]
-		r, err := t.train(ctx, b.Arch, b.Hash, t.last, pool, Training{Trial: -1, Name: b.Arch.Name, Worker: w, Fidelity: t.last})
-		if err != nil {
-			return err
-		}
-		results[i] = r
-		return c.record(context.WithoutCancel(ctx), specs[i], b.Arch, r)
-	})
-	var entries []Entry
-	for i, b := range bs {
-		if results[i].Status != "" { // not evaluated when the run stopped first
-			entries = append(entries, entry(-1, b.Arch, b.Hash, 0, baselineOperator, results[i]))
-		}
-	}
-	return entries, err
+	return q.queue(ctx, specs, make([]*evaluator.Result, len(bs)))
 }
 
-// trainAll runs do(ctx, j, pool, worker) for every job j in [0, n), in order, up to K at once
-// for the K pools given. With fewer jobs than pools, the jobs share the pools' threads, so that
-// no core idles. The first error cancels the jobs in flight and stops the rest; trainAll returns
-// every job's error.
-func trainAll(ctx context.Context, pools []*parallel.Pool, n int, do func(ctx context.Context, j int, pool *parallel.Pool, worker int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make([]error, n)
-	queue := make(chan int)
-	var wg sync.WaitGroup
-	workers := min(len(pools), n)
-	for w := range workers {
-		pool := pools[w]
-		if workers < len(pools) {
-			pool = parallel.NewPool(len(pools) * pools[0].Threads() / workers)
-			defer pool.Close()
-		}
-		wg.Go(func() {
-			for j := range queue {
-				if errs[j] = do(ctx, j, pool, w); errs[j] != nil {
-					cancel()
-				}
-			}
-		})
+// baselines returns the entries of the baselines, queued as trials ids, once all are evaluated.
+func (q *storeQueue) baselines(ctx context.Context, ids []int64) ([]Entry, error) {
+	bs := q.e.Baselines
+	evs, err := q.wait(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
-feed:
-	for j := range n {
-		select {
-		case queue <- j:
-		case <-ctx.Done():
-			break feed
-		}
+	entries := make([]Entry, len(bs))
+	for i, b := range bs {
+		entries[i] = entry(-1, b.Arch, b.Hash, 0, baselineOperator, evs[i].Result)
 	}
-	close(queue)
-	wg.Wait()
-	return errors.Join(errs...)
+	return entries, nil
 }
 
 // front returns the entries of the front of res, best first by the first objective.
-func (t *trainer) front(res *Result[space.Genome]) []Entry {
+func (q *storeQueue) front(res *Result[space.Genome]) []Entry {
 	idx := slices.Clone(res.Front)
 	sort.SliceStable(idx, func(a, b int) bool {
 		return res.Trials[idx[a]].Outcome.Objectives[0] < res.Trials[idx[b]].Outcome.Objectives[0]
@@ -477,7 +650,7 @@ func (t *trainer) front(res *Result[space.Genome]) []Entry {
 	entries := make([]Entry, len(idx))
 	for i, j := range idx {
 		tr := res.Trials[j]
-		arch, err := t.candidate(tr.Genome, tr.Request.Trial)
+		arch, err := q.candidate(tr.Genome, tr.Request.Trial)
 		if err != nil {
 			panic("search: a trial's genome no longer decodes: " + err.Error())
 		}
@@ -492,123 +665,4 @@ func entry(trial int, a *space.Arch, hash string, batch int, op string, r evalua
 		Status: r.Status, Message: r.Message, ValAcc: r.ValAcc, Params: r.Params, MACs: r.MACs,
 		LatencyMs: r.LatencyB1Ms, TrainSeconds: r.TrainSeconds,
 	}
-}
-
-// storeCache is the search's Cache and Recorder over a store: outcomes are looked up in the
-// store's evaluation cache, each evaluation is recorded as a trial of the experiment as soon as
-// it ends, and every other trial (a duplicate, a reused outcome) when its batch is complete.
-type storeCache struct {
-	st  store.Store
-	exp int64
-	t   *trainer
-
-	mu sync.Mutex // guards unmatched, which baselines' workers record into
-	// unmatched counts the trials of earlier runs of the experiment not yet matched by a trial
-	// of this run: a matched trial is already in the store.
-	unmatched map[rowKey]int
-}
-
-// rowKey identifies a trial of an experiment, up to its repetitions.
-type rowKey struct {
-	generation int
-	operator   string
-	key        store.EvalKey
-}
-
-func specKey(s store.TrialSpec) rowKey { return rowKey{s.Generation, s.Operator, s.Key} }
-
-// loadRows counts the finished trials of earlier runs.
-func (c *storeCache) loadRows(ctx context.Context) error {
-	rows, err := c.st.Trials(ctx, c.exp)
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		if r.Status == store.TrialDone {
-			c.unmatched[specKey(r.TrialSpec)]++
-		}
-	}
-	return nil
-}
-
-// matched reports whether an earlier run stored the trial s, and counts it as matched.
-func (c *storeCache) matched(s store.TrialSpec) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := specKey(s)
-	if c.unmatched[k] == 0 {
-		return false
-	}
-	c.unmatched[k]--
-	return true
-}
-
-// key returns the store's key of evaluating the network hash at fidelity level fid.
-func (c *storeCache) key(hash string, fid float64) store.EvalKey { return c.t.key(hash, fid) }
-
-func (c *storeCache) spec(req Request[space.Genome]) store.TrialSpec {
-	return store.TrialSpec{Key: c.key(req.Key, req.Fidelity), Generation: req.Batch, Parents: req.Parents, Operator: req.Operator}
-}
-
-// Lookup returns the cached outcome of the network key at fidelity level fid.
-func (c *storeCache) Lookup(ctx context.Context, key string, fid float64) (Outcome, bool, error) {
-	r, ok, err := c.st.Lookup(ctx, c.key(key, fid))
-	if err != nil || !ok {
-		return Outcome{}, false, err
-	}
-	return c.t.outcome(r), true, nil
-}
-
-// Put records the evaluation of req as a trial with its architecture and result.
-func (c *storeCache) Put(ctx context.Context, req Request[space.Genome], o Outcome) error {
-	arch, err := c.t.candidate(req.Genome, req.Trial)
-	if err != nil {
-		return err
-	}
-	return c.record(ctx, c.spec(req), arch, o.Detail.(evaluator.Result))
-}
-
-// Record stores a trial that was not evaluated in this run: a duplicate, or an outcome from
-// the cache. An evaluated trial was stored by Put.
-func (c *storeCache) Record(ctx context.Context, t Trial[space.Genome]) error {
-	if t.Source == Trained {
-		return nil
-	}
-	return c.reuse(ctx, c.spec(t.Request), t.Outcome.Detail.(evaluator.Result))
-}
-
-// record stores an evaluation of arch that ran in this run.
-func (c *storeCache) record(ctx context.Context, s store.TrialSpec, arch *space.Arch, r evaluator.Result) error {
-	rec, err := store.ArchOf(arch)
-	if err != nil {
-		return err
-	}
-	if rec.Hash != s.Key.ArchHash {
-		panic(fmt.Sprintf("search: trial key %s, but its network hashes to %s", s.Key.ArchHash, rec.Hash))
-	}
-	if err := c.st.PutArch(ctx, rec); err != nil {
-		return err
-	}
-	c.matched(s) // an earlier run's attempt, whose result was not cached, stays beside it
-	if _, err := c.st.RecordTrial(ctx, c.exp, s, r); err != nil {
-		return err
-	}
-	if cp := c.t.checkpointer(s.Key); cp != nil {
-		return cp.Remove() // the result is stored: its training's checkpoint has done its work
-	}
-	return nil
-}
-
-// reuse stores a trial whose result r was evaluated before, unless an earlier run stored it.
-func (c *storeCache) reuse(ctx context.Context, s store.TrialSpec, r evaluator.Result) error {
-	if c.matched(s) {
-		return nil
-	}
-	if r.Status == evaluator.StatusError {
-		// An error is not cached, so the trial cannot take its result from the cache.
-		_, err := c.st.RecordTrial(ctx, c.exp, s, r)
-		return err
-	}
-	_, err := c.st.AddTrials(ctx, c.exp, []store.TrialSpec{s})
-	return err
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/space"
@@ -55,6 +56,16 @@ type storedTrial struct {
 // any trial is not finished.
 func storedTrials(t *testing.T, st store.Store, name string) []storedTrial {
 	t.Helper()
+	done, open := finishedTrials(t, st, name)
+	if len(open) > 0 {
+		t.Fatalf("%d of %d trials are finished", len(done), len(done)+len(open))
+	}
+	return done
+}
+
+// finishedTrials returns the finished trials of experiment name, sorted, and the others.
+func finishedTrials(t *testing.T, st store.Store, name string) ([]storedTrial, []store.Trial) {
+	t.Helper()
 	ctx := context.Background()
 	exp, err := st.Experiment(ctx, name)
 	if err != nil {
@@ -68,8 +79,11 @@ func storedTrials(t *testing.T, st store.Store, name string) []storedTrial {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != len(all) {
-		t.Fatalf("%d of %d trials are finished", len(evs), len(all))
+	var open []store.Trial
+	for _, tr := range all {
+		if tr.Status != store.TrialDone {
+			open = append(open, tr)
+		}
 	}
 	out := make([]storedTrial, len(evs))
 	for i, ev := range evs {
@@ -77,7 +91,7 @@ func storedTrials(t *testing.T, st store.Store, name string) []storedTrial {
 			strings.Join(ev.Trial.Parents, ","), ev.Result.Status, ev.Result.ValAcc, ev.Cached}
 	}
 	slices.SortFunc(out, func(a, b storedTrial) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
-	return out
+	return out, open
 }
 
 func TestTinyExperimentStoresEveryTrial(t *testing.T) {
@@ -206,9 +220,14 @@ func TestInterruptedExperimentResumesToTheTrialsOfAnUninterruptedOne(t *testing.
 	if exp, err := st.Experiment(ctx, "tiny"); err != nil || exp.Status != store.ExperimentInterrupted {
 		t.Fatalf("stored status %q, %v; want interrupted", exp.Status, err)
 	}
-	partial := storedTrials(t, st, "tiny")
+	partial, open := finishedTrials(t, st, "tiny")
 	if n := len(partial); n < 4 || n >= 7 {
 		t.Fatalf("the interrupted run stored %d trials, want the baseline, the first generation and part of the second", n)
+	}
+	for _, tr := range open {
+		if tr.Status != store.TrialPending || tr.LeaseOwner != "" {
+			t.Errorf("after the interruption trial %d is %s under %q, want handed back to the queue", tr.ID, tr.Status, tr.LeaseOwner)
+		}
 	}
 
 	// The uninterrupted run had two workers of one thread; the resumed one has one of two.
@@ -229,21 +248,21 @@ func TestAChangedConfigurationIsNotResumed(t *testing.T) {
 	ctx := context.Background()
 	st, _ := openStore(t)
 	e := loadTiny(t)
-	if _, _, err := openExperiment(ctx, st, e, "tiny", ""); err != nil {
+	if _, _, err := openExperiment(ctx, st, e, "tiny", "", "me:1", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	e.Evaluations, e.Workers = 60, 2 // the budget and the parallelism may change
-	if _, resumed, err := openExperiment(ctx, st, e, "tiny", ""); err != nil || !resumed {
+	if _, resumed, err := openExperiment(ctx, st, e, "tiny", "", "me:1", time.Minute); err != nil || !resumed {
 		t.Fatalf("resuming with another budget: resumed %v, %v", resumed, err)
 	}
 	e.Seed++
 	e.Objectives = []evaluator.Objective{evaluator.ValAcc, evaluator.Params}
-	_, _, err := openExperiment(ctx, st, e, "tiny", "")
+	_, _, err := openExperiment(ctx, st, e, "tiny", "", "me:1", time.Minute)
 	var ce *ConflictError
 	if !errors.As(err, &ce) || !slices.Equal(ce.Parts, []string{"objectives", "seed"}) {
 		t.Fatalf("err = %v, want a ConflictError over objectives and seed", err)
 	}
-	if _, _, err := openExperiment(ctx, st, e, "tiny-2", ""); err != nil {
+	if _, _, err := openExperiment(ctx, st, e, "tiny-2", "", "me:1", time.Minute); err != nil {
 		t.Errorf("another name starts a new experiment: %v", err)
 	}
 }

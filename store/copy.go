@@ -29,6 +29,8 @@ type copyTable struct {
 var copyTables = []copyTable{
 	{name: "experiments", id: true},
 	{name: "architectures"},
+	{name: "recipes"},
+	{name: "workers"},
 	{name: "trials", id: true, refs: map[string]string{"experiment_id": "experiments", "result_id": "results",
 		"source_trial": "trials"}},
 	{name: "results", id: true, refs: map[string]string{"trial_id": "trials"}},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -96,7 +97,7 @@ func TestOpenRefusesWithoutTouching(t *testing.T) {
 				t.Fatal(err)
 			}
 			db.Close()
-		}, ErrNewerSchema, "nas.db was written by a newer nas (schema 7, this binary knows 2); upgrade nas"},
+		}, ErrNewerSchema, fmt.Sprintf("nas.db was written by a newer nas (schema 7, this binary knows %d); upgrade nas", SchemaVersion)},
 		{"NegativeSchemaVersion", func(t *testing.T, path string) {
 			filledDB(t, path)
 			db := rawDB(t, sqliteBackend, path, "mode=rw")

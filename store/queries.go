@@ -7,19 +7,22 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/gonas/nas/evaluator"
 )
 
 var experimentColumns = []string{"id", "name", "config", "seed", "strategy", "status", "created_at",
-	"updated_at", "finished_at", "cpu_model", "cores", "go_version", "nas_version"}
+	"updated_at", "finished_at", "cpu_model", "cores", "go_version", "nas_version", "coordinator",
+	"coordinator_since", "coordinator_until"}
 
 func scanExperiment(sc scanner) (Experiment, error) {
 	var e Experiment
 	err := sc.Scan(&e.ID, &e.Name, &e.Config, uintValue{&e.Seed}, &e.Strategy, &e.Status,
 		timeValue{&e.Created}, timeValue{&e.Updated}, timeValue{&e.Finished},
-		&e.Machine.CPUModel, &e.Machine.Cores, &e.Machine.GoVersion, &e.Machine.NASVersion)
+		&e.Machine.CPUModel, &e.Machine.Cores, &e.Machine.GoVersion, &e.Machine.NASVersion,
+		orZero[string]{&e.Coordinator.Owner}, timeValue{&e.Coordinator.Since}, timeValue{&e.Coordinator.Until})
 	return e, err
 }
 
@@ -32,11 +35,17 @@ func (s *DB) CreateExperiment(ctx context.Context, e Experiment) (int64, error) 
 			return err
 		}
 		now := timeArg(t)
+		var holder, since, until any
+		if e.Coordinator.Owner != "" {
+			holder, since, until = e.Coordinator.Owner, now, timeArg(e.Coordinator.Until)
+		}
 		err = tx.QueryRowContext(ctx, `INSERT INTO experiments (name, config, seed, strategy, status,
-			created_at, updated_at, cpu_model, cores, go_version, nas_version)
-			VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id`,
+			created_at, updated_at, cpu_model, cores, go_version, nas_version, coordinator,
+			coordinator_since, coordinator_until)
+			VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id`,
 			e.Name, string(e.Config), int64(e.Seed), e.Strategy, now, now,
-			e.Machine.CPUModel, e.Machine.Cores, e.Machine.GoVersion, e.Machine.NASVersion).Scan(&id)
+			e.Machine.CPUModel, e.Machine.Cores, e.Machine.GoVersion, e.Machine.NASVersion,
+			holder, since, until).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("experiment %q: %w", e.Name, ErrExists)
 		}
@@ -97,6 +106,47 @@ func (s *DB) SetExperimentStatus(ctx context.Context, id int64, status Experimen
 	})
 }
 
+// HoldExperiment makes owner the coordinator of an experiment; see Store. It panics if owner is
+// empty or lease is not positive.
+func (s *DB) HoldExperiment(ctx context.Context, id int64, owner string, lease time.Duration) error {
+	checkLease(owner, lease)
+	return s.write(ctx, func(tx txn) error {
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE experiments SET coordinator = ?1,
+			coordinator_since = CASE WHEN coordinator = ?1 THEN coordinator_since ELSE ?2 END,
+			coordinator_until = ?3
+			WHERE id = ?4 AND (coordinator IS NULL OR coordinator = ?1 OR coordinator_until < ?2)`,
+			owner, timeArg(now), timeArg(now.Add(lease)), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		e, err := scanExperiment(tx.QueryRowContext(ctx,
+			"SELECT "+columns("e", experimentColumns...)+" FROM experiments e WHERE id = ?", id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("experiment %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		return &HeldError{Experiment: e.Name, Hold: e.Coordinator}
+	})
+}
+
+// ReleaseExperiment ends owner's hold on an experiment; see Store.
+func (s *DB) ReleaseExperiment(ctx context.Context, id int64, owner string) error {
+	return s.write(ctx, func(tx txn) error {
+		_, err := tx.ExecContext(ctx, `UPDATE experiments SET coordinator = NULL, coordinator_since = NULL,
+			coordinator_until = NULL WHERE id = ? AND coordinator = ?`, id, owner)
+		return err
+	})
+}
+
 // oneRow returns notFound if res changed no row.
 func oneRow(res sql.Result, notFound error) error {
 	n, err := res.RowsAffected()
@@ -151,14 +201,14 @@ func (s *DB) Arch(ctx context.Context, hash string) (Arch, error) {
 }
 
 var trialColumns = []string{"id", "experiment_id", "arch_hash", "dataset", "recipe_hash", "fidelity",
-	"seed", "generation", "parents", "operator", "status", "lease_owner", "lease_until", "attempts",
-	"result_id", "created_at", "started_at", "finished_at", "phase", "source_trial"}
+	"seed", "generation", "parents", "operator", "latency", "status", "lease_owner", "lease_until",
+	"attempts", "result_id", "created_at", "started_at", "finished_at", "phase", "source_trial"}
 
 // trialDest returns the scan destinations for trialColumns into t.
 func trialDest(t *Trial) []any {
 	return []any{&t.ID, &t.ExperimentID, &t.Key.ArchHash, &t.Key.Dataset, &t.Key.RecipeHash,
 		&t.Key.Fidelity, uintValue{&t.Key.Seed}, &t.Generation, jsonValue{&t.Parents}, &t.Operator,
-		&t.Status, orZero[string]{&t.LeaseOwner}, timeValue{&t.LeaseUntil}, &t.Attempts,
+		&t.Latency, &t.Status, orZero[string]{&t.LeaseOwner}, timeValue{&t.LeaseUntil}, &t.Attempts,
 		orZero[int64]{&t.ResultID}, timeValue{&t.Created}, timeValue{&t.Started}, timeValue{&t.Finished},
 		&t.Phase, orZero[int64]{&t.Source}}
 }
@@ -224,12 +274,16 @@ func addTrial(ctx context.Context, tx txn, experimentID int64, t TrialSpec, now 
 	if t.Source != 0 {
 		source = t.Source
 	}
+	latency := 0
+	if t.Latency {
+		latency = 1
+	}
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO trials (experiment_id, arch_hash, dataset, recipe_hash,
-		fidelity, seed, generation, parents, operator, status, created_at, phase, source_trial)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id`,
+		fidelity, seed, generation, parents, operator, latency, status, created_at, phase, source_trial)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id`,
 		experimentID, t.Key.ArchHash, t.Key.Dataset, t.Key.RecipeHash, t.Key.Fidelity, int64(t.Key.Seed),
-		t.Generation, string(parents), t.Operator, timeArg(now), phase, source).Scan(&id)
+		t.Generation, string(parents), t.Operator, latency, timeArg(now), phase, source).Scan(&id)
 	return id, err
 }
 
@@ -395,7 +449,7 @@ func (s *DB) FinishTrial(ctx context.Context, trialID int64, owner string, r eva
 		if err != nil {
 			return err
 		}
-		return finish(ctx, tx, trialID, r, now)
+		return finish(ctx, tx, trialID, owner, r, now)
 	})
 }
 
@@ -417,7 +471,7 @@ func (s *DB) RecordTrial(ctx context.Context, experimentID int64, t TrialSpec, r
 		if id, err = addTrial(ctx, tx, experimentID, t, now); err != nil {
 			return err
 		}
-		return finish(ctx, tx, id, r, now)
+		return finish(ctx, tx, id, "", r, now)
 	})
 	return id, err
 }
@@ -431,9 +485,10 @@ func checkStatus(s evaluator.Status) error {
 	return fmt.Errorf("unknown result status %q", s)
 }
 
-// finish stores r as the result of trial trialID, caches it under the trial's key unless it is
-// a transient failure, and marks the trial done.
-func finish(ctx context.Context, tx txn, trialID int64, r evaluator.Result, now time.Time) error {
+// finish stores r as the result of trial trialID, computed by worker (recorded if it is a
+// registered worker), caches it under the trial's key unless it is a transient failure, and
+// marks the trial done.
+func finish(ctx context.Context, tx txn, trialID int64, worker string, r evaluator.Result, now time.Time) error {
 	var key EvalKey
 	var params, macs int64
 	err := tx.QueryRowContext(ctx, `SELECT t.arch_hash, t.dataset, t.recipe_hash, t.fidelity, t.seed,
@@ -452,11 +507,11 @@ func finish(ctx context.Context, tx txn, trialID int64, r evaluator.Result, now 
 	var resultID int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO results (trial_id, status, message, val_loss,
 		val_acc, test_loss, test_acc, tested, train_seconds, images_per_sec, latency_b1_ms,
-		latency_b128_ms, peak_mem_bytes, threads, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		latency_b128_ms, peak_mem_bytes, threads, created_at, worker)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT name FROM workers WHERE name = ?)) RETURNING id`,
 		trialID, r.Status, r.Message, floatArg(r.ValLoss), floatArg(r.ValAcc), testLoss, testAcc,
 		tested, floatArg(r.TrainSeconds), floatArg(r.ImagesPerSec), floatArg(r.LatencyB1Ms),
-		floatArg(r.LatencyB128Ms), r.PeakMemBytes, r.Threads, timeArg(now)).Scan(&resultID)
+		floatArg(r.LatencyB128Ms), r.PeakMemBytes, r.Threads, timeArg(now), worker).Scan(&resultID)
 	if err != nil {
 		return err
 	}
@@ -596,7 +651,7 @@ func (s *DB) evaluations(ctx context.Context, where string, arg any) ([]Evaluati
 			var ev Evaluation
 			dest := append([]any{&ev.Experiment}, trialDest(&ev.Trial)...)
 			dest = append(dest, archDest(&ev.Arch)...)
-			dest = append(dest, &ev.ResultID, &ev.Cached)
+			dest = append(dest, &ev.ResultID, &ev.Cached, orZero[string]{&ev.Worker})
 			if err := sc.Scan(append(dest, resultDest(&ev.Result)...)...); err != nil {
 				return ev, err
 			}
@@ -604,7 +659,7 @@ func (s *DB) evaluations(ctx context.Context, where string, arg any) ([]Evaluati
 			untested(&ev.Result)
 			return ev, nil
 		}, "SELECT e.name, "+columns("t", trialColumns...)+", "+columns("a", archColumns...)+
-			", r.id, r.trial_id <> t.id, "+columns("r", resultColumns...)+`
+			", r.id, r.trial_id <> t.id, r.worker, "+columns("r", resultColumns...)+`
 			FROM trials t JOIN experiments e ON e.id = t.experiment_id
 			JOIN architectures a ON a.hash = t.arch_hash JOIN results r ON r.id = t.result_id
 			WHERE `+where+" ORDER BY t.id", arg)
@@ -634,4 +689,99 @@ func (s *DB) evaluations(ctx context.Context, where string, arg any) ([]Evaluati
 		return rows.Err()
 	})
 	return evs, err
+}
+
+// PutRecipe stores r unless its hash is stored already; see Store. It panics if r.Hash is empty.
+func (s *DB) PutRecipe(ctx context.Context, r Recipe) error {
+	if r.Hash == "" {
+		panic("store: PutRecipe of a recipe without a hash")
+	}
+	return s.write(ctx, func(tx txn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO recipes (hash, recipe) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`,
+			r.Hash, string(r.JSON))
+		return err
+	})
+}
+
+// Recipe returns the recipe stored under hash; see Store.
+func (s *DB) Recipe(ctx context.Context, hash string) (Recipe, error) {
+	r := Recipe{Hash: hash}
+	err := s.read(ctx, func(tx txn) error {
+		err := tx.QueryRowContext(ctx, "SELECT recipe FROM recipes WHERE hash = ?", hash).Scan(&r.JSON)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("recipe %s: %w", hash, ErrNotFound)
+		}
+		return err
+	})
+	return r, err
+}
+
+var workerColumns = []string{"name", "host", "pid", "cpu_model", "cores", "slots", "threads",
+	"go_version", "nas_version", "started_at", "seen_at", "stopped_at"}
+
+// PutWorker stores or updates a worker, seen now; see Store. It panics if w.Name is empty.
+func (s *DB) PutWorker(ctx context.Context, w Worker) error {
+	if w.Name == "" {
+		panic("store: PutWorker of a worker without a name")
+	}
+	return s.write(ctx, func(tx txn) error {
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO workers (`+strings.Join(workerColumns, ", ")+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, threads = excluded.threads,
+			seen_at = excluded.seen_at, stopped_at = excluded.stopped_at`,
+			w.Name, w.Host, w.PID, w.Machine.CPUModel, w.Machine.Cores, w.Slots, w.Threads,
+			w.Machine.GoVersion, w.Machine.NASVersion, timeArg(w.Started), timeArg(now), timeArg(w.Stopped))
+		return err
+	})
+}
+
+// Workers returns every registered worker with what it holds and has done; see Store.
+func (s *DB) Workers(ctx context.Context) ([]Worker, error) {
+	var ws []Worker
+	err := s.read(ctx, func(tx txn) error {
+		var err error
+		ws, err = queryAll(ctx, tx, func(sc scanner) (Worker, error) {
+			var w Worker
+			err := sc.Scan(&w.Name, &w.Host, &w.PID, &w.Machine.CPUModel, &w.Machine.Cores, &w.Slots,
+				&w.Threads, &w.Machine.GoVersion, &w.Machine.NASVersion, timeValue{&w.Started},
+				timeValue{&w.Seen}, timeValue{&w.Stopped}, &w.Results, floatValue{&w.TrainSeconds})
+			return w, err
+		}, "SELECT "+columns("w", workerColumns...)+`,
+			(SELECT count(*) FROM results r WHERE r.worker = w.name),
+			(SELECT coalesce(sum(r.train_seconds), 0) FROM results r WHERE r.worker = w.name)
+			FROM workers w ORDER BY w.seen_at DESC, w.name`)
+		if err != nil {
+			return err
+		}
+		index := make(map[string]int, len(ws))
+		for i, w := range ws {
+			index[w.Name] = i
+		}
+		now, err := s.d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, lease_owner FROM trials
+			WHERE status = 'running' AND lease_until >= ? ORDER BY id`, timeArg(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var owner string
+			if err := rows.Scan(&id, &owner); err != nil {
+				return err
+			}
+			if i, ok := index[owner]; ok {
+				ws[i].Holding = append(ws[i].Holding, id)
+			}
+		}
+		return rows.Err()
+	})
+	return ws, err
 }

@@ -148,7 +148,59 @@ SELECT e.name AS experiment, e.strategy, e.status, e.seed,
        e.created_at, e.finished_at, e.cpu_model, e.cores, e.go_version, e.nas_version
 FROM experiments e;
 `,
-	// 2: final trainings and checkpoints. A trial's phase says whether a search scored it or
+	// 2: many machines. The recipes that trials name, so that a worker elsewhere can train a
+	// trial from the database alone; whether a trial measures latency; the coordinator that
+	// holds an experiment; the workers and which of them computed each result.
+	`
+CREATE TABLE recipes (
+	hash   TEXT PRIMARY KEY,
+	recipe TEXT NOT NULL
+);
+
+ALTER TABLE trials ADD COLUMN latency INTEGER NOT NULL DEFAULT 1;
+
+ALTER TABLE experiments ADD COLUMN coordinator TEXT;
+ALTER TABLE experiments ADD COLUMN coordinator_since TEXT;
+ALTER TABLE experiments ADD COLUMN coordinator_until TEXT;
+
+CREATE TABLE workers (
+	name        TEXT PRIMARY KEY,
+	host        TEXT NOT NULL,
+	pid         INTEGER NOT NULL,
+	cpu_model   TEXT NOT NULL,
+	cores       INTEGER NOT NULL,
+	slots       INTEGER NOT NULL,
+	threads     INTEGER NOT NULL,
+	go_version  TEXT NOT NULL,
+	nas_version TEXT NOT NULL,
+	started_at  TEXT NOT NULL,
+	seen_at     TEXT NOT NULL,
+	stopped_at  TEXT
+);
+
+ALTER TABLE results ADD COLUMN worker TEXT REFERENCES workers (name);
+
+DROP VIEW v_results;
+CREATE VIEW v_results AS
+SELECT e.name AS experiment, t.id AS trial_id, t.arch_hash, a.name, a.family, a.params, a.macs,
+       r.val_acc, r.test_acc, r.train_seconds, r.status,
+       t.generation, t.operator, t.dataset, t.fidelity, t.seed, r.val_loss, r.test_loss,
+       r.images_per_sec, r.latency_b1_ms, r.latency_b128_ms, r.peak_mem_bytes, r.threads,
+       r.message, r.trial_id <> t.id AS cached, r.id AS result_id, t.finished_at, r.worker
+FROM trials t
+JOIN experiments e ON e.id = t.experiment_id
+JOIN architectures a ON a.hash = t.arch_hash
+JOIN results r ON r.id = t.result_id;
+
+CREATE VIEW v_workers AS
+SELECT w.name AS worker, w.host, w.pid, w.cpu_model, w.cores, w.slots, w.threads, w.nas_version,
+       w.started_at, w.seen_at, w.stopped_at,
+       (SELECT count(*) FROM trials t WHERE t.status = 'running' AND t.lease_owner = w.name) AS holding,
+       (SELECT count(*) FROM results r WHERE r.worker = w.name) AS results,
+       (SELECT sum(r.train_seconds) FROM results r WHERE r.worker = w.name) AS train_seconds
+FROM workers w;
+`,
+	// 3: final trainings and checkpoints. A trial's phase says whether a search scored it or
 	// nas finalize trained it with a full recipe; a final trial names the search trial it
 	// came from. A long training's last checkpoint is a file beside the database, named here
 	// with its checksum. The views show the phase, and v_finals puts each final result beside
@@ -177,7 +229,7 @@ SELECT e.name AS experiment, t.id AS trial_id, t.arch_hash, a.name, a.family, a.
        r.val_acc, r.test_acc, r.train_seconds, r.status,
        t.generation, t.operator, t.dataset, t.fidelity, t.seed, r.val_loss, r.test_loss,
        r.images_per_sec, r.latency_b1_ms, r.latency_b128_ms, r.peak_mem_bytes, r.threads,
-       r.message, r.trial_id <> t.id AS cached, r.id AS result_id, t.finished_at,
+       r.message, r.trial_id <> t.id AS cached, r.id AS result_id, t.finished_at, r.worker,
        t.phase, t.source_trial
 FROM trials t
 JOIN experiments e ON e.id = t.experiment_id
@@ -211,7 +263,7 @@ FROM experiments e;
 CREATE VIEW v_finals AS
 SELECT e.name AS experiment, t.id AS trial_id, t.source_trial, t.arch_hash, a.name, a.family,
        a.params, a.macs, t.seed, r.status, r.test_acc, r.test_loss, r.train_seconds,
-       sr.val_acc AS search_val_acc, s.fidelity AS search_fidelity, t.fidelity, r.message
+       sr.val_acc AS search_val_acc, s.fidelity AS search_fidelity, t.fidelity, r.message, r.worker
 FROM trials t
 JOIN experiments e ON e.id = t.experiment_id
 JOIN architectures a ON a.hash = t.arch_hash
@@ -223,4 +275,4 @@ WHERE t.phase = 'final';
 }
 
 // SchemaVersion is the schema version this binary writes: the number of migrations it knows.
-const SchemaVersion = 2
+const SchemaVersion = 3

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gonas/nas/evaluator"
@@ -16,7 +17,8 @@ import (
 // all, whatever happens to the process.
 type Store interface {
 	// CreateExperiment stores e (its ID, Status and times are ignored) as a running experiment
-	// and returns its ID. It returns ErrExists if an experiment of that name is stored.
+	// and returns its ID; if e.Coordinator names an owner, the experiment is created held by it
+	// until e.Coordinator.Until. It returns ErrExists if an experiment of that name is stored.
 	CreateExperiment(ctx context.Context, e Experiment) (int64, error)
 	// Experiment returns the experiment called name, or ErrNotFound.
 	Experiment(ctx context.Context, name string) (Experiment, error)
@@ -25,12 +27,23 @@ type Store interface {
 	// SetExperimentStatus sets the status of experiment id, and its finish time to now for every
 	// status but ExperimentRunning. It returns ErrNotFound if there is no such experiment.
 	SetExperimentStatus(ctx context.Context, id int64, status ExperimentStatus) error
+	// HoldExperiment makes owner the coordinator of experiment id until now+lease, or extends
+	// owner's hold. It returns a *HeldError if another owner holds the experiment and its hold
+	// has not expired, and ErrNotFound if there is no such experiment.
+	HoldExperiment(ctx context.Context, id int64, owner string, lease time.Duration) error
+	// ReleaseExperiment ends owner's hold on experiment id; it does nothing if owner does not
+	// hold it.
+	ReleaseExperiment(ctx context.Context, id int64, owner string) error
 
 	// PutArch stores a under a.Hash. An architecture already stored under that hash is kept as
 	// it is, since a canonical hash names one network whatever its spelling.
 	PutArch(ctx context.Context, a Arch) error
 	// Arch returns the architecture stored under hash, or ErrNotFound.
 	Arch(ctx context.Context, hash string) (Arch, error)
+	// PutRecipe stores r under r.Hash; a recipe already stored under that hash is kept.
+	PutRecipe(ctx context.Context, r Recipe) error
+	// Recipe returns the recipe stored under hash, or ErrNotFound.
+	Recipe(ctx context.Context, hash string) (Recipe, error)
 
 	// AddTrials queues trials as pending trials of experiment experimentID and returns their IDs
 	// in order. Every architecture they name must have been stored with PutArch. A trial whose
@@ -71,6 +84,13 @@ type Store interface {
 	// and result, in the order the trials were added.
 	Evaluations(ctx context.Context, experimentID int64) ([]Evaluation, error)
 
+	// PutWorker stores w, or updates the worker of that name, with now as the time it was
+	// last seen; a worker calls it at start and then as often as it renews its leases.
+	PutWorker(ctx context.Context, w Worker) error
+	// Workers returns every worker that has registered, the most recently seen first, with the
+	// trials each holds and the results each has computed.
+	Workers(ctx context.Context) ([]Worker, error)
+
 	// SaveCheckpoint records c as the last checkpoint of the training c.Key, replacing the one
 	// before, which it returns (zero if there was none) so that the caller can remove its file.
 	SaveCheckpoint(ctx context.Context, c Checkpoint) (Checkpoint, error)
@@ -107,6 +127,53 @@ type Experiment struct {
 	Updated  time.Time
 	Finished time.Time // zero while running
 	Machine  Machine
+	// Coordinator is the process that runs the experiment's search, if any holds it.
+	Coordinator Hold
+}
+
+// Hold is a lease on an experiment: Owner coordinates it from Since until Until, unless it
+// renews the hold first. Owner is empty when nobody holds the experiment.
+type Hold struct {
+	Owner        string
+	Since, Until time.Time
+}
+
+// HeldError says that another coordinator holds an experiment.
+type HeldError struct {
+	Experiment string
+	Hold       Hold
+}
+
+// Error names the holder, since when it holds the experiment and when its hold expires.
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("experiment %q is held by the coordinator %s since %s (its hold expires at %s unless renewed); wait for that search to end, or, if it died, for its hold to expire",
+		e.Experiment, e.Hold.Owner, e.Hold.Since.UTC().Format(time.DateTime+" UTC"), e.Hold.Until.UTC().Format(time.TimeOnly))
+}
+
+// Recipe is a training recipe as the store keeps it, under the hash that trials name. The store
+// does not interpret JSON.
+type Recipe struct {
+	Hash string
+	JSON []byte // the evaluator.Recipe
+}
+
+// Worker is a process that trains queued trials: its name (also its lease owner), where it
+// runs, and what it has done.
+type Worker struct {
+	Name    string // e.g. "host:pid"
+	Host    string
+	PID     int
+	Machine Machine
+	Slots   int // trainings at once
+	Threads int // engine threads per training
+	Started time.Time
+	Seen    time.Time // the last PutWorker
+	Stopped time.Time // zero unless it stopped cleanly
+
+	// Filled in by Workers.
+	Holding      []int64 // IDs of the trials it holds under a live lease
+	Results      int     // results it has computed
+	TrainSeconds float64 // their training time
 }
 
 // Machine describes the computer an experiment ran on, so that times can be compared honestly.
@@ -144,6 +211,8 @@ type TrialSpec struct {
 	Generation int
 	Parents    []string // hashes of the parent architectures, if any
 	Operator   string   // what made the architecture: "init", "seed" (a baseline in the first population), "mutate", "crossover", "crossover+mutate", "baseline", "train", "final"
+	// Latency asks the worker to measure the trained network's latency.
+	Latency bool
 	// Phase is PhaseSearch (the default when empty) or PhaseFinal.
 	Phase Phase
 	// Source is the ID of the search trial a final trial trains again; 0 for none.
@@ -206,6 +275,7 @@ type Evaluation struct {
 	ResultID   int64
 	Cached     bool // the result was computed by another trial and taken from the cache
 	Result     evaluator.Result
+	Worker     string // the worker that computed the result; empty if it ran outside the queue
 }
 
 // Errors returned by Store methods; test for them with errors.Is.

@@ -42,7 +42,7 @@ func TestDBCheck(t *testing.T) {
 		code int
 		want string // in stdout for code 0, in stderr otherwise
 	}{
-		{"Sound", []string{"db", "check", "--db", good}, 0, good + fmt.Sprintf(": ok (schema %d, 0 experiments)", store.SchemaVersion)},
+		{"Sound", []string{"db", "check", "--db", good}, 0, fmt.Sprintf("%s: ok (schema %d, 0 experiments)", good, store.SchemaVersion)},
 		{"FlagFirst", []string{"db", "--db", good, "check"}, 0, ": ok"},
 		{"Missing", []string{"db", "check", "--db", filepath.Join(dir, "none.db")}, 2, "no database at " + dir},
 		{"NotADatabase", []string{"db", "check", "--db", text}, 2, "is not a SQLite database"},

@@ -91,10 +91,10 @@ func (c *finalizeCommand) Run(ctx context.Context, args []string, stdout, stderr
 		defer mu.Unlock()
 		p := t.Progress
 		if t.Done {
-			fmt.Fprintf(stderr, "%s: done, %s\n", t.Name, p.Elapsed.Round(1e9))
+			fmt.Fprintf(stderr, "%s (trial %d): done, %s\n", t.Name, t.Trial, p.Elapsed.Round(1e9))
 			return
 		}
-		fmt.Fprintf(stderr, "%s: epoch %d/%d, train loss %.4f, train acc %.2f%%\n", t.Name, p.Epoch, p.Epochs, p.Loss, 100*p.Acc)
+		fmt.Fprintf(stderr, "%s (trial %d): epoch %d/%d, train loss %.4f, train acc %.2f%%\n", t.Name, t.Trial, p.Epoch, p.Epochs, p.Loss, 100*p.Acc)
 	}
 
 	st, err := openStoreWrite(*dbPath)

@@ -36,8 +36,9 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	fs := newFlagSet(c, "EXPERIMENT.yaml [flags]", stderr)
 	dbPath := dbFlag(fs)
 	name := fs.String("name", "", "the experiment's `NAME` in the store (default: the YAML's name)")
-	workers := fs.Int("workers", 0, "`K` trainings at once (default: the YAML's, else the machine's choice)")
+	workers := fs.Int("workers", -1, "`K` trainings at once in this process; 0 only coordinates, leaving the trials to nas worker (default: the YAML's, else the machine's choice)")
 	threads := fs.Int("threads", 0, "`T` engine threads per training; K×T must not exceed the cores")
+	lease := fs.Duration("lease", search.DefaultLease, "how long the hold on the experiment and the leases on trials outlast this process if it dies")
 	dataDir := fs.String("data-dir", "", "look for the data set in `DIR`/NAME first")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout at the end")
 	seeds := fs.String("seeds", "", "a sweep: run the experiment once per seed of `LIST` (such as 1-5 or 1,3,7), named EXP/STRATEGY/sSEED")
@@ -46,8 +47,11 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	if *workers < 0 || *threads < 0 {
-		return badInputf("--workers and --threads must not be negative (0: the machine's choice)")
+	if *workers < -1 || *threads < 0 {
+		return badInputf("--workers and --threads must not be negative")
+	}
+	if *lease <= 0 {
+		return badInputf("--lease must be positive, such as 30s (got %v)", *lease)
 	}
 	if _, inSweep := sweepRunOf(ctx); !inSweep && (*seeds != "" || *strategies != "") {
 		if *name != "" {
@@ -62,13 +66,15 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	if err := applySweepRun(ctx, e); err != nil {
 		return badInput(err)
 	}
-	k, t, err := e.Parallelism(*workers, *threads)
-	if err != nil {
-		return badInput(err)
+	var k, t int // only coordinating
+	if *workers != 0 {
+		if k, t, err = e.Parallelism(max(*workers, 0), *threads); err != nil {
+			return badInput(err)
+		}
 	}
 	st, err := openStoreWrite(*dbPath)
 	if err != nil {
-		return dbError(*dbPath, err)
+		return err
 	}
 	defer st.Close()
 
@@ -76,11 +82,16 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	if expName == "" {
 		expName = e.Name
 	}
-	fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, %d trainings at once × %d threads, store %s\n",
-		expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, st.Where())
+	if k > 0 {
+		fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, %d trainings at once × %d threads, store %s\n",
+			expName, e.Strategy.Name(), e.Dataset, e.Evaluations, k, t, st.Where())
+	} else {
+		fmt.Fprintf(stderr, "%s: %s on %s, %d evaluations, coordinating only: nas worker --db %s trains the trials\n",
+			expName, e.Strategy.Name(), e.Dataset, e.Evaluations, st.Where())
+	}
 	v := newSearchView(stderr, e)
-	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, Progress: v.batch, Training: v.training,
-		CheckpointDir: store.CheckpointDir(*dbPath), Warn: v.warn}
+	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, NoWorkers: k == 0, Lease: *lease,
+		Progress: v.batch, Training: v.training, CheckpointDir: store.CheckpointDir(*dbPath), Warn: v.warn}
 	if *dataDir != "" {
 		opt.DataDirs = []string{*dataDir}
 	}
@@ -98,6 +109,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 		}
 	}
 	var (
+		held       *store.HeldError
 		conflict   *search.ConflictError
 		constraint *search.ConstraintError
 		config     *space.ConfigError
@@ -106,6 +118,8 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &held):
+		return err
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("interrupted; run the same command again to resume %q", expName)
 	case errors.As(err, &conflict):
@@ -203,7 +217,7 @@ func (v *searchView) training(t search.Training) {
 	defer v.mu.Unlock()
 	if t.Done {
 		delete(v.inFlight, t.Worker)
-		if t.Trial >= 0 {
+		if !t.Baseline {
 			v.finished++
 		}
 	} else {
@@ -229,7 +243,7 @@ func (v *searchView) render() {
 		if p.Epochs > 0 && p.Steps > 0 {
 			frac = (float64(p.Epoch-1) + float64(p.Step)/float64(p.Steps)) / float64(p.Epochs)
 		}
-		if t.Trial >= 0 {
+		if !t.Baseline {
 			done += 100 * frac
 		}
 		epoch := ""
