@@ -11,6 +11,49 @@ import (
 type Optimizer interface {
 	// Step applies one update with learning rate lr, using each Param's Grad as left by Backward.
 	Step(lr float64)
+	// State returns what the optimizer carries from one step to the next, for a checkpoint.
+	// Its buffers alias the optimizer's memory: copy them before the next Step to keep them.
+	State() OptimizerState
+	// SetState restores a state that State returned for an optimizer of the same kind over a
+	// graph of the same parameters, copying its buffers. It returns an error naming the first
+	// buffer that is missing or of another size, and then changes nothing.
+	SetState(s OptimizerState) error
+}
+
+// OptimizerState is an optimizer's state between steps: the number of steps taken and its
+// buffers by PyTorch's names ("momentum_buffer" for SGD with momentum, "exp_avg" and
+// "exp_avg_sq" for AdamW), each with one slice per parameter, in the graph's Params order.
+type OptimizerState struct {
+	Steps   int
+	Buffers map[string][][]float32
+}
+
+// setState copies s's buffers into dst, which has the same names and sizes, and returns an
+// error without copying anything if they do not match.
+func setState(dst map[string][][]float32, s OptimizerState) error {
+	if len(s.Buffers) != len(dst) {
+		return fmt.Errorf("engine: optimizer state has %d buffer kinds, want %d", len(s.Buffers), len(dst))
+	}
+	for name, bufs := range dst {
+		src, ok := s.Buffers[name]
+		if !ok {
+			return fmt.Errorf("engine: optimizer state has no %s", name)
+		}
+		if len(src) != len(bufs) {
+			return fmt.Errorf("engine: optimizer state has %s for %d parameters, want %d", name, len(src), len(bufs))
+		}
+		for k := range bufs {
+			if len(src[k]) != len(bufs[k]) {
+				return fmt.Errorf("engine: %s of parameter %d has %d values, want %d", name, k, len(src[k]), len(bufs[k]))
+			}
+		}
+	}
+	for name, bufs := range dst {
+		for k := range bufs {
+			copy(bufs[k], s.Buffers[name][k])
+		}
+	}
+	return nil
 }
 
 // optimChunk is how many float32s of one parameter one chunk of an update covers.
@@ -82,6 +125,7 @@ type SGDConfig struct {
 type SGD struct {
 	cfg    SGDConfig
 	buf    [][]float32
+	steps  int
 	lr     float32
 	update paramUpdate
 }
@@ -130,8 +174,28 @@ func NewSGD(g *Graph, cfg SGDConfig) *SGD {
 
 // Step applies one update with learning rate lr.
 func (o *SGD) Step(lr float64) {
+	o.steps++
 	o.lr = float32(lr)
 	o.update.run()
+}
+
+func (o *SGD) buffers() map[string][][]float32 {
+	if o.buf == nil {
+		return map[string][][]float32{}
+	}
+	return map[string][][]float32{"momentum_buffer": o.buf}
+}
+
+// State returns the step count and the momentum buffers (none without momentum).
+func (o *SGD) State() OptimizerState { return OptimizerState{Steps: o.steps, Buffers: o.buffers()} }
+
+// SetState restores a state that State returned.
+func (o *SGD) SetState(s OptimizerState) error {
+	if err := setState(o.buffers(), s); err != nil {
+		return err
+	}
+	o.steps = s.Steps
+	return nil
 }
 
 // AdamWConfig sets up AdamW. Zero Beta1, Beta2 and Eps mean PyTorch's defaults.
@@ -203,4 +267,20 @@ func (o *AdamW) Step(lr float64) {
 	o.stepSize = float32(lr / (1 - math.Pow(o.cfg.Beta1, float64(o.t))))
 	o.sqrtBC2 = float32(math.Sqrt(1 - math.Pow(o.cfg.Beta2, float64(o.t))))
 	o.update.run()
+}
+
+func (o *AdamW) buffers() map[string][][]float32 {
+	return map[string][][]float32{"exp_avg": o.m, "exp_avg_sq": o.v}
+}
+
+// State returns the step count t and the moment estimates.
+func (o *AdamW) State() OptimizerState { return OptimizerState{Steps: o.t, Buffers: o.buffers()} }
+
+// SetState restores a state that State returned; the next Step is step s.Steps+1.
+func (o *AdamW) SetState(s OptimizerState) error {
+	if err := setState(o.buffers(), s); err != nil {
+		return err
+	}
+	o.t = s.Steps
+	return nil
 }

@@ -128,3 +128,69 @@ func TestAdamW(t *testing.T) {
 		})
 	}
 }
+
+// An optimizer restored with SetState from another's State continues bit for bit as the
+// original does, and a state of the wrong shape is refused without changing anything.
+func TestOptimizerStateRoundTrip(t *testing.T) {
+	makers := map[string]func(g *Graph) Optimizer{
+		"sgd nesterov": func(g *Graph) Optimizer {
+			return NewSGD(g, SGDConfig{Momentum: 0.9, Nesterov: true, WeightDecay: 1e-2})
+		},
+		"sgd plain": func(g *Graph) Optimizer { return NewSGD(g, SGDConfig{WeightDecay: 1e-2}) },
+		"adamw":     func(g *Graph) Optimizer { return NewAdamW(g, AdamWConfig{WeightDecay: 1e-2}) },
+	}
+	for name, make := range makers {
+		t.Run(name, func(t *testing.T) {
+			a, b := optimGraph(), optimGraph()
+			defer a.Pool().Close()
+			defer b.Pool().Close()
+			oa, ob := make(a), make(b)
+			grads := newNormalRand(4, 4)
+			step := func(g *Graph, o Optimizer, lr float64, rng *normalRand) {
+				for _, p := range g.Params() {
+					fillGaussian(p.Grad, rng, 1, 0)
+				}
+				o.Step(lr)
+			}
+			for range 3 {
+				step(a, oa, 0.01, grads)
+			}
+			s := oa.State()
+			if s.Steps != 3 {
+				t.Fatalf("State().Steps = %d after 3 steps", s.Steps)
+			}
+			for k, p := range a.Params() {
+				copy(b.Params()[k].Value, p.Value)
+			}
+			if err := ob.SetState(s); err != nil {
+				t.Fatal(err)
+			}
+			ra, rb := newNormalRand(5, 5), newNormalRand(5, 5)
+			for range 2 {
+				step(a, oa, 0.02, ra)
+				step(b, ob, 0.02, rb)
+			}
+			for k, p := range a.Params() {
+				for i, v := range p.Value {
+					if math.Float32bits(v) != math.Float32bits(b.Params()[k].Value[i]) {
+						t.Fatalf("%s[%d]: restored %v, original %v", p.Name, i, b.Params()[k].Value[i], v)
+					}
+				}
+			}
+			for kind, bufs := range s.Buffers {
+				short := OptimizerState{Steps: 1, Buffers: map[string][][]float32{kind: {bufs[0][:1], bufs[1]}}}
+				for other, ob2 := range s.Buffers {
+					if other != kind {
+						short.Buffers[other] = ob2
+					}
+				}
+				if err := ob.SetState(short); err == nil {
+					t.Errorf("SetState took a %s of 1 value for %d", kind, len(bufs[0]))
+				}
+				if ob.State().Steps != 5 {
+					t.Errorf("a refused SetState changed the step count to %d", ob.State().Steps)
+				}
+			}
+		})
+	}
+}

@@ -18,7 +18,7 @@ import (
 type Options struct {
 	// Seed fixes initialisation, the validation split, data order and augmentation.
 	Seed uint64
-	// Test evaluates the test split at the end (final training and reports only).
+	// Test evaluates the test split at the end, as Recipe.Test does.
 	Test bool
 	// Pool runs the engine; nil means a pool of Recipe.Threads threads (all cores if 0).
 	Pool *parallel.Pool
@@ -26,6 +26,10 @@ type Options struct {
 	Progress func(Progress)
 	// SkipLatency leaves out the latency measurements (a search's low-fidelity rungs).
 	SkipLatency bool
+	// Checkpoints, when set, keeps the training's state at the end of every epoch; a training
+	// whose Checkpoints hold a checkpoint of it goes on from there, and ends with the bits of a
+	// training never interrupted.
+	Checkpoints Checkpointer
 	// Trained, when set, is called with the trained model and the input normalisation it was
 	// trained with, after the measurements of a training that ended ok (to save it).
 	Trained func(m *Model, norm data.Norm)
@@ -103,8 +107,22 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 
 	start := time.Now()
 	var images int
-	step := 0
-	for epoch := 1; epoch <= r.Epochs && res.Status == StatusOK; epoch++ {
+	step, first := 0, 1
+	var before time.Duration // the training time of the runs a checkpoint continues
+	var id Checkpoint
+	if opt.Checkpoints != nil {
+		id = Checkpoint{RecipeHash: r.Hash(), Dataset: ds.Name, Seed: opt.Seed}
+		if id.ArchHash, err = arch.Hash(); err != nil {
+			return res, err
+		}
+		if c := model.resume(opt.Checkpoints, id, r.Epochs, optim); c != nil {
+			first, step, images = c.Epoch+1, c.Step, c.Images
+			before = time.Duration(c.Seconds * float64(time.Second))
+			res.Epochs = slices.Clone(c.History)
+		}
+	}
+	elapsed := func() time.Duration { return before + time.Since(start) }
+	for epoch := first; epoch <= r.Epochs && res.Status == StatusOK; epoch++ {
 		t0 := time.Now()
 		var lossSum float64
 		var correct, seen int
@@ -120,7 +138,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 			correct += model.Loss.Correct()
 			seen += b.N
 			images += b.N
-			elapsed := time.Since(start)
+			elapsed := elapsed()
 			if opt.Progress != nil {
 				opt.Progress(Progress{Epoch: epoch, Epochs: r.Epochs, Step: b.Step + 1, Steps: steps,
 					Loss: lossSum / float64(seen), Acc: float64(correct) / float64(seen),
@@ -151,12 +169,19 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		}
 		ep.Seconds = time.Since(t0).Seconds()
 		res.Epochs = append(res.Epochs, ep)
+		if opt.Checkpoints != nil && res.Status == StatusOK {
+			c := id
+			c.Epoch, c.Step, c.Images, c.Seconds, c.History = epoch, step, images, elapsed().Seconds(), res.Epochs
+			if err := opt.Checkpoints.Save(model.snapshot(c, optim)); err != nil {
+				return res, fmt.Errorf("saving the checkpoint of epoch %d: %w", epoch, err)
+			}
+		}
 		if opt.Progress != nil {
 			opt.Progress(Progress{Epoch: epoch, Epochs: r.Epochs, Step: steps, Steps: steps, Done: true,
-				Loss: ep.TrainLoss, Acc: ep.TrainAcc, Elapsed: time.Since(start), EpochResult: ep})
+				Loss: ep.TrainLoss, Acc: ep.TrainAcc, Elapsed: elapsed(), EpochResult: ep})
 		}
 	}
-	res.TrainSeconds = time.Since(start).Seconds()
+	res.TrainSeconds = elapsed().Seconds()
 	if res.TrainSeconds > 0 {
 		res.ImagesPerSec = float64(images) / res.TrainSeconds
 	}
@@ -166,7 +191,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	if res.Status != StatusOK {
 		return res, nil
 	}
-	if opt.Test && ds.Test != nil && ds.Test.Len() > 0 {
+	if (opt.Test || r.Test) && ds.Test != nil && ds.Test.Len() > 0 {
 		res.TestLoss, res.TestAcc, err = model.evaluate(ctx, ds.Test, norm)
 		if err != nil {
 			res.Status, res.Message = StatusCancelled, err.Error()

@@ -14,20 +14,23 @@ type Objective string
 const (
 	ValAcc  Objective = "val_acc"  // validation accuracy
 	TestAcc Objective = "test_acc" // test accuracy, for reports: a search never sees the test split
-	MACs    Objective = "macs"     // multiply-accumulates of one sample's forward pass
-	Params  Objective = "params"   // learned parameters
-	Latency Objective = "latency"  // measured milliseconds of a batch-1 forward pass
+	// FinalAcc is the test accuracy of a final training (nas finalize); reports take a network's
+	// mean over its final trainings, and its validation accuracy where it has none.
+	FinalAcc Objective = "final_acc"
+	MACs     Objective = "macs"    // multiply-accumulates of one sample's forward pass
+	Params   Objective = "params"  // learned parameters
+	Latency  Objective = "latency" // measured milliseconds of a batch-1 forward pass
 )
 
 // Maximised reports whether larger values of o are better (the accuracies).
-func (o Objective) Maximised() bool { return o == ValAcc || o == TestAcc }
+func (o Objective) Maximised() bool { return o == ValAcc || o == TestAcc || o == FinalAcc }
 
 // Of returns r's figure for o.
 func (o Objective) Of(r Result) float64 {
 	switch o {
 	case ValAcc:
 		return r.ValAcc
-	case TestAcc:
+	case TestAcc, FinalAcc:
 		return r.TestAcc
 	case MACs:
 		return float64(r.MACs)
@@ -54,6 +57,8 @@ func (o Objective) Label() string {
 		return "val. accuracy"
 	case TestAcc:
 		return "test accuracy"
+	case FinalAcc:
+		return "final accuracy"
 	case MACs:
 		return "MACs"
 	case Params:

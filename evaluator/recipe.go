@@ -54,6 +54,11 @@ type Recipe struct {
 	Flip    bool    `yaml:"flip" json:"flip"`
 	Erase   float64 `yaml:"erase" json:"erase"`
 
+	// Test evaluates the test split once training ends. nas finalize sets it; a search refuses
+	// it, since it ranks on the validation split. A tested training has its own hash, so that
+	// its result never stands for an untested one's, nor the other way round.
+	Test bool `yaml:"test,omitempty" json:"test,omitempty"`
+
 	// TimeLimit stops training when exceeded (status over_budget); 0 means none.
 	TimeLimit Duration `yaml:"time_limit" json:"time_limit"`
 	// Threads is the engine's thread count; 0 means every core. It does not change results.

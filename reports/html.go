@@ -17,7 +17,7 @@ var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nas report: {{.Name}}</title>
+<title>nas {{.Kind}}: {{.Name}}</title>
 <style>
 body { font-family: "Liberation Sans", Arial, Helvetica, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; }
@@ -35,7 +35,7 @@ details { margin-top: 2em; }
 </style>
 </head>
 <body>
-<h1>nas report: {{.Name}}</h1>
+<h1>nas {{.Kind}}: {{.Name}}</h1>
 {{template "table" .Summary}}
 <div class="figures">
 {{range .Figures}}<figure id="figure-{{.Name}}">
@@ -44,9 +44,10 @@ details { margin-top: 2em; }
 </figure>
 {{end}}</div>
 {{range .Tables}}{{template "table" .}}{{end}}
-<details id="all-trials"><summary>Every finished trial ({{len .All.Rows}})</summary>
-{{template "table" .All}}
+{{with .All}}<details id="all-trials"><summary>Every finished trial ({{len .Rows}})</summary>
+{{template "table" .}}
 </details>
+{{end}}
 </body>
 </html>
 {{define "table"}}<section class="table">
@@ -71,15 +72,21 @@ type htmlFigure struct {
 // WriteHTML writes the report as one self-contained HTML page: the summary, every figure as
 // inline SVG, every table, and every finished trial.
 func (r *Report) WriteHTML(w io.Writer) error {
-	ts := r.Tables()
+	all := r.allTable()
+	return writePage(w, "report", r.Experiment.Name, r.Tables(), r.Figures(), &all)
+}
+
+// writePage writes a page titled "nas KIND: name" of the tables, the first one above the figures,
+// and of all, if not nil, folded at the end.
+func writePage(w io.Writer, kind, name string, ts []Table, figs []Figure, all *Table) error {
 	data := struct {
-		Name    string
-		Summary Table
-		Figures []htmlFigure
-		Tables  []Table
-		All     Table
-	}{Name: r.Experiment.Name, Summary: ts[0], Tables: ts[1:], All: r.allTable()}
-	for _, f := range r.Figures() {
+		Kind, Name string
+		Summary    Table
+		Figures    []htmlFigure
+		Tables     []Table
+		All        *Table
+	}{Kind: kind, Name: name, Summary: ts[0], Tables: ts[1:], All: all}
+	for _, f := range figs {
 		var b bytes.Buffer
 		if err := f.WriteSVG(&b); err != nil {
 			return err

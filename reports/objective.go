@@ -9,26 +9,34 @@ import (
 
 // Accuracies and Costs list the objectives of each kind in the order reports show them.
 var (
-	Accuracies = []evaluator.Objective{evaluator.ValAcc, evaluator.TestAcc}
+	Accuracies = []evaluator.Objective{evaluator.ValAcc, evaluator.TestAcc, evaluator.FinalAcc}
 	Costs      = []evaluator.Objective{evaluator.MACs, evaluator.Params, evaluator.Latency}
 )
 
-// result returns c's figures as the Result they came from.
-func (c *Candidate) result() evaluator.Result {
-	return evaluator.Result{ValAcc: c.ValAcc, TestAcc: c.TestAcc, MACs: c.MACs, Params: c.Params, LatencyB1Ms: c.LatencyMs}
+// result returns c's figures as the Result they came from; its test accuracy is that of its
+// final trainings for FinalAcc.
+func (c *Candidate) result(o evaluator.Objective) evaluator.Result {
+	r := evaluator.Result{ValAcc: c.ValAcc, TestAcc: c.TestAcc, MACs: c.MACs, Params: c.Params, LatencyB1Ms: c.LatencyMs}
+	if o == evaluator.FinalAcc {
+		r.TestAcc = c.ValAcc
+		if c.Final != nil && c.Final.OK > 0 {
+			r.TestAcc = c.Final.TestAcc
+		}
+	}
+	return r
 }
 
 // Value returns c's figure for o.
-func (c *Candidate) Value(o evaluator.Objective) float64 { return o.Of(c.result()) }
+func (c *Candidate) Value(o evaluator.Objective) float64 { return o.Of(c.result(o)) }
 
 // cost returns c's figure for o as a value to minimise, as package pareto wants it.
-func (c *Candidate) cost(o evaluator.Objective) float64 { return o.Cost(c.result()) }
+func (c *Candidate) cost(o evaluator.Objective) float64 { return o.Cost(c.result(o)) }
 
 // Format writes c's figure for o as the tables show it: accuracies in percent, counts with
 // thousands separators, latency in milliseconds.
 func (c *Candidate) Format(o evaluator.Objective) string {
 	switch o {
-	case evaluator.ValAcc, evaluator.TestAcc:
+	case evaluator.ValAcc, evaluator.TestAcc, evaluator.FinalAcc:
 		return Percent(c.Value(o))
 	case evaluator.MACs, evaluator.Params:
 		return Thousands(int64(c.Value(o)))

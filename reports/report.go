@@ -56,6 +56,14 @@ type Report struct {
 	Progress []Step `json:"progress"`
 	// HypervolumeRef is the reference point of the hypervolumes in Progress.
 	HypervolumeRef Reference `json:"hypervolume_ref"`
+	// Finals lists the candidates with final trainings (nas finalize), most accurate first by
+	// their final test accuracy.
+	Finals []int64 `json:"finals,omitempty"`
+	// Agreement says how well the search's score ranks the finalized networks as their final
+	// training does; nil without two finalized networks.
+	Agreement *Agreement `json:"agreement,omitempty"`
+	// FidelityAgreements compare the fidelities of successive halving, where it ran.
+	FidelityAgreements []FidelityAgreement `json:"fidelity_agreements,omitempty"`
 
 	index map[int64]int // trial ID → position in Candidates
 }
@@ -98,6 +106,8 @@ type Summary struct {
 	ComputeSeconds float64 `json:"compute_seconds"`
 	// WallSeconds is the time from the experiment's creation to its last finished trial.
 	WallSeconds float64 `json:"wall_seconds"`
+	// FinalTrainings counts the finished final trainings (nas finalize), every seed counted.
+	FinalTrainings int `json:"final_trainings,omitempty"`
 }
 
 // Candidate is one finished trial as reports show it.
@@ -129,6 +139,32 @@ type Candidate struct {
 	TrainSeconds float64 `json:"train_seconds"`
 	// Curve is the accuracy after each epoch.
 	Curve []EpochAccuracy `json:"curve"`
+	// Final sums up the network's final trainings; nil if it has none.
+	Final *Final `json:"final,omitempty"`
+}
+
+// Final is what a network's final trainings (nas finalize, one per seed) measured.
+type Final struct {
+	// Trials are the final trials; OK of them succeeded.
+	Trials []int64 `json:"trials"`
+	OK     int     `json:"ok"`
+	// TestAcc is the mean test accuracy of the successful ones, TestSD its sample standard
+	// deviation (0 with one seed).
+	TestAcc float64 `json:"test_acc"`
+	TestSD  float64 `json:"test_sd"`
+	// Fidelity is the final trainings' budget in passes over the training split.
+	Fidelity     float64 `json:"fidelity"`
+	TrainSeconds float64 `json:"train_seconds"` // the mean over the successful ones
+}
+
+// Agreement is the rank correlation between the search's score of the finalized networks (their
+// validation accuracy at the search's fidelity) and their mean final test accuracy: near 1, the
+// search's cheap fidelity ranks networks as full training does; near 0, its ranking says little.
+type Agreement struct {
+	Networks int `json:"networks"`
+	// KendallTau (τ-b) and Spearman (ρ) are nil when undefined (every score equal).
+	KendallTau *float64 `json:"kendall_tau"`
+	Spearman   *float64 `json:"spearman_rho"`
 }
 
 // EpochAccuracy is a network's accuracy after one epoch of training; ValAcc is zero when the
@@ -215,12 +251,18 @@ func New(d *Data, opt Options) (*Report, error) {
 	}
 	r.compareBaselines(compared)
 	r.progress(compared)
+	r.fidelityAgreements()
 	return r, nil
 }
 
 // addCandidates turns d's evaluations into Candidates and marks duplicates and the compared ones.
 func (r *Report) addCandidates(d *Data) error {
+	var finals []store.Evaluation
 	for _, ev := range d.Evaluations {
+		if ev.Trial.Phase == store.PhaseFinal {
+			finals = append(finals, ev)
+			continue
+		}
 		var a space.Arch
 		if err := json.Unmarshal(ev.Arch.JSON, &a); err != nil {
 			return fmt.Errorf("trial %d: architecture %s: %w", ev.Trial.ID, ev.Arch.Hash, err)
@@ -262,6 +304,7 @@ func (r *Report) addCandidates(d *Data) error {
 		c := &r.Candidates[i]
 		c.Compared = c.Status == evaluator.StatusOK && c.Fidelity == r.Fidelity && !c.Duplicate
 	}
+	r.addFinals(finals)
 	return nil
 }
 
@@ -298,15 +341,18 @@ func (r *Report) chooseObjectives(compared []*Candidate, acc evaluator.Objective
 	switch acc {
 	case "":
 		acc = evaluator.ValAcc
-		if len(compared) > 0 && measuredFor(compared, evaluator.TestAcc) == nil {
+		switch {
+		case len(r.Finals) > 0:
+			acc = evaluator.FinalAcc
+		case len(compared) > 0 && measuredFor(compared, evaluator.TestAcc) == nil:
 			acc = evaluator.TestAcc
 		}
-	case evaluator.ValAcc, evaluator.TestAcc:
+	case evaluator.ValAcc, evaluator.TestAcc, evaluator.FinalAcc:
 		if err := measuredFor(compared, acc); err != nil {
 			return err
 		}
 	default:
-		return fmt.Errorf("accuracy %q: want %s or %s", acc, evaluator.ValAcc, evaluator.TestAcc)
+		return fmt.Errorf("accuracy %q: want %s, %s or %s", acc, evaluator.ValAcc, evaluator.TestAcc, evaluator.FinalAcc)
 	}
 	r.Accuracy = acc
 	r.Objectives = []evaluator.Objective{acc, evaluator.MACs, evaluator.Params}
@@ -332,17 +378,23 @@ func (r *Report) Measured(o evaluator.Objective) error { return measuredFor(r.co
 
 func (r *Report) summarise(d *Data) {
 	s := &r.Summary
-	s.Trials = len(d.Trials)
 	s.Finished = len(r.Candidates)
 	for _, t := range d.Trials {
-		if t.Operator != OperatorBaseline {
+		switch {
+		case t.Phase == store.PhaseFinal:
+			if t.Status == store.TrialDone {
+				s.FinalTrainings++
+			}
+			continue
+		case t.Operator != OperatorBaseline:
 			s.Searched++
 		}
+		s.Trials++
 	}
 	s.Failures = map[evaluator.Status]int{}
 	var last time.Time
 	for _, t := range d.Trials {
-		if t.Status == store.TrialDone && t.Finished.After(last) {
+		if t.Phase != store.PhaseFinal && t.Status == store.TrialDone && t.Finished.After(last) {
 			last = t.Finished
 		}
 	}

@@ -52,6 +52,9 @@ func (r *Report) candidateColumns() []column {
 	for _, o := range append(accs, r.Objectives[1:]...) {
 		cols = append(cols, column{o.Label(), true, formatter(o)})
 	}
+	if len(r.Finals) > 0 {
+		cols = append(cols[:5:5], append([]column{{"final test accuracy", true, finalCell}}, cols[5:]...)...)
+	}
 	return append(cols, column{"train time", true, func(c *Candidate) string { return seconds(c.TrainSeconds) }})
 }
 
@@ -92,6 +95,10 @@ func (r *Report) Tables() []Table {
 	}
 	for _, f := range r.Fronts {
 		ts = append(ts, FrontTable(f.X, f.Y, r.candidates(f.Trials)))
+	}
+	ts = append(ts, r.FinalTables()...)
+	if t, ok := r.fidelityTable(); ok {
+		ts = append(ts, t)
 	}
 	return append(ts, r.baselineTable(), r.progressTable(), r.failureTable())
 }
@@ -330,18 +337,30 @@ func (r *Report) WriteCSV(w io.Writer) error {
 		onFront[id] = true
 	}
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"trial", "name", "hash", "family", "group", "operator", "generation", "fidelity",
+	header := []string{"trial", "name", "hash", "family", "group", "operator", "generation", "fidelity",
 		"status", "cached", "duplicate", "compared", "on_front", "params", "macs", "val_acc", "test_acc",
-		"latency_ms", "train_seconds", "message"})
+		"latency_ms", "train_seconds", "message"}
+	if len(r.Finals) > 0 {
+		header = append(header, "final_trainings", "final_test_acc", "final_test_sd")
+	}
+	cw.Write(header)
 	for i := range r.Candidates {
 		c := &r.Candidates[i]
 		ok := c.Status == evaluator.StatusOK
-		cw.Write([]string{strconv.FormatInt(c.Trial, 10), c.Name, c.Hash, c.Family, c.Group, c.Operator,
+		row := []string{strconv.FormatInt(c.Trial, 10), c.Name, c.Hash, c.Family, c.Group, c.Operator,
 			strconv.Itoa(c.Generation), number(c.Fidelity, true), string(c.Status),
 			strconv.FormatBool(c.Cached), strconv.FormatBool(c.Duplicate), strconv.FormatBool(c.Compared),
 			strconv.FormatBool(onFront[c.Trial]), strconv.FormatInt(c.Params, 10), strconv.FormatInt(c.MACs, 10),
 			number(c.ValAcc, ok), number(c.TestAcc, ok && c.Tested), number(c.LatencyMs, c.LatencyMs > 0),
-			number(c.TrainSeconds, true), c.Message})
+			number(c.TrainSeconds, true), c.Message}
+		if len(r.Finals) > 0 {
+			n, ok := 0, false
+			if c.Final != nil {
+				n, ok = c.Final.OK, c.Final.OK > 0
+			}
+			row = append(row, strconv.Itoa(n), number(c.Final.acc(), ok), number(c.Final.sd(), ok))
+		}
+		cw.Write(row)
 	}
 	cw.Flush()
 	return cw.Error()

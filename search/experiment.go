@@ -225,6 +225,9 @@ func (f *experimentFile) check(e *Experiment, dir string) error {
 	if err := need(f.Recipe.Threads == 0, "recipe.threads", "must be left out: parallel.threads sets the threads of each training"); err != nil {
 		return err
 	}
+	if err := need(!f.Recipe.Test, "recipe.test", "must be left out: a search ranks candidates on the validation split; nas finalize evaluates the test split"); err != nil {
+		return err
+	}
 	e.Recipe = f.Recipe
 	if err := f.Fidelity.check(e); err != nil {
 		return err

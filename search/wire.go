@@ -41,6 +41,9 @@ type RunOptions struct {
 	// Training, if set, is called after every training step of every evaluation in flight in
 	// this process and once when each evaluation ends, from the goroutine of its worker slot.
 	Training func(Training)
+	// CheckpointDir and Warn are the Worker's (see Worker.CheckpointDir).
+	CheckpointDir string
+	Warn          func(string)
 }
 
 // Training is the state of one evaluation in flight.
@@ -170,7 +173,8 @@ func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOp
 	err = q.prepare(ctx)
 	if err == nil && k > 0 {
 		w := &Worker{Store: st, Experiment: name, Slots: k, Threads: t, Lease: lease, Version: opt.Version,
-			Training: opt.Training, datasets: map[string]*data.Dataset{e.Dataset: ds}}
+			Training: opt.Training, CheckpointDir: opt.CheckpointDir, Warn: opt.Warn,
+			datasets: map[string]*data.Dataset{e.Dataset: ds}}
 		workers, stopWorkers := context.WithCancel(ctx)
 		defer stopWorkers()
 		background.Go(func() {
@@ -305,21 +309,26 @@ func openExperiment(ctx context.Context, st store.Store, e *Experiment, name, ve
 		if parts := fingerprintDiff(exp.Config, e.fingerprint()); len(parts) > 0 {
 			return exp, true, &ConflictError{Name: name, Parts: parts}
 		}
-		err = st.HoldExperiment(ctx, exp.ID, owner, lease)
-		var held *store.HeldError
-		if errors.As(err, &held) && deadHere(held.Hold.Owner) {
-			// Its coordinator was killed on this machine: take over now rather than when the
-			// hold expires, and hand back the trials its workers held.
-			if err := takeOver(ctx, st, exp.ID, held.Hold.Owner); err != nil {
-				return exp, true, err
-			}
-			err = st.HoldExperiment(ctx, exp.ID, owner, lease)
-		}
-		if err != nil {
+		if err := holdExperiment(ctx, st, exp.ID, owner, lease); err != nil {
 			return exp, true, err
 		}
 		return exp, true, st.SetExperimentStatus(ctx, exp.ID, store.ExperimentRunning)
 	}
+}
+
+// holdExperiment takes the hold on experiment id for owner. A hold of a coordinator that was
+// killed on this machine is taken over at once rather than when it expires, and the trials its
+// workers held are handed back.
+func holdExperiment(ctx context.Context, st store.Store, id int64, owner string, lease time.Duration) error {
+	err := st.HoldExperiment(ctx, id, owner, lease)
+	var held *store.HeldError
+	if errors.As(err, &held) && deadHere(held.Hold.Owner) {
+		if err := takeOver(ctx, st, id, held.Hold.Owner); err != nil {
+			return err
+		}
+		err = st.HoldExperiment(ctx, id, owner, lease)
+	}
+	return err
 }
 
 // takeOver ends the hold of dead, a coordinator that no longer runs, on experiment id, and hands
@@ -554,10 +563,16 @@ func (q *storeQueue) queue(ctx context.Context, specs []store.TrialSpec, known [
 
 // wait returns the evaluations of the trials ids, in order, once every one is finished.
 func (q *storeQueue) wait(ctx context.Context, ids []int64) ([]store.Evaluation, error) {
+	return waitEvaluations(ctx, q.st, ids)
+}
+
+// waitEvaluations returns the evaluations of the trials ids of st, in order, once every one is
+// finished.
+func waitEvaluations(ctx context.Context, st store.Store, ids []int64) ([]store.Evaluation, error) {
 	evs := make([]store.Evaluation, len(ids))
 	delay := pollMin
 	for i := 0; i < len(ids); {
-		ev, err := q.st.Evaluation(ctx, ids[i])
+		ev, err := st.Evaluation(ctx, ids[i])
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			if err := sleep(ctx, delay); err != nil {

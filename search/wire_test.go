@@ -436,3 +436,48 @@ func parseExperiment(t *testing.T, yaml, path string) *Experiment {
 	}
 	return e
 }
+
+// A search that keeps checkpoints writes one for every training of two epochs after its first
+// epoch, removes it once the result is stored, and ends with the trials of a search without.
+func TestSearchCheckpointsAreRemovedOnceStored(t *testing.T) {
+	yaml := `space: ../spaces/fashion_small.yaml
+dataset: synthetic
+recipe: {epochs: 2, batch: 32, data_fraction: 0.02, val_fraction: 0.02}
+strategy: {name: random, batch: 2}
+objectives: [val_acc, macs]
+constraints: {max_params: 30k, max_macs: 2M}
+budget: {evaluations: 2}
+`
+	e, err := ParseExperiment([]byte(yaml), filepath.Join(experimentDir, "ckpt.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := openStore(t)
+	if _, err := RunExperiment(context.Background(), plain, e, RunOptions{Workers: 1, Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	e, _ = ParseExperiment([]byte(yaml), filepath.Join(experimentDir, "ckpt.yaml"))
+	st, path := openStore(t)
+	dir := store.CheckpointDir(path)
+	var seen []string
+	_, err = RunExperiment(context.Background(), st, e, RunOptions{Workers: 1, Threads: 1, CheckpointDir: dir,
+		Warn: func(msg string) { t.Errorf("warning: %s", msg) },
+		Training: func(tr Training) {
+			if p := tr.Progress; p.Done && p.Epoch == 1 {
+				files, _ := filepath.Glob(filepath.Join(dir, "*-e1.safetensors"))
+				seen = append(seen, files...)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 {
+		t.Errorf("after the first epoch of each training found checkpoints %v, want one each", seen)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+		t.Errorf("checkpoints left after the results were stored: %v", left)
+	}
+	if got, want := storedTrials(t, st, "ckpt"), storedTrials(t, plain, "ckpt"); !slices.Equal(got, want) {
+		t.Errorf("with checkpoints:\n%v\nwithout:\n%v", got, want)
+	}
+}

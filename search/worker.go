@@ -49,6 +49,13 @@ type Worker struct {
 	DataDirs []string
 	// Version is the nas version recorded with the worker (see store.ThisMachine).
 	Version string
+	// CheckpointDir, if set, is where every training of more than one epoch keeps a checkpoint
+	// at the end of each epoch, so that a trial taken up again resumes from there (see
+	// store.CheckpointDir). A search trial's checkpoint is removed once its result is stored;
+	// a final trial's is kept, its trained state.
+	CheckpointDir string
+	// Warn, if set, is told when a checkpoint is refused and its training starts over.
+	Warn func(string)
 	// Training, if set, is called as RunOptions.Training is.
 	Training func(Training)
 	// Finished, if set, is called with each trial the worker has recorded the result of.
@@ -276,6 +283,11 @@ func (w *Worker) run(ctx context.Context, tr store.Trial, slot int, pool *parall
 		}
 		return err
 	}
+	if cp := w.checkpoints(tr, ""); cp != nil && tr.Phase != store.PhaseFinal {
+		if err := cp.Remove(); err != nil { // the result is stored
+			return err
+		}
+	}
 	w.mu.Lock()
 	w.stats.Trials++
 	w.stats.Training += took
@@ -314,6 +326,9 @@ func (w *Worker) train(ctx context.Context, tr store.Trial, slot int, pool *para
 	}
 	r.Threads = pool.Threads()
 	opt := evaluator.Options{Seed: tr.Key.Seed, Pool: pool, SkipLatency: !tr.Latency}
+	if cp := w.checkpoints(tr, arch.Name); cp != nil && r.Epochs > 1 {
+		opt.Checkpoints = cp
+	}
 	if w.Training != nil {
 		t := Training{Trial: tr.ID, Name: arch.Name, Baseline: tr.Operator == baselineOperator, Worker: slot, Fidelity: tr.Key.Fidelity}
 		opt.Progress = func(p evaluator.Progress) {
@@ -326,6 +341,16 @@ func (w *Worker) train(ctx context.Context, tr store.Trial, slot int, pool *para
 		}()
 	}
 	return evaluator.Evaluate(ctx, &arch, ds, r, opt)
+}
+
+// checkpoints returns the checkpoints of trial tr, whose network is called name, or nil when
+// the worker keeps none.
+func (w *Worker) checkpoints(tr store.Trial, name string) *store.FileCheckpoints {
+	if w.CheckpointDir == "" {
+		return nil
+	}
+	return &store.FileCheckpoints{Store: w.Store, Dir: w.CheckpointDir, Key: tr.Key,
+		Name: fmt.Sprintf("%s (trial %d)", name, tr.ID), Warn: w.Warn}
 }
 
 // dataset returns the data set called name, opened once per worker.

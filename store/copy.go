@@ -17,20 +17,26 @@ type Copied struct {
 type copyTable struct {
 	name string
 	id   bool              // its INTEGER PRIMARY KEY id is assigned anew by the target
-	refs map[string]string // columns holding the id of a row of another table, and that table
+	refs map[string]string // columns holding the id of a row of a table (maybe itself), and that table
+	// skip leaves the table out: its rows mean nothing in another database.
+	skip bool
 }
 
 // copyTables are every table of the schema, in an order in which each table's references point
-// to tables before it, but for trials.result_id, which Copy fills in once results are copied.
+// to tables before it (or to its own earlier rows), but for trials.result_id, which Copy fills in
+// once results are copied. Checkpoints are not copied: they name files beside the database they
+// were written to, and the trainings they belong to start again wherever they are run next.
 var copyTables = []copyTable{
 	{name: "experiments", id: true},
 	{name: "architectures"},
 	{name: "recipes"},
 	{name: "workers"},
-	{name: "trials", id: true, refs: map[string]string{"experiment_id": "experiments", "result_id": "results"}},
+	{name: "trials", id: true, refs: map[string]string{"experiment_id": "experiments", "result_id": "results",
+		"source_trial": "trials"}},
 	{name: "results", id: true, refs: map[string]string{"trial_id": "trials"}},
 	{name: "epochs", refs: map[string]string{"result_id": "results"}},
 	{name: "eval_cache", refs: map[string]string{"result_id": "results"}},
+	{name: "checkpoints", skip: true},
 }
 
 // Copy copies every experiment of from, with its trials, results and curves, the architectures
@@ -65,6 +71,9 @@ func Copy(ctx context.Context, from, to *DB) (Copied, error) {
 			}
 			cp := copier{src: src, dst: dst, ids: map[string]map[int64]int64{}}
 			for _, t := range copyTables {
+				if t.skip {
+					continue
+				}
 				if c.Rows[t.name], err = cp.table(ctx, t); err != nil {
 					return fmt.Errorf("copying %s: %w", t.name, err)
 				}

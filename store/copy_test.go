@@ -16,7 +16,8 @@ import (
 
 // fillVariety stores in s two experiments with a bit of everything: results good and bad, NaN
 // and infinite figures, a failure that is not cached, a trial that reuses another experiment's
-// result, one recorded outside the queue, a running trial and a pending one.
+// result, one recorded outside the queue, a final training of it, a running trial and a
+// pending one.
 func fillVariety(t testing.TB, s Store, prefix string) {
 	t.Helper()
 	ctx := context.Background()
@@ -52,7 +53,13 @@ func fillVariety(t testing.TB, s Store, prefix string) {
 	addTrials(t, s, e2, 0, archs[0]) // cached from e1
 	spec := TrialSpec{Key: EvalKey{ArchHash: archs[4].Hash, Dataset: "d", RecipeHash: "r2", Fidelity: 0.5, Seed: 1 << 63},
 		Generation: 3, Parents: []string{archs[0].Hash, archs[1].Hash}, Operator: "crossover"}
-	if _, err := s.RecordTrial(ctx, e2, spec, testResult(archs[4], 1<<63, 9)); err != nil {
+	src, err := s.RecordTrial(ctx, e2, spec, testResult(archs[4], 1<<63, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := TrialSpec{Key: EvalKey{ArchHash: archs[4].Hash, Dataset: "d", RecipeHash: "full", Fidelity: 30, Seed: 2},
+		Generation: 3, Operator: "final", Phase: PhaseFinal, Source: src}
+	if _, err := s.RecordTrial(ctx, e2, final, testResult(archs[4], 2, 10)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -63,9 +70,11 @@ func dumpTables(t testing.TB, s *DB) string {
 	t.Helper()
 	ctx := context.Background()
 	var lines []string
-	names := []string{"v_results", "v_curves", "v_trials", "v_experiments"}
+	names := []string{"v_results", "v_curves", "v_trials", "v_experiments", "v_finals"}
 	for _, tb := range copyTables {
-		names = append(names, tb.name)
+		if !tb.skip {
+			names = append(names, tb.name)
+		}
 	}
 	err := s.read(ctx, func(tx txn) error {
 		for _, name := range names {
@@ -126,8 +135,9 @@ func TestCopyRoundTrip(t *testing.T) {
 		a, _ := openTemp(t, sqliteBackend)
 		fillVariety(t, a, "")
 		want := dumpTables(t, a)
-		if !strings.Contains(want, "cached=1") || !strings.Contains(want, "status=running") || !strings.Contains(want, "+Inf") {
-			t.Fatalf("the source lacks a cached trial, a running one or an infinite loss:\n%s", want)
+		if !strings.Contains(want, "cached=1") || !strings.Contains(want, "status=running") || !strings.Contains(want, "+Inf") ||
+			!strings.Contains(want, "v_finals") {
+			t.Fatalf("the source lacks a cached trial, a running one, an infinite loss or a final one:\n%s", want)
 		}
 		middle := copyInto(t, a, b)
 		if got := dumpTables(t, middle); got != want {
@@ -145,7 +155,7 @@ func TestCopyRoundTrip(t *testing.T) {
 
 // withoutIDs is ev with the IDs that a copy assigns anew zeroed.
 func withoutIDs(ev Evaluation) string {
-	ev.Trial.ID, ev.Trial.ExperimentID, ev.Trial.ResultID, ev.ResultID = 0, 0, 0, 0
+	ev.Trial.ID, ev.Trial.ExperimentID, ev.Trial.ResultID, ev.ResultID, ev.Trial.Source = 0, 0, 0, 0, 0
 	return fmt.Sprintf("%#v", ev)
 }
 
@@ -165,9 +175,9 @@ func TestCopyIntoADatabaseInUse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(c.Experiments, []string{"e1", "e2"}) || c.Rows["trials"] != 7 || c.Rows["results"] != 4 ||
-			c.Rows["architectures"] != 0 || c.Rows["eval_cache"] != 0 || c.Rows["epochs"] != 6 {
-			t.Errorf("Copy = %+v; want e1 and e2 with 7 trials, 4 results, 6 epochs, and no architecture or cache entry new", c)
+		if !slices.Equal(c.Experiments, []string{"e1", "e2"}) || c.Rows["trials"] != 8 || c.Rows["results"] != 5 ||
+			c.Rows["architectures"] != 0 || c.Rows["eval_cache"] != 0 || c.Rows["epochs"] != 9 {
+			t.Errorf("Copy = %+v; want e1 and e2 with 8 trials, 5 results, 9 epochs, and no architecture or cache entry new", c)
 		}
 		for _, name := range c.Experiments {
 			src, err := from.Experiment(ctx, name)
@@ -192,9 +202,14 @@ func TestCopyIntoADatabaseInUse(t *testing.T) {
 			if len(got) != len(want) {
 				t.Fatalf("%s: %d evaluations copied, want %d", name, len(got), len(want))
 			}
+			copied := map[int64]int64{} // trial IDs of the target by those of the source
 			for i := range want {
+				copied[want[i].Trial.ID] = got[i].Trial.ID
 				if withoutIDs(got[i]) != withoutIDs(want[i]) {
 					t.Errorf("%s: evaluation copied as\n%s\nwant\n%s", name, withoutIDs(got[i]), withoutIDs(want[i]))
+				}
+				if src := want[i].Trial.Source; src != 0 && got[i].Trial.Source != copied[src] {
+					t.Errorf("%s: trial %d copied from the source's trial of ID %d, want %d", name, got[i].Trial.ID, got[i].Trial.Source, copied[src])
 				}
 			}
 		}

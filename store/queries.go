@@ -202,14 +202,15 @@ func (s *DB) Arch(ctx context.Context, hash string) (Arch, error) {
 
 var trialColumns = []string{"id", "experiment_id", "arch_hash", "dataset", "recipe_hash", "fidelity",
 	"seed", "generation", "parents", "operator", "latency", "status", "lease_owner", "lease_until",
-	"attempts", "result_id", "created_at", "started_at", "finished_at"}
+	"attempts", "result_id", "created_at", "started_at", "finished_at", "phase", "source_trial"}
 
 // trialDest returns the scan destinations for trialColumns into t.
 func trialDest(t *Trial) []any {
 	return []any{&t.ID, &t.ExperimentID, &t.Key.ArchHash, &t.Key.Dataset, &t.Key.RecipeHash,
 		&t.Key.Fidelity, uintValue{&t.Key.Seed}, &t.Generation, jsonValue{&t.Parents}, &t.Operator,
 		&t.Latency, &t.Status, orZero[string]{&t.LeaseOwner}, timeValue{&t.LeaseUntil}, &t.Attempts,
-		orZero[int64]{&t.ResultID}, timeValue{&t.Created}, timeValue{&t.Started}, timeValue{&t.Finished}}
+		orZero[int64]{&t.ResultID}, timeValue{&t.Created}, timeValue{&t.Started}, timeValue{&t.Finished},
+		&t.Phase, orZero[int64]{&t.Source}}
 }
 
 func scanTrial(sc scanner) (Trial, error) {
@@ -263,16 +264,26 @@ func addTrial(ctx context.Context, tx txn, experimentID int64, t TrialSpec, now 
 	if t.Parents != nil {
 		parents, _ = json.Marshal(t.Parents) // a []string always marshals
 	}
+	phase, source := t.Phase, any(nil)
+	switch {
+	case phase == "":
+		phase = PhaseSearch
+	case phase != PhaseSearch && phase != PhaseFinal:
+		return 0, fmt.Errorf("unknown phase %q", phase)
+	}
+	if t.Source != 0 {
+		source = t.Source
+	}
 	latency := 0
 	if t.Latency {
 		latency = 1
 	}
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO trials (experiment_id, arch_hash, dataset, recipe_hash,
-		fidelity, seed, generation, parents, operator, latency, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) RETURNING id`,
+		fidelity, seed, generation, parents, operator, latency, status, created_at, phase, source_trial)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id`,
 		experimentID, t.Key.ArchHash, t.Key.Dataset, t.Key.RecipeHash, t.Key.Fidelity, int64(t.Key.Seed),
-		t.Generation, string(parents), t.Operator, latency, timeArg(now)).Scan(&id)
+		t.Generation, string(parents), t.Operator, latency, timeArg(now), phase, source).Scan(&id)
 	return id, err
 }
 

@@ -200,7 +200,79 @@ SELECT w.name AS worker, w.host, w.pid, w.cpu_model, w.cores, w.slots, w.threads
        (SELECT sum(r.train_seconds) FROM results r WHERE r.worker = w.name) AS train_seconds
 FROM workers w;
 `,
+	// 3: final trainings and checkpoints. A trial's phase says whether a search scored it or
+	// nas finalize trained it with a full recipe; a final trial names the search trial it
+	// came from. A long training's last checkpoint is a file beside the database, named here
+	// with its checksum. The views show the phase, and v_finals puts each final result beside
+	// the search's score of the same network.
+	`
+ALTER TABLE trials ADD COLUMN phase TEXT NOT NULL DEFAULT 'search' CHECK (phase IN ('search', 'final'));
+ALTER TABLE trials ADD COLUMN source_trial INTEGER REFERENCES trials (id);
+
+CREATE TABLE checkpoints (
+	arch_hash   TEXT NOT NULL,
+	dataset     TEXT NOT NULL,
+	recipe_hash TEXT NOT NULL,
+	fidelity    REAL NOT NULL,
+	seed        INTEGER NOT NULL,
+	epoch       INTEGER NOT NULL,
+	path        TEXT NOT NULL,
+	sha256      TEXT NOT NULL,
+	bytes       INTEGER NOT NULL,
+	created_at  TEXT NOT NULL,
+	PRIMARY KEY (arch_hash, dataset, recipe_hash, fidelity, seed)
+) WITHOUT ROWID;
+
+DROP VIEW v_results;
+CREATE VIEW v_results AS
+SELECT e.name AS experiment, t.id AS trial_id, t.arch_hash, a.name, a.family, a.params, a.macs,
+       r.val_acc, r.test_acc, r.train_seconds, r.status,
+       t.generation, t.operator, t.dataset, t.fidelity, t.seed, r.val_loss, r.test_loss,
+       r.images_per_sec, r.latency_b1_ms, r.latency_b128_ms, r.peak_mem_bytes, r.threads,
+       r.message, r.trial_id <> t.id AS cached, r.id AS result_id, t.finished_at, r.worker,
+       t.phase, t.source_trial
+FROM trials t
+JOIN experiments e ON e.id = t.experiment_id
+JOIN architectures a ON a.hash = t.arch_hash
+JOIN results r ON r.id = t.result_id;
+
+DROP VIEW v_trials;
+CREATE VIEW v_trials AS
+SELECT e.name AS experiment, t.id AS trial_id, t.generation, t.arch_hash, a.name, t.operator,
+       t.parents, t.fidelity, t.status, t.lease_owner, t.lease_until, t.attempts,
+       t.created_at, t.started_at, t.finished_at, t.phase, t.source_trial
+FROM trials t
+JOIN experiments e ON e.id = t.experiment_id
+JOIN architectures a ON a.hash = t.arch_hash;
+
+DROP VIEW v_experiments;
+CREATE VIEW v_experiments AS
+SELECT e.name AS experiment, e.strategy, e.status, e.seed,
+       (SELECT count(*) FROM trials t WHERE t.experiment_id = e.id AND t.phase = 'search') AS trials,
+       (SELECT count(*) FROM trials t WHERE t.experiment_id = e.id AND t.phase = 'search'
+         AND t.status = 'done') AS done,
+       (SELECT max(r.val_acc) FROM trials t JOIN results r ON r.id = t.result_id
+         WHERE t.experiment_id = e.id AND t.phase = 'search' AND r.status = 'ok') AS best_val_acc,
+       e.created_at, e.finished_at, e.cpu_model, e.cores, e.go_version, e.nas_version,
+       (SELECT count(*) FROM trials t WHERE t.experiment_id = e.id AND t.phase = 'final'
+         AND t.status = 'done') AS finals,
+       (SELECT max(r.test_acc) FROM trials t JOIN results r ON r.id = t.result_id
+         WHERE t.experiment_id = e.id AND t.phase = 'final' AND r.status = 'ok') AS best_test_acc
+FROM experiments e;
+
+CREATE VIEW v_finals AS
+SELECT e.name AS experiment, t.id AS trial_id, t.source_trial, t.arch_hash, a.name, a.family,
+       a.params, a.macs, t.seed, r.status, r.test_acc, r.test_loss, r.train_seconds,
+       sr.val_acc AS search_val_acc, s.fidelity AS search_fidelity, t.fidelity, r.message, r.worker
+FROM trials t
+JOIN experiments e ON e.id = t.experiment_id
+JOIN architectures a ON a.hash = t.arch_hash
+JOIN results r ON r.id = t.result_id
+LEFT JOIN trials s ON s.id = t.source_trial
+LEFT JOIN results sr ON sr.id = s.result_id
+WHERE t.phase = 'final';
+`,
 }
 
 // SchemaVersion is the schema version this binary writes: the number of migrations it knows.
-const SchemaVersion = 2
+const SchemaVersion = 3

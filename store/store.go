@@ -91,6 +91,14 @@ type Store interface {
 	// trials each holds and the results each has computed.
 	Workers(ctx context.Context) ([]Worker, error)
 
+	// SaveCheckpoint records c as the last checkpoint of the training c.Key, replacing the one
+	// before, which it returns (zero if there was none) so that the caller can remove its file.
+	SaveCheckpoint(ctx context.Context, c Checkpoint) (Checkpoint, error)
+	// Checkpoint returns the last checkpoint of the training key, or ErrNotFound.
+	Checkpoint(ctx context.Context, key EvalKey) (Checkpoint, error)
+	// DeleteCheckpoint forgets the checkpoint of the training key, if there is one.
+	DeleteCheckpoint(ctx context.Context, key EvalKey) error
+
 	// Close releases the database. Leases held by this process's workers are not released:
 	// they expire, and the trials are then claimed again.
 	Close() error
@@ -202,9 +210,36 @@ type TrialSpec struct {
 	Key        EvalKey
 	Generation int
 	Parents    []string // hashes of the parent architectures, if any
-	Operator   string   // what made the architecture: "init", "seed" (a baseline in the first population), "mutate", "crossover", "crossover+mutate", "baseline", "train"
+	Operator   string   // what made the architecture: "init", "seed" (a baseline in the first population), "mutate", "crossover", "crossover+mutate", "baseline", "train", "final"
 	// Latency asks the worker to measure the trained network's latency.
 	Latency bool
+	// Phase is PhaseSearch (the default when empty) or PhaseFinal.
+	Phase Phase
+	// Source is the ID of the search trial a final trial trains again; 0 for none.
+	Source int64
+}
+
+// Phase says what a trial is for.
+type Phase string
+
+// The phases of a trial.
+const (
+	// PhaseSearch is a search's evaluation at its fidelity, scored on the validation split.
+	PhaseSearch Phase = "search"
+	// PhaseFinal is a final training by nas finalize with a full recipe, tested on the test
+	// split.
+	PhaseFinal Phase = "final"
+)
+
+// Checkpoint is the store's record of a training's last checkpoint: a file beside the database
+// whose bytes have the given SHA-256.
+type Checkpoint struct {
+	Key     EvalKey
+	Epoch   int    // epochs the checkpoint holds
+	Path    string // the file, relative to the checkpoint folder (see CheckpointDir)
+	SHA256  string // hex
+	Bytes   int64
+	Created time.Time
 }
 
 // TrialStatus says where a trial stands in the queue.

@@ -203,7 +203,7 @@ func TestTrialLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		spec := TrialSpec{Key: EvalKey{ArchHash: a.Hash, Dataset: "cifar10", RecipeHash: "r9", Fidelity: 0.25,
-			Seed: 1<<63 + 5}, Generation: 0, Parents: []string{"p1", "p2"}, Operator: "crossover"}
+			Seed: 1<<63 + 5}, Generation: 0, Parents: []string{"p1", "p2"}, Operator: "crossover", Phase: PhaseSearch}
 		ids, err := s.AddTrials(ctx, exp, []TrialSpec{spec})
 		if err != nil {
 			t.Fatal(err)
@@ -410,7 +410,7 @@ func TestRecordTrialAndAddTrialsOfACachedKey(t *testing.T) {
 		}
 		e1, e2 := newExperiment(t, s, "e1"), newExperiment(t, s, "e2")
 		spec := TrialSpec{Key: EvalKey{ArchHash: a.Hash, Dataset: "d", RecipeHash: "r", Fidelity: 3, Seed: 7},
-			Generation: 2, Parents: []string{"x"}, Operator: "mutate"}
+			Generation: 2, Parents: []string{"x"}, Operator: "mutate", Phase: PhaseSearch}
 		r := testResult(a, 7, 1)
 		if _, err := s.RecordTrial(ctx, e1, spec, evaluator.Result{Status: evaluator.StatusCancelled}); err == nil {
 			t.Error("RecordTrial of a cancelled evaluation succeeded")
@@ -720,11 +720,20 @@ func TestReadmeQueries(t *testing.T) {
 			}
 		}
 		claim(t, s, exp, "w", time.Minute)
+		trials, err := s.Trials(ctx, exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		final := TrialSpec{Key: EvalKey{ArchHash: trials[0].Key.ArchHash, Dataset: "synthetic", RecipeHash: "full", Fidelity: 30, Seed: 7},
+			Operator: "final", Phase: PhaseFinal, Source: trials[0].ID}
+		if _, err := s.RecordTrial(ctx, exp, final, testResult(archs[final.Key.ArchHash], 7, 9)); err != nil {
+			t.Fatal(err)
+		}
 
 		db := rawDB(t, b, path, "mode=ro")
 		blocks := strings.Split(string(readme), "```sql\n")[1:]
-		if len(blocks) != 5 {
-			t.Fatalf("README.md has %d sql blocks, want 5", len(blocks))
+		if len(blocks) != 6 {
+			t.Fatalf("README.md has %d sql blocks, want 6", len(blocks))
 		}
 		for _, b := range blocks {
 			query, _, _ := strings.Cut(b, "```")

@@ -35,7 +35,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string, stdout, stderr i
 		" (svg and png write one file per plot)")
 	out := fs.String("out", "", "write to `PATH` instead of standard output; for svg and png, the folder for the plots (default: the current one)")
 	top := fs.Int("top", reports.DefaultTop, "how many of the best networks to list")
-	acc := fs.String("accuracy", "", "rank by val_acc or test_acc (default: test_acc if every compared network was tested)")
+	acc := fs.String("accuracy", "", "rank by val_acc, test_acc or final_acc (default: final_acc after nas finalize, else test_acc if every compared network was tested, else val_acc)")
 	pos, err := parseArgs(fs, args, optional, "experiment name")
 	if err != nil {
 		return err

@@ -41,6 +41,8 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	lease := fs.Duration("lease", search.DefaultLease, "how long the hold on the experiment and the leases on trials outlast this process if it dies")
 	dataDir := fs.String("data-dir", "", "look for the data set in `DIR`/NAME first")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout at the end")
+	seeds := fs.String("seeds", "", "a sweep: run the experiment once per seed of `LIST` (such as 1-5 or 1,3,7), named EXP/STRATEGY/sSEED")
+	strategies := fs.String("strategies", "", "a sweep: run the experiment once per strategy of `LIST` (such as nsga2,random), with the same budget")
 	pos, err := parseArgs(fs, args, oneArg, "experiment file")
 	if err != nil {
 		return err
@@ -51,8 +53,17 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	if *lease <= 0 {
 		return badInputf("--lease must be positive, such as 30s (got %v)", *lease)
 	}
+	if _, inSweep := sweepRunOf(ctx); !inSweep && (*seeds != "" || *strategies != "") {
+		if *name != "" {
+			return badInputf("--name cannot be given with --seeds or --strategies: a sweep names its runs EXP/STRATEGY/sSEED")
+		}
+		return c.sweep(ctx, pos[0], *seeds, *strategies, args, stdout, stderr)
+	}
 	e, err := search.LoadExperiment(pos[0])
 	if err != nil {
+		return badInput(err)
+	}
+	if err := applySweepRun(ctx, e); err != nil {
 		return badInput(err)
 	}
 	var k, t int // only coordinating
@@ -80,7 +91,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	}
 	v := newSearchView(stderr, e)
 	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, NoWorkers: k == 0, Lease: *lease,
-		Progress: v.batch, Training: v.training}
+		Progress: v.batch, Training: v.training, CheckpointDir: store.CheckpointDir(*dbPath), Warn: v.warn}
 	if *dataDir != "" {
 		opt.DataDirs = []string{*dataDir}
 	}
@@ -243,6 +254,17 @@ func (v *searchView) render() {
 	}
 	v.bar.Describe(strings.Join(desc, " | "))
 	v.bar.Set64(int64(done))
+}
+
+// warn prints a warning above the bar.
+func (v *searchView) warn(msg string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.bar != nil {
+		v.bar.Clear()
+	}
+	fmt.Fprintln(v.w, "warning:", msg)
+	v.render()
 }
 
 func (v *searchView) close() {

@@ -66,7 +66,11 @@ func showTrial(w io.Writer, ev store.Evaluation) error {
 	add("hash", ev.Arch.Hash)
 	add("params", fmt.Sprint(ev.Arch.Params))
 	add("MACs", fmt.Sprint(ev.Arch.MACs))
-	add("made by", fmt.Sprintf("%s, generation %d", ev.Trial.Operator, ev.Trial.Generation))
+	if ev.Trial.Phase == store.PhaseFinal {
+		add("made by", fmt.Sprintf("nas finalize: the final training of search trial %d", ev.Trial.Source))
+	} else {
+		add("made by", fmt.Sprintf("%s, generation %d", ev.Trial.Operator, ev.Trial.Generation))
+	}
 	add("data set", fmt.Sprintf("%s, fidelity %g, seed %d", ev.Trial.Key.Dataset, ev.Trial.Key.Fidelity, ev.Trial.Key.Seed))
 	status := string(r.Status)
 	if r.Message != "" {

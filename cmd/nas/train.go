@@ -44,7 +44,7 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	val := fs.Float64("val", -1, "fraction of the training set held out for validation")
 	test := fs.Bool("test", false, "evaluate on the test split at the end")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
-	db := fs.String("db", "", "record the trial in the database `DB`, a SQLite file or a PostgreSQL URL (reusing a result it already holds)")
+	db := fs.String("db", "", "record the trial in the database `DB`, a SQLite file or a PostgreSQL URL (reusing a result it already holds); with a file, a training of several epochs keeps a checkpoint beside it and resumes from it")
 	expName := fs.String("name", "train", "with --db, the experiment the trial is recorded under")
 	save := fs.String("save", "", "write the trained model (weights, architecture, recipe, normalisation, scores) to the safetensors `FILE`")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the training to `FILE`")
@@ -120,6 +120,12 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	}
 
 	opt := evaluator.Options{Seed: *seed, Test: *test}
+	var checkpoints *store.FileCheckpoints
+	if dir := store.CheckpointDir(*db); rec != nil && recipe.Epochs > 1 && dir != "" {
+		checkpoints = &store.FileCheckpoints{Store: rec.st, Dir: dir, Key: rec.spec.Key, Name: arch.Name,
+			Warn: func(msg string) { fmt.Fprintln(stderr, "warning:", msg) }}
+		opt.Checkpoints = checkpoints
+	}
 	var bar *progressbar.ProgressBar
 	if !*asJSON {
 		fmt.Fprintf(stderr, "training %s on %s: %d epochs, batch %d, %s lr %g (%s)\n",
@@ -189,6 +195,11 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	if rec != nil {
 		if err := rec.finish(res); err != nil {
 			return err
+		}
+		if checkpoints != nil && res.Status != evaluator.StatusCancelled {
+			if err := checkpoints.Remove(); err != nil { // the result is stored
+				return err
+			}
 		}
 	}
 	return reportTrain(stdout, arch.Name, res, *asJSON)

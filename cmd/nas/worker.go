@@ -61,6 +61,12 @@ func (c *workerCommand) Run(ctx context.Context, args []string, stdout, stderr i
 
 	var mu sync.Mutex
 	w := &search.Worker{Store: st, Experiment: *experiment, Slots: *slots, Threads: *threads, Lease: *lease,
+		CheckpointDir: store.CheckpointDir(*dbPath),
+		Warn: func(msg string) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintln(stderr, "worker: warning:", msg)
+		},
 		Finished: func(tr store.Trial, r evaluator.Result) {
 			mu.Lock()
 			defer mu.Unlock()
