@@ -55,6 +55,18 @@ func openStoreWrite(path string) (*store.DB, error) {
 	return st, dbError(path, err)
 }
 
+// openStoreExisting opens the database dsn for reading and writing, as openStoreWrite does, but
+// only if it exists: commands that work on what a search stored (a worker, a final training)
+// name a missing file rather than create an empty database.
+func openStoreExisting(dsn string) (*store.DB, error) {
+	if !store.IsURL(dsn) {
+		if _, err := os.Stat(dsn); err != nil {
+			return nil, dbError(dsn, err)
+		}
+	}
+	return openStoreWrite(dsn)
+}
+
 // dbError classes an error of opening the database dsn by its exit code: a missing file, a bad
 // URL, a database that is not a nas database of this schema are the user's mistake.
 func dbError(path string, err error) error {

@@ -97,7 +97,7 @@ func (c *finalizeCommand) Run(ctx context.Context, args []string, stdout, stderr
 		fmt.Fprintf(stderr, "%s (trial %d): epoch %d/%d, train loss %.4f, train acc %.2f%%\n", t.Name, t.Trial, p.Epoch, p.Epochs, p.Loss, 100*p.Acc)
 	}
 
-	st, err := openStoreWrite(*dbPath)
+	st, err := openStoreExisting(*dbPath)
 	if err != nil {
 		return err
 	}

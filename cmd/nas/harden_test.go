@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,5 +266,14 @@ func runAsNobody(t *testing.T, name string) {
 	}
 	if err != nil || !strings.Contains(string(out), "--- PASS: "+name) {
 		t.Fatalf("%s as uid 65534: %v\n%s", name, err, out)
+	}
+}
+
+func TestCommandsOnStoredWorkNeedTheDatabase(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "none.db")
+	wantExit(t, 2, []string{"no database at " + db}, "worker", "--db", db, "--threads", "1")
+	wantExit(t, 2, []string{"no database at " + db}, "finalize", "quick", "--db", db, "--recipe", "../../configs/recipes/standard.yaml")
+	if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s was created (%v)", db, err)
 	}
 }

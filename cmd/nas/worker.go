@@ -33,13 +33,8 @@ func (c *workerCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	threads := fs.Int("threads", 0, "`T` engine threads per training; K×T must not exceed the cores (default: the cores divided among the slots)")
 	lease := fs.Duration("lease", search.DefaultLease, "how long the lease on a trial outlasts this process if it dies")
 	dataDir := fs.String("data-dir", "", "look for data sets in `DIR`/NAME first")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if _, err := parseArgs(fs, args, noArgs, ""); err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		fs.Usage()
-		return badInputf("nas worker takes no arguments, got %q", pos)
 	}
 	cores := runtime.GOMAXPROCS(0)
 	if *threads == 0 && *slots > 0 {
@@ -53,7 +48,7 @@ func (c *workerCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	case *lease <= 0:
 		return badInputf("--lease must be positive, such as 30s (got %v)", *lease)
 	}
-	st, err := store.Open(*dbPath)
+	st, err := openStoreExisting(*dbPath)
 	if err != nil {
 		return err
 	}
