@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/gonas/nas/engine/parallel"
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/evaluator/data"
+	"github.com/gonas/nas/internal/atomicfile"
 	"github.com/gonas/nas/space"
 )
 
@@ -95,28 +95,7 @@ func Save(path string, f *File) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Chmod(0o644) // CreateTemp's 0600 is for secrets, not models
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, b, 0o644)
 }
 
 // Load reads a model file that Save wrote.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/gonas/nas/evaluator"
+	"github.com/gonas/nas/internal/atomicfile"
 )
 
 // FileCheckpoints keeps the checkpoints of the training Key as files in Dir (see CheckpointDir),
@@ -73,7 +74,7 @@ func (f *FileCheckpoints) Save(c *evaluator.Checkpoint) error {
 		return err
 	}
 	name := f.file(c.Epoch)
-	if err := writeFileSync(filepath.Join(f.Dir, name), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(f.Dir, name), b, 0o600); err != nil {
 		return err
 	}
 	sum := sha256.Sum256(b)
@@ -110,34 +111,6 @@ func (f *FileCheckpoints) Remove() error {
 	}
 	if err := os.Remove(filepath.Join(f.Dir, rec.Path)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
-	}
-	return nil
-}
-
-// writeFileSync writes b to path through a temporary file that is synced and renamed, so that
-// path holds all of b or does not exist.
-func writeFileSync(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync() // make the rename durable; not every file system supports it
-		d.Close()
 	}
 	return nil
 }
