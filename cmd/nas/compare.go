@@ -69,19 +69,7 @@ func (c *compareCommand) Run(ctx context.Context, args []string, stdout, stderr 
 	if err != nil {
 		return badInput(err)
 	}
-	return writeTo(*out, stdout, func(w io.Writer) error {
-		switch *format {
-		case "md":
-			return cmp.WriteMarkdown(w)
-		case "csv":
-			return cmp.WriteCSV(w)
-		case "json":
-			return cmp.WriteJSON(w)
-		case "html":
-			return cmp.WriteHTML(w)
-		}
-		return cmp.WriteText(w)
-	})
+	return writeDocument(*out, stdout, *format, cmp)
 }
 
 // matchExperiments returns the names of the stored experiments that the arguments name, in the

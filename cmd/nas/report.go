@@ -59,18 +59,33 @@ func (c *reportCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	if *format == "svg" || *format == "png" {
 		return writeFigures(r, *format, *out, stdout)
 	}
-	return writeTo(*out, stdout, func(w io.Writer) error {
-		switch *format {
+	return writeDocument(*out, stdout, *format, r)
+}
+
+// document is what nas report and nas compare write, in every text format they take.
+type document interface {
+	WriteText(io.Writer) error
+	WriteMarkdown(io.Writer) error
+	WriteCSV(io.Writer) error
+	WriteJSON(io.Writer) error
+	WriteHTML(io.Writer) error
+}
+
+// writeDocument writes d in format (table, md, csv, json or html) to out, or to stdout when
+// out is empty.
+func writeDocument(out string, stdout io.Writer, format string, d document) error {
+	return writeTo(out, stdout, func(w io.Writer) error {
+		switch format {
 		case "md":
-			return r.WriteMarkdown(w)
+			return d.WriteMarkdown(w)
 		case "csv":
-			return r.WriteCSV(w)
+			return d.WriteCSV(w)
 		case "json":
-			return r.WriteJSON(w)
+			return d.WriteJSON(w)
 		case "html":
-			return r.WriteHTML(w)
+			return d.WriteHTML(w)
 		}
-		return r.WriteText(w)
+		return d.WriteText(w)
 	})
 }
 
