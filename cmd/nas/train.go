@@ -165,7 +165,7 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 			}}
 		}
 	}
-	stop, err := startProfiles(*cpuProfile, "")
+	stop, err := startProfiles(*cpuProfile, "", "")
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/gonas/nas/space"
 )
 
 func TestParseThreads(t *testing.T) {
@@ -55,5 +59,69 @@ func TestTimeStopsWhenCancelled(t *testing.T) {
 	cancel()
 	if err := NewModes(Quick, nil).Time(ctx, "infer", 1, 1, func() {}); err == nil {
 		t.Error("a cancelled context gave no error")
+	}
+}
+
+func TestSampleIsFixedBySeedAndRespectsTheBudget(t *testing.T) {
+	load := func() *space.SearchSpace {
+		sp, err := space.LoadSpace("../../configs/spaces/fashion_small.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	sp := load()
+	a, err := Sample(sp, 6, 7, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Sample(load(), 6, 7, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Sample(sp, 6, 8, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes := func(as []*space.Arch) []string {
+		var hs []string
+		for i, x := range as {
+			if x.Name != CandidateName(i) {
+				t.Errorf("candidate %d is named %s", i, x.Name)
+			}
+			h, err := x.Hash()
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs = append(hs, h)
+		}
+		return hs
+	}
+	ha, hb, hc := hashes(a), hashes(b), hashes(c)
+	if !slices.Equal(ha, hb) {
+		t.Errorf("seed 7 gave %v, then %v", ha, hb)
+	}
+	if slices.Equal(ha, hc) {
+		t.Errorf("seeds 7 and 8 gave the same sample %v", ha)
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(ha)))) != len(ha) {
+		t.Errorf("the sample repeats a network: %v", ha)
+	}
+
+	// A budget that only small networks meet: every candidate meets it.
+	const limit = 20000
+	sp.Budget = space.Budget{MaxParams: limit}
+	small, err := Sample(sp, 4, 7, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range small {
+		if cnt, err := x.Counts(); err != nil || cnt.Params > limit {
+			t.Errorf("%s: %d params over the budget of %d (%v)", x.Name, cnt.Params, limit, err)
+		}
+	}
+	sp.Budget = space.Budget{MaxParams: 1}
+	if _, err := Sample(sp, 1, 7, 128); err == nil || !strings.Contains(err.Error(), "budget") {
+		t.Errorf("an unmeetable budget gave %v, want an error naming the budget", err)
 	}
 }
