@@ -68,7 +68,9 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		timing = benchmark.Quick
 	}
 	timing.Reps = *reps
+	// archs are the networks to time; where[i] names archs[i] in messages.
 	var archs []*space.Arch
+	var where []string
 	if *spacePath != "" {
 		if *sample < 1 || *sample > maxSample {
 			return badInputf("--sample must be between 1 and %d (got %d)", maxSample, *sample)
@@ -83,6 +85,9 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		if archs, err = benchmark.Sample(sp, *sample, *seed, *batch); err != nil {
 			return badInputf("%s: %w", *spacePath, err)
 		}
+		for _, a := range archs {
+			where = append(where, a.Name)
+		}
 	} else if *exportDir != "" {
 		return badInputf("--export-pytorch needs --space")
 	}
@@ -94,15 +99,15 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		if arch.Name == "" {
 			arch.Name = path
 		}
-		archs = append(archs, arch)
+		archs, where = append(archs, arch), append(where, path)
 	}
 	nets := make([]*space.Net, len(archs))
 	for i, arch := range archs {
 		if nets[i], err = arch.Expand(); err != nil {
-			return badInput(fmt.Errorf("%s: %w", arch.Name, err))
+			return badInput(fmt.Errorf("%s: %w", where[i], err))
 		}
 		if err := evaluator.CheckMemory(nets[i].Counts(), *batch); err != nil {
-			return badInputf("%s: %w", arch.Name, err)
+			return badInputf("%s: %w", where[i], err)
 		}
 	}
 	if *exportDir != "" {
