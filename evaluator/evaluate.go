@@ -52,6 +52,14 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	if err := r.Validate(); err != nil {
 		return res, err
 	}
+	phase := time.Now()
+	// lap returns the seconds since the last lap, or since phase was set.
+	lap := func() float64 {
+		now := time.Now()
+		d := now.Sub(phase).Seconds()
+		phase = now
+		return d
+	}
 	net, err := arch.Expand()
 	if err != nil {
 		res.Status, res.Message = StatusError, err.Error()
@@ -88,6 +96,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		return res, nil
 	}
 	res.PeakMemBytes = model.Bytes(r.Optimizer)
+	res.Phases.Build = lap()
 
 	trainSet, valSet := ds.Train.Split(r.ValFraction, opt.Seed)
 	if r.DataFraction < 1 {
@@ -100,6 +109,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	steps := loader.Steps()
 	sched := newSchedule(r, steps)
 	optim := newOptimizer(model.Graph, r)
+	res.Phases.Data = lap()
 
 	start := time.Now()
 	var images int
@@ -110,7 +120,13 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		var correct, seen int
 		for b := range loader.Epoch(ctx, epoch-1) {
 			lr := sched.LR(step)
+			t := time.Now()
 			loss := model.trainStep(b, uint64(step), optim, lr)
+			if step == 0 {
+				res.Phases.FirstStep = time.Since(t).Seconds()
+			} else {
+				res.Phases.Steps += time.Since(t).Seconds()
+			}
 			step++
 			if diverged(loss, ds.Train.Classes) {
 				res.Status, res.Message = StatusDiverged, fmt.Sprintf("loss is %.4g at epoch %d step %d (lr %.4g)", loss, epoch, b.Step+1, lr)
@@ -139,7 +155,9 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		}
 		ep := Epoch{Epoch: epoch, TrainLoss: lossSum / float64(seen), TrainAcc: float64(correct) / float64(seen), LR: sched.LR(step - 1)}
 		if valSet.Len() > 0 && res.Status == StatusOK {
+			t := time.Now()
 			ep.ValLoss, ep.ValAcc, err = model.evaluate(ctx, valSet, norm)
+			res.Phases.Validation += time.Since(t).Seconds()
 			switch {
 			case err != nil:
 				res.Status, res.Message = StatusCancelled, err.Error()
@@ -157,6 +175,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		}
 	}
 	res.TrainSeconds = time.Since(start).Seconds()
+	res.Phases.Wait = lap() - res.Phases.FirstStep - res.Phases.Steps - res.Phases.Validation
 	if res.TrainSeconds > 0 {
 		res.ImagesPerSec = float64(images) / res.TrainSeconds
 	}
@@ -168,6 +187,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	}
 	if opt.Test && ds.Test != nil && ds.Test.Len() > 0 {
 		res.TestLoss, res.TestAcc, err = model.evaluate(ctx, ds.Test, norm)
+		res.Phases.Test = lap()
 		if err != nil {
 			res.Status, res.Message = StatusCancelled, err.Error()
 			return res, nil
@@ -182,6 +202,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	if !opt.SkipLatency {
 		res.LatencyB1Ms = model.Latency(1)
 		res.LatencyB128Ms = model.Latency(min(128, r.Batch))
+		res.Phases.Latency = lap()
 	}
 	if opt.Trained != nil {
 		opt.Trained(model, norm)
