@@ -26,6 +26,9 @@ type Options struct {
 	Progress func(Progress)
 	// SkipLatency leaves out the latency measurements (a search's low-fidelity rungs).
 	SkipLatency bool
+	// Split, when it Fits the data set, recipe and seed, is the training data prepared for them,
+	// which Evaluate then does not prepare again; otherwise Evaluate prepares its own.
+	Split *Split
 	// Trained, when set, is called with the trained model and the input normalisation it was
 	// trained with, after the measurements of a training that ended ok (to save it).
 	Trained func(m *Model, norm data.Norm)
@@ -98,11 +101,11 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	res.PeakMemBytes = model.Bytes(r.Optimizer)
 	res.Phases.Build = lap()
 
-	trainSet, valSet := ds.Train.Split(r.ValFraction, opt.Seed)
-	if r.DataFraction < 1 {
-		trainSet = trainSet.Subset(r.DataFraction, opt.Seed)
+	split := opt.Split
+	if !split.Fits(ds, r, opt.Seed) {
+		split = NewSplit(ds, r, opt.Seed)
 	}
-	norm := trainSet.Norm()
+	trainSet, valSet, norm := split.Train, split.Val, split.Norm
 	loader := data.NewLoader(trainSet, data.LoaderOptions{Batch: r.Batch, Shuffle: true, Seed: opt.Seed, Norm: norm, Augment: r.Augment()})
 	defer loader.Close()
 
@@ -298,13 +301,20 @@ func (m *Model) Score(ctx context.Context, s *data.Set, norm data.Norm) (Scores,
 }
 
 // Latency is the median time in milliseconds of an inference forward pass on a batch of n, at
-// most the model's batch size; the input holds whatever it held.
+// most the model's batch size; the input holds whatever it held. It times 5 passes after a
+// warm-up one, or 3 when the warm-up took longLatency or more: a long pass varies little
+// relative to its length, and a trial's latency timing should stay a small share of its time.
 func (m *Model) Latency(n int) float64 {
 	g := m.Graph
 	g.SetActiveBatch(n)
+	t0 := time.Now()
 	g.Forward(false) // warm-up
+	reps := 5
+	if time.Since(t0) >= longLatency {
+		reps = 3
+	}
 	var times []float64
-	for range 5 {
+	for range reps {
 		t := time.Now()
 		g.Forward(false)
 		times = append(times, float64(time.Since(t).Microseconds())/1000)
@@ -312,6 +322,9 @@ func (m *Model) Latency(n int) float64 {
 	slices.Sort(times)
 	return times[len(times)/2]
 }
+
+// longLatency is the length of a forward pass above which Latency times fewer of them.
+const longLatency = 5 * time.Millisecond
 
 // Bytes is the memory the model's buffers take in training: the graph's distinct buffers
 // (engine.Graph.Bytes) and the optimizer's state, one buffer per parameter for SGD, two for AdamW.

@@ -272,3 +272,37 @@ func TestPhasesAccountForTheWallTime(t *testing.T) {
 		t.Errorf("the training loop's phases add up to %.4f s, its time to %.4f s", train, res.TrainSeconds)
 	}
 }
+
+// TestAPreparedSplitGivesTheSameResult checks that an evaluation with a Split prepared
+// beforehand ends exactly as one that prepares its own, and that a Split prepared for another
+// seed or recipe is not used.
+func TestAPreparedSplitGivesTheSameResult(t *testing.T) {
+	ds := syntheticDataset(300)
+	r := quickRecipe()
+	r.DataFraction = 0.5
+	run := func(split *Split) Result {
+		res, err := Evaluate(context.Background(), parseArch(t, tinyArch), ds, r, Options{Seed: 5, Split: split, SkipLatency: true, Test: true})
+		if err != nil || res.Status != StatusOK {
+			t.Fatalf("%v %s %s", err, res.Status, res.Message)
+		}
+		for i := range res.Epochs {
+			res.Epochs[i].Seconds = 0
+		}
+		res.TrainSeconds, res.ImagesPerSec, res.PeakMemBytes, res.Phases = 0, 0, 0, Phases{}
+		return res
+	}
+	own := run(nil)
+	if got := run(NewSplit(ds, r, 5)); !reflect.DeepEqual(got, own) {
+		t.Errorf("with a prepared split:\n%+v\nwant\n%+v", got, own)
+	}
+	other := r
+	other.DataFraction = 0.25
+	for name, s := range map[string]*Split{"seed": NewSplit(ds, r, 6), "fraction": NewSplit(ds, other, 5)} {
+		if s.Fits(ds, r, 5) {
+			t.Errorf("a split of another %s fits", name)
+		}
+		if got := run(s); !reflect.DeepEqual(got, own) {
+			t.Errorf("with a split of another %s:\n%+v\nwant\n%+v", name, got, own)
+		}
+	}
+}
