@@ -43,6 +43,8 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	sample := fset.Int("sample", 4, "with --space: how many networks to draw")
 	seed := fset.Int64("seed", 1, "with --space: the seed that fixes the sample (and the initial weights --export-pytorch writes)")
 	exportDir := fset.String("export-pytorch", "", "with --space: also write each network as `DIR`/cand_I.py (nas export --format pytorch) for tools/benchcompare/torch_candidates.py")
+	maxParams := fset.Int64("max-params", 0, "with --space: draw only networks of at most `N` parameters, as a search's constraints.max_params (0: no limit)")
+	maxMACs := fset.Int64("max-macs", 0, "with --space: draw only networks of at most `N` multiply-adds per image, as a search's constraints.max_macs (0: no limit)")
 	tracePath := fset.String("trace", "", "write Go's execution trace of the timed work to `FILE` (go tool trace FILE)")
 	pos, err := parseFlags(fset, args)
 	if err != nil {
@@ -72,8 +74,8 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	var archs []*space.Arch
 	var where []string
 	if *spacePath != "" {
-		if *sample < 1 || *sample > maxSample {
-			return badInputf("--sample must be between 1 and %d (got %d)", maxSample, *sample)
+		if *sample < 1 || *sample > maxSample || *maxParams < 0 || *maxMACs < 0 {
+			return badInputf("--sample must be between 1 and %d and --max-params and --max-macs at least 0 (got %d, %d and %d)", maxSample, *sample, *maxParams, *maxMACs)
 		}
 		sp, err := space.LoadSpace(*spacePath)
 		if err != nil {
@@ -82,6 +84,7 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		if sp.Input() == (space.Shape{}) {
 			return badInputf("%s: the space sets no input and classes, which nas bench needs to build its networks", *spacePath)
 		}
+		sp.Budget = space.Budget{MaxParams: *maxParams, MaxMACs: *maxMACs}
 		if archs, err = benchmark.Sample(sp, *sample, *seed, *batch); err != nil {
 			return badInputf("%s: %w", *spacePath, err)
 		}

@@ -69,6 +69,8 @@ func TestBenchRejectsBadInput(t *testing.T) {
 		{[]string{arch, "--space", "../../configs/spaces/fashion_small.yaml"}, "not both"},
 		{[]string{"--space", "../../configs/spaces/fashion_small.yaml", "--sample", "0"}, "--sample"},
 		{[]string{"--space", "testdata/missing.yaml"}, "missing.yaml"},
+		{[]string{"--space", "../../configs/spaces/fashion_small.yaml", "--max-params", "-1"}, "--max-params"},
+		{[]string{"--space", "../../configs/spaces/fashion_small.yaml", "--max-macs", "1"}, "budget"},
 		{[]string{arch, "--export-pytorch", "x"}, "--export-pytorch needs --space"},
 		{[]string{arch, "--threads", "0"}, "--threads"},
 		{[]string{arch, "--modes", "train,backward"}, "--modes"},
