@@ -1,9 +1,11 @@
 package benchmark
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"testing"
@@ -123,5 +125,24 @@ func TestSampleIsFixedBySeedAndRespectsTheBudget(t *testing.T) {
 	sp.Budget = space.Budget{MaxParams: 1}
 	if _, err := Sample(sp, 1, 7, 128); err == nil || !strings.Contains(err.Error(), "budget") {
 		t.Errorf("an unmeetable budget gave %v, want an error naming the budget", err)
+	}
+}
+
+// TestTimeMarksEachCallInTheTrace checks that, while Go's execution tracer runs, every timed
+// call is a region named after its mode, so that a trace shows one step per thread.
+func TestTimeMarksEachCallInTheTrace(t *testing.T) {
+	var buf bytes.Buffer
+	if err := trace.Start(&buf); err != nil {
+		t.Skipf("the tracer is busy: %v", err)
+	}
+	calls := 0
+	m := NewModes(Timing{Reps: 2, MinSteps: 1}, nil)
+	err := m.Time(context.Background(), "infer", 1, 1, func() { calls++ })
+	trace.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(buf.Bytes(), []byte("infer")); n == 0 {
+		t.Errorf("%d calls, but the trace never names the mode", calls)
 	}
 }
