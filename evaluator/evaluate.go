@@ -30,6 +30,9 @@ type Options struct {
 	// whose Checkpoints hold a checkpoint of it goes on from there, and ends with the bits of a
 	// training never interrupted.
 	Checkpoints Checkpointer
+	// Split, when it Fits the data set, recipe and seed, is the training data prepared for them,
+	// which Evaluate then does not prepare again; otherwise Evaluate prepares its own.
+	Split *Split
 	// Trained, when set, is called with the trained model and the input normalisation it was
 	// trained with, after the measurements of a training that ended ok (to save it).
 	Trained func(m *Model, norm data.Norm)
@@ -55,6 +58,14 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	res := Result{Seed: opt.Seed, Status: StatusOK}
 	if err := r.Validate(); err != nil {
 		return res, err
+	}
+	phase := time.Now()
+	// lap returns the seconds since the last lap, or since phase was set.
+	lap := func() float64 {
+		now := time.Now()
+		d := now.Sub(phase).Seconds()
+		phase = now
+		return d
 	}
 	net, err := arch.Expand()
 	if err != nil {
@@ -92,18 +103,20 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		return res, nil
 	}
 	res.PeakMemBytes = model.Bytes(r.Optimizer)
+	res.Phases.Build = lap()
 
-	trainSet, valSet := ds.Train.Split(r.ValFraction, opt.Seed)
-	if r.DataFraction < 1 {
-		trainSet = trainSet.Subset(r.DataFraction, opt.Seed)
+	split := opt.Split
+	if !split.Fits(ds, r, opt.Seed) {
+		split = NewSplit(ds, r, opt.Seed)
 	}
-	norm := trainSet.Norm()
+	trainSet, valSet, norm := split.Train, split.Val, split.Norm
 	loader := data.NewLoader(trainSet, data.LoaderOptions{Batch: r.Batch, Shuffle: true, Seed: opt.Seed, Norm: norm, Augment: r.Augment()})
 	defer loader.Close()
 
 	steps := loader.Steps()
 	sched := newSchedule(r, steps)
 	optim := newOptimizer(model.Graph, r)
+	res.Phases.Data = lap()
 
 	start := time.Now()
 	var images int
@@ -128,7 +141,13 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		var correct, seen int
 		for b := range loader.Epoch(ctx, epoch-1) {
 			lr := sched.LR(step)
+			t := time.Now()
 			loss := model.trainStep(b, uint64(step), optim, lr)
+			if step == 0 {
+				res.Phases.FirstStep = time.Since(t).Seconds()
+			} else {
+				res.Phases.Steps += time.Since(t).Seconds()
+			}
 			step++
 			if diverged(loss, ds.Train.Classes) {
 				res.Status, res.Message = StatusDiverged, fmt.Sprintf("loss is %.4g at epoch %d step %d (lr %.4g)", loss, epoch, b.Step+1, lr)
@@ -157,7 +176,9 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		}
 		ep := Epoch{Epoch: epoch, TrainLoss: lossSum / float64(seen), TrainAcc: float64(correct) / float64(seen), LR: sched.LR(step - 1)}
 		if valSet.Len() > 0 && res.Status == StatusOK {
+			t := time.Now()
 			ep.ValLoss, ep.ValAcc, err = model.evaluate(ctx, valSet, norm)
+			res.Phases.Validation += time.Since(t).Seconds()
 			switch {
 			case err != nil:
 				res.Status, res.Message = StatusCancelled, err.Error()
@@ -182,6 +203,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 		}
 	}
 	res.TrainSeconds = elapsed().Seconds()
+	res.Phases.Wait = lap() - res.Phases.FirstStep - res.Phases.Steps - res.Phases.Validation
 	if res.TrainSeconds > 0 {
 		res.ImagesPerSec = float64(images) / res.TrainSeconds
 	}
@@ -193,6 +215,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	}
 	if (opt.Test || r.Test) && ds.Test != nil && ds.Test.Len() > 0 {
 		res.TestLoss, res.TestAcc, err = model.evaluate(ctx, ds.Test, norm)
+		res.Phases.Test = lap()
 		if err != nil {
 			res.Status, res.Message = StatusCancelled, err.Error()
 			return res, nil
@@ -207,6 +230,7 @@ func Evaluate(ctx context.Context, arch *space.Arch, ds *data.Dataset, r Recipe,
 	if !opt.SkipLatency {
 		res.LatencyB1Ms = model.Latency(1)
 		res.LatencyB128Ms = model.Latency(min(128, r.Batch))
+		res.Phases.Latency = lap()
 	}
 	if opt.Trained != nil {
 		opt.Trained(model, norm)
@@ -302,13 +326,20 @@ func (m *Model) Score(ctx context.Context, s *data.Set, norm data.Norm) (Scores,
 }
 
 // Latency is the median time in milliseconds of an inference forward pass on a batch of n, at
-// most the model's batch size; the input holds whatever it held.
+// most the model's batch size; the input holds whatever it held. It times 5 passes after a
+// warm-up one, or 3 when the warm-up took longLatency or more: a long pass varies little
+// relative to its length, and a trial's latency timing should stay a small share of its time.
 func (m *Model) Latency(n int) float64 {
 	g := m.Graph
 	g.SetActiveBatch(n)
+	t0 := time.Now()
 	g.Forward(false) // warm-up
+	reps := 5
+	if time.Since(t0) >= longLatency {
+		reps = 3
+	}
 	var times []float64
-	for range 5 {
+	for range reps {
 		t := time.Now()
 		g.Forward(false)
 		times = append(times, float64(time.Since(t).Microseconds())/1000)
@@ -316,6 +347,9 @@ func (m *Model) Latency(n int) float64 {
 	slices.Sort(times)
 	return times[len(times)/2]
 }
+
+// longLatency is the length of a forward pass above which Latency times fewer of them.
+const longLatency = 5 * time.Millisecond
 
 // Bytes is the memory the model's buffers take in training: the graph's distinct buffers
 // (engine.Graph.Bytes) and the optimizer's state, one buffer per parameter for SGD, two for AdamW.

@@ -6,11 +6,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gonas/nas/engine/parallel"
 	"github.com/gonas/nas/evaluator/data"
@@ -178,6 +180,7 @@ func TestEvaluateIsDeterministicAcrossThreads(t *testing.T) {
 		}
 		// Timings, and the memory of per-thread scratch space, are the only parts that may vary.
 		res.TrainSeconds, res.ImagesPerSec, res.Threads, res.PeakMemBytes = 0, 0, 0, 0
+		res.Phases = Phases{}
 		return res
 	}
 	one, two, seven := run(1), run(2), run(7)
@@ -243,4 +246,63 @@ func FuzzParseRecipe(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPhasesAccountForTheWallTime checks that the phases of an evaluation are where its time
+// went: each measured, none negative, together the evaluation's wall time.
+func TestPhasesAccountForTheWallTime(t *testing.T) {
+	ds := syntheticDataset(300)
+	start := time.Now()
+	res, err := Evaluate(context.Background(), parseArch(t, tinyArch), ds, quickRecipe(), Options{Seed: 3, Test: true})
+	wall := time.Since(start).Seconds()
+	if err != nil || res.Status != StatusOK {
+		t.Fatalf("%v %s %s", err, res.Status, res.Message)
+	}
+	p := res.Phases
+	for name, v := range map[string]float64{"build": p.Build, "data": p.Data, "first step": p.FirstStep, "steps": p.Steps,
+		"validation": p.Validation, "test": p.Test, "latency": p.Latency} {
+		if v <= 0 {
+			t.Errorf("phase %s took %v s", name, v)
+		}
+	}
+	if p.Wait < 0 || p.Total() > wall || p.Total() < 0.9*wall {
+		t.Errorf("phases %+v add up to %.4f s (waiting %.4f) of the %.4f s the evaluation took", p, p.Total(), p.Wait, wall)
+	}
+	if train := p.FirstStep + p.Steps + p.Wait + p.Validation; math.Abs(train-res.TrainSeconds) > 1e-3 {
+		t.Errorf("the training loop's phases add up to %.4f s, its time to %.4f s", train, res.TrainSeconds)
+	}
+}
+
+// TestAPreparedSplitGivesTheSameResult checks that an evaluation with a Split prepared
+// beforehand ends exactly as one that prepares its own, and that a Split prepared for another
+// seed or recipe is not used.
+func TestAPreparedSplitGivesTheSameResult(t *testing.T) {
+	ds := syntheticDataset(300)
+	r := quickRecipe()
+	r.DataFraction = 0.5
+	run := func(split *Split) Result {
+		res, err := Evaluate(context.Background(), parseArch(t, tinyArch), ds, r, Options{Seed: 5, Split: split, SkipLatency: true, Test: true})
+		if err != nil || res.Status != StatusOK {
+			t.Fatalf("%v %s %s", err, res.Status, res.Message)
+		}
+		for i := range res.Epochs {
+			res.Epochs[i].Seconds = 0
+		}
+		res.TrainSeconds, res.ImagesPerSec, res.PeakMemBytes, res.Phases = 0, 0, 0, Phases{}
+		return res
+	}
+	own := run(nil)
+	if got := run(NewSplit(ds, r, 5)); !reflect.DeepEqual(got, own) {
+		t.Errorf("with a prepared split:\n%+v\nwant\n%+v", got, own)
+	}
+	other := r
+	other.DataFraction = 0.25
+	for name, s := range map[string]*Split{"seed": NewSplit(ds, r, 6), "fraction": NewSplit(ds, other, 5)} {
+		if s.Fits(ds, r, 5) {
+			t.Errorf("a split of another %s fits", name)
+		}
+		if got := run(s); !reflect.DeepEqual(got, own) {
+			t.Errorf("with a split of another %s:\n%+v\nwant\n%+v", name, got, own)
+		}
+	}
 }

@@ -48,4 +48,44 @@ type Result struct {
 	PeakMemBytes  int64   `json:"peak_mem_bytes"`
 	Threads       int     `json:"threads"`
 	Seed          uint64  `json:"seed"`
+
+	// Phases is where the evaluation's wall time went. It is a measurement of this run, not
+	// part of the result: the store does not keep it.
+	Phases Phases `json:"phases"`
+}
+
+// Phases splits an evaluation's wall time, in seconds, into what it spent building, preparing
+// data, in training steps, waiting between them, validating, testing and timing latency.
+type Phases struct {
+	// Build expands the network and builds its graph with its initial weights.
+	Build float64 `json:"build"`
+	// Data splits the training set, computes its normalisation and starts the loader.
+	Data float64 `json:"data"`
+	// FirstStep is the first training step, which also sizes per-thread buffers.
+	FirstStep float64 `json:"first_step"`
+	// Steps are the other training steps: forward, backward and the optimizer.
+	Steps float64 `json:"steps"`
+	// Wait is the rest of the training loop: waiting for the loader's batches, progress reports.
+	Wait float64 `json:"wait"`
+	// Validation, Test and Latency are the measurements after training.
+	Validation float64 `json:"validation"`
+	Test       float64 `json:"test"`
+	Latency    float64 `json:"latency"`
+}
+
+// Total is the sum of the phases.
+func (p Phases) Total() float64 {
+	return p.Build + p.Data + p.FirstStep + p.Steps + p.Wait + p.Validation + p.Test + p.Latency
+}
+
+// Add adds q's phases to p's.
+func (p *Phases) Add(q Phases) {
+	p.Build += q.Build
+	p.Data += q.Data
+	p.FirstStep += q.FirstStep
+	p.Steps += q.Steps
+	p.Wait += q.Wait
+	p.Validation += q.Validation
+	p.Test += q.Test
+	p.Latency += q.Latency
 }

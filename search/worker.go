@@ -67,6 +67,7 @@ type Worker struct {
 	name     string // the lease owner: host:pid
 	mu       sync.Mutex
 	datasets map[string]*data.Dataset
+	splits   []*evaluator.Split // the latest maxSplits prepared, newest last
 	stats    WorkerStats
 }
 
@@ -76,6 +77,8 @@ type WorkerStats struct {
 	Wall     time.Duration // the slots' time from start to end, summed
 	Training time.Duration // in evaluator.Evaluate, summed over the slots
 	Idle     time.Duration // waiting for a trial while none was claimable, summed over the slots
+	// Phases sums the phases of the recorded trials' training (evaluator.Result.Phases).
+	Phases evaluator.Phases
 }
 
 // Stats returns where the worker's slots have spent their time so far.
@@ -291,6 +294,7 @@ func (w *Worker) run(ctx context.Context, tr store.Trial, slot int, pool *parall
 	w.mu.Lock()
 	w.stats.Trials++
 	w.stats.Training += took
+	w.stats.Phases.Add(res.Phases)
 	w.mu.Unlock()
 	if w.Finished != nil {
 		w.Finished(tr, res)
@@ -325,7 +329,7 @@ func (w *Worker) train(ctx context.Context, tr store.Trial, slot int, pool *para
 		return evaluator.Result{}, err
 	}
 	r.Threads = pool.Threads()
-	opt := evaluator.Options{Seed: tr.Key.Seed, Pool: pool, SkipLatency: !tr.Latency}
+	opt := evaluator.Options{Seed: tr.Key.Seed, Pool: pool, SkipLatency: !tr.Latency, Split: w.split(ds, r, tr.Key.Seed)}
 	if cp := w.checkpoints(tr, arch.Name); cp != nil && r.Epochs > 1 {
 		opt.Checkpoints = cp
 	}
@@ -366,6 +370,29 @@ func (w *Worker) dataset(name string) (*data.Dataset, error) {
 	}
 	w.datasets[name] = ds
 	return ds, nil
+}
+
+// maxSplits bounds the prepared splits a worker keeps: one per fidelity level of a search, whose
+// trials share the experiment's seed.
+const maxSplits = 4
+
+// split returns the training data of ds prepared for r and seed, prepared once per worker: its
+// trials share the experiment's seed, so that preparing it for every trial would only repeat
+// the same copy of the images.
+func (w *Worker) split(ds *data.Dataset, r evaluator.Recipe, seed uint64) *evaluator.Split {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.splits {
+		if s.Fits(ds, r, seed) {
+			return s
+		}
+	}
+	s := evaluator.NewSplit(ds, r, seed)
+	if len(w.splits) == maxSplits {
+		w.splits = w.splits[1:]
+	}
+	w.splits = append(w.splits, s)
+	return s
 }
 
 // sleep waits for d or until ctx is done, and returns ctx's error in the latter case.

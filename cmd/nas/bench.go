@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 	"github.com/gonas/nas/engine/parallel"
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/internal/benchmark"
+	"github.com/gonas/nas/pytorch"
 	"github.com/gonas/nas/reports"
 	"github.com/gonas/nas/space"
 )
@@ -36,9 +39,20 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	reps := fset.Int("reps", 5, "timed repeats; the median is reported")
 	cpuProfile := fset.String("cpuprofile", "", "write a pprof CPU profile of the timed work to `FILE`")
 	memProfile := fset.String("memprofile", "", "record every allocation and write a pprof heap profile to `FILE` at the end")
-	pos, err := parseArgs(fset, args, oneOrMore, "architecture file")
+	spacePath := fset.String("space", "", "time --sample random networks of the search space in `SPACE.yaml` instead of architecture files, as workloads cand_0, cand_1, ...")
+	sample := fset.Int("sample", 4, "with --space: how many networks to draw")
+	seed := fset.Int64("seed", 1, "with --space: the seed that fixes the sample (and the initial weights --export-pytorch writes)")
+	exportDir := fset.String("export-pytorch", "", "with --space: also write each network as `DIR`/cand_I.py (nas export --format pytorch) for tools/benchcompare/torch_candidates.py")
+	maxParams := fset.Int64("max-params", 0, "with --space: draw only networks of at most `N` parameters, as a search's constraints.max_params (0: no limit)")
+	maxMACs := fset.Int64("max-macs", 0, "with --space: draw only networks of at most `N` multiply-adds per image, as a search's constraints.max_macs (0: no limit)")
+	tracePath := fset.String("trace", "", "write Go's execution trace of the timed work to `FILE` (go tool trace FILE)")
+	pos, err := parseFlags(fset, args)
 	if err != nil {
 		return err
+	}
+	if (*spacePath == "") == (len(pos) == 0) {
+		fset.Usage()
+		return badInputf("want at least one architecture file or --space, not both (got %d arguments)", len(pos))
 	}
 	threads, err := benchmark.ParseThreads(*threadList)
 	if err != nil {
@@ -56,24 +70,56 @@ func (c *benchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		timing = benchmark.Quick
 	}
 	timing.Reps = *reps
-	nets := make([]*space.Net, len(pos))
-	for i, path := range pos {
+	// archs are the networks to time; where[i] names archs[i] in messages.
+	var archs []*space.Arch
+	var where []string
+	if *spacePath != "" {
+		if *sample < 1 || *sample > maxSample || *maxParams < 0 || *maxMACs < 0 {
+			return badInputf("--sample must be between 1 and %d and --max-params and --max-macs at least 0 (got %d, %d and %d)", maxSample, *sample, *maxParams, *maxMACs)
+		}
+		sp, err := space.LoadSpace(*spacePath)
+		if err != nil {
+			return badInput(err)
+		}
+		if sp.Input() == (space.Shape{}) {
+			return badInputf("%s: the space sets no input and classes, which nas bench needs to build its networks", *spacePath)
+		}
+		sp.Budget = space.Budget{MaxParams: *maxParams, MaxMACs: *maxMACs}
+		if archs, err = benchmark.Sample(sp, *sample, *seed, *batch); err != nil {
+			return badInputf("%s: %w", *spacePath, err)
+		}
+		for _, a := range archs {
+			where = append(where, a.Name)
+		}
+	} else if *exportDir != "" {
+		return badInputf("--export-pytorch needs --space")
+	}
+	for _, path := range pos {
 		arch, err := space.Load(path)
 		if err != nil {
 			return badInput(err)
 		}
-		if nets[i], err = arch.Expand(); err != nil {
-			return badInput(fmt.Errorf("%s: %w", path, err))
+		if arch.Name == "" {
+			arch.Name = path
 		}
-		if nets[i].Name == "" {
-			nets[i].Name = path
+		archs, where = append(archs, arch), append(where, path)
+	}
+	nets := make([]*space.Net, len(archs))
+	for i, arch := range archs {
+		if nets[i], err = arch.Expand(); err != nil {
+			return badInput(fmt.Errorf("%s: %w", where[i], err))
 		}
 		if err := evaluator.CheckMemory(nets[i].Counts(), *batch); err != nil {
-			return badInputf("%s: %w", path, err)
+			return badInputf("%s: %w", where[i], err)
+		}
+	}
+	if *exportDir != "" {
+		if err := exportCandidates(*exportDir, archs, uint64(*seed), stderr); err != nil {
+			return err
 		}
 	}
 
-	stop, err := startProfiles(*cpuProfile, *memProfile)
+	stop, err := startProfiles(*cpuProfile, *memProfile, *tracePath)
 	if err != nil {
 		return err
 	}
@@ -148,3 +194,29 @@ func defaultBenchThreads() string {
 
 // maxReps bounds --reps: far more repeats than a timing needs.
 const maxReps = 10000
+
+// maxSample bounds --sample: far more networks than one sitting can time.
+const maxSample = 10000
+
+// exportCandidates writes each network as dir/NAME.py with its initial weights beside it, as
+// nas export --format pytorch does.
+func exportCandidates(dir string, archs []*space.Arch, seed uint64, stderr io.Writer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return badInput(err)
+	}
+	for _, arch := range archs {
+		src, err := newSource(arch, seed, arch.Name)
+		if err != nil {
+			return err
+		}
+		if err := src.weights(); err != nil {
+			return err
+		}
+		py := filepath.Join(dir, arch.Name+".py")
+		if err := pytorch.Export(py, src.file); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "nas bench: wrote %d PyTorch modules to %s\n", len(archs), dir)
+	return nil
+}

@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gonas/nas/internal/benchmark"
+	"github.com/gonas/nas/pytorch"
+	"github.com/gonas/nas/space"
 )
 
 // TestBenchTimesAnArchitecture runs nas bench briefly on a baseline and checks its JSON.
@@ -60,6 +66,12 @@ func TestBenchRejectsBadInput(t *testing.T) {
 		want string
 	}{
 		{nil, "at least one architecture"},
+		{[]string{arch, "--space", "../../configs/spaces/fashion_small.yaml"}, "not both"},
+		{[]string{"--space", "../../configs/spaces/fashion_small.yaml", "--sample", "0"}, "--sample"},
+		{[]string{"--space", "testdata/missing.yaml"}, "missing.yaml"},
+		{[]string{"--space", "../../configs/spaces/fashion_small.yaml", "--max-params", "-1"}, "--max-params"},
+		{[]string{"--space", "../../configs/spaces/fashion_small.yaml", "--max-macs", "1"}, "budget"},
+		{[]string{arch, "--export-pytorch", "x"}, "--export-pytorch needs --space"},
 		{[]string{arch, "--threads", "0"}, "--threads"},
 		{[]string{arch, "--modes", "train,backward"}, "--modes"},
 		{[]string{arch, "--batch", "0"}, "--batch"},
@@ -90,4 +102,100 @@ func TestBenchTableMatchesGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGolden(t, "bench_table.golden", out.String())
+}
+
+// TestBenchTimesASampleOfASpace runs nas bench --space briefly on one thread and checks that it
+// times the networks Sample draws, as cand_0.., and exports each as a PyTorch module that
+// tools/benchcompare/torch_candidates.py times (when python3 has torch).
+func TestBenchTimesASampleOfASpace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times real work")
+	}
+	const spacePath, n = "../../configs/spaces/fashion_small.yaml", 3
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "bench.trace")
+	code, out, stderr := runNAS(t, "bench", "--space", spacePath, "--sample", fmt.Sprint(n), "--seed", "5",
+		"--threads", "1", "--batch", "2", "--quick", "--reps", "1", "--json", "--export-pytorch", dir, "--trace", trace)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep benchmark.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	sp, err := space.LoadSpace(spacePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := benchmark.Sample(sp, n, 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Workloads) != n {
+		t.Fatalf("%d workloads, want %d", len(rep.Workloads), n)
+	}
+	for i, w := range rep.Workloads {
+		c, err := want[i].Counts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Name != benchmark.CandidateName(i) || w.Kind != "net" || w.Params != c.Params || w.MACs != c.MACs {
+			t.Errorf("workload %d: %s (%s), %d params, %d MACs; want %s, %d params, %d MACs", i, w.Name, w.Kind, w.Params, w.MACs,
+				benchmark.CandidateName(i), c.Params, c.MACs)
+		}
+		for _, mode := range benchmark.NetModes {
+			if r := w.Results["1"][mode]; r == nil || r.ImgPerS <= 0 {
+				t.Errorf("%s %s: %+v", w.Name, mode, r)
+			}
+		}
+		py := filepath.Join(dir, w.Name+".py")
+		src, err := os.ReadFile(py)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(src), "def build(") || !strings.Contains(string(src), fmt.Sprintf("NUM_PARAMS = %d", c.Params)) {
+			t.Errorf("%s is not the module of a %d-parameter network", py, c.Params)
+		}
+		if _, err := os.Stat(pytorch.WeightsPath(py)); err != nil {
+			t.Error(err)
+		}
+	}
+	if fi, err := os.Stat(trace); err != nil || fi.Size() == 0 {
+		t.Errorf("no execution trace: %v", err)
+	}
+
+	python := "/usr/bin/python3"
+	if exec.Command(python, "-c", "import torch").Run() != nil {
+		t.Skipf("%s has no torch (apt-get install -y python3-torch): the PyTorch side is not checked", python)
+	}
+	torchJSON := filepath.Join(dir, "torch.json")
+	cmd := exec.Command(python, "../../tools/benchcompare/torch_candidates.py", dir, "--threads", "1", "--batch", "2",
+		"--quick", "--reps", "1", "--json-out", torchJSON)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("torch_candidates.py: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(torchJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var torch struct {
+		Workloads []struct {
+			Net     string `json:"net"`
+			Params  int64  `json:"params"`
+			Results map[string]map[string]struct {
+				ImgPerS float64 `json:"img_per_s"`
+			} `json:"results"`
+		} `json:"workloads"`
+	}
+	if err := json.Unmarshal(b, &torch); err != nil {
+		t.Fatal(err)
+	}
+	if len(torch.Workloads) != n {
+		t.Fatalf("PyTorch timed %d networks, want %d", len(torch.Workloads), n)
+	}
+	for i, w := range torch.Workloads {
+		if w.Net != rep.Workloads[i].Name || w.Params != rep.Workloads[i].Params || w.Results["1"]["train"].ImgPerS <= 0 {
+			t.Errorf("PyTorch's workload %d: %s, %d params, %+v; want %s, %d params", i, w.Net, w.Params, w.Results, rep.Workloads[i].Name, rep.Workloads[i].Params)
+		}
+	}
 }

@@ -171,7 +171,7 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 			}}
 		}
 	}
-	stop, err := startProfiles(*cpuProfile, "")
+	stop, err := startProfiles(*cpuProfile, "", "")
 	if err != nil {
 		return err
 	}
@@ -312,4 +312,9 @@ func printResult(w io.Writer, name string, r evaluator.Result) {
 		fmt.Fprintf(w, "  latency       %.2f ms at batch 1, %.1f ms at batch 128\n", r.LatencyB1Ms, r.LatencyB128Ms)
 	}
 	fmt.Fprintf(w, "  memory        %.1f MiB of buffers\n", float64(r.PeakMemBytes)/(1<<20))
+	if p := r.Phases; p.Total() > 0 {
+		fmt.Fprintf(w, "  wall time     %.2f s: %.1f%% training steps; build %.2f, data %.2f, first step %.2f, "+
+			"waiting %.2f, validation %.2f, test %.2f, latency %.2f s\n", p.Total(), 100*p.Steps/p.Total(),
+			p.Build, p.Data, p.FirstStep, p.Wait, p.Validation, p.Test, p.Latency)
+	}
 }

@@ -86,6 +86,13 @@ func (c *workerCommand) Run(ctx context.Context, args []string, stdout, stderr i
 		fmt.Fprintf(stderr, "worker: %d trials in %s of slot time: %.1f%% training, %.1f%% waiting for trials, %.1f%% the rest (store, loading)\n",
 			s.Trials, s.Wall.Round(time.Millisecond), 100*s.Training.Seconds()/s.Wall.Seconds(),
 			100*s.Idle.Seconds()/s.Wall.Seconds(), 100*(s.Wall-s.Training-s.Idle).Seconds()/s.Wall.Seconds())
+		if p := s.Phases; s.Training > 0 {
+			t := s.Training.Seconds()
+			fmt.Fprintf(stderr, "worker: of the training, %.1f%% training steps; build %.1f%%, data %.1f%%, first steps %.1f%%, "+
+				"waiting %.1f%%, validation %.1f%%, latency %.1f%%, the rest (reading the trial) %.1f%%\n",
+				100*p.Steps/t, 100*p.Build/t, 100*p.Data/t, 100*p.FirstStep/t, 100*p.Wait/t, 100*p.Validation/t,
+				100*p.Latency/t, 100*(t-p.Total())/t)
+		}
 	}
 	var notFound *data.NotFoundError
 	if errors.As(err, &notFound) {

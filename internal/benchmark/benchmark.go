@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,11 @@ func NewModes(t Timing, only map[string]bool) *Modes {
 func (m *Modes) Time(ctx context.Context, mode string, flop float64, images int, step func()) error {
 	if m.Only != nil && !m.Only[mode] {
 		return nil
+	}
+	if trace.IsEnabled() {
+		// Each call is a region named after the mode in Go's execution trace (nas bench --trace).
+		call := step
+		step = func() { trace.WithRegion(ctx, mode, call) }
 	}
 	res, err := m.Timing.measure(ctx, step)
 	if err != nil {

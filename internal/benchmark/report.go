@@ -20,6 +20,8 @@ type Report struct {
 
 // Meta describes the machine and the settings of a run.
 type Meta struct {
+	// Start is when the run started.
+	Start     time.Time `json:"start"`
 	Go        string    `json:"go"`
 	CPU       string    `json:"cpu"`
 	NumCPU    int       `json:"num_cpu"`
@@ -31,8 +33,6 @@ type Meta struct {
 	LoadEnd   []float64 `json:"loadavg_at_end,omitempty"`
 	PeakRSS   int64     `json:"peak_rss_bytes"`
 	WallS     float64   `json:"total_wall_s"`
-
-	start time.Time
 }
 
 // Workload is what was timed of one network or kernel.
@@ -49,14 +49,14 @@ type Workload struct {
 // NewReport starts a report of a run at batch size batch on threads with timing t.
 func NewReport(batch int, threads []int, t Timing) *Report {
 	return &Report{Meta: Meta{Go: runtime.Version(), CPU: store.ThisMachine("").CPUModel, NumCPU: runtime.NumCPU(),
-		Batch: batch, Threads: threads, Reps: t.Reps, TargetS: t.Target.Seconds(), LoadStart: LoadAvg(), start: time.Now()}}
+		Batch: batch, Threads: threads, Reps: t.Reps, TargetS: t.Target.Seconds(), LoadStart: LoadAvg(), Start: time.Now().UTC()}}
 }
 
 // Finish records the load average, the peak RSS and the time at the end of the run.
 func (r *Report) Finish() {
 	r.Meta.LoadEnd = LoadAvg()
 	r.Meta.PeakRSS = PeakRSS()
-	r.Meta.WallS = time.Since(r.Meta.start).Seconds()
+	r.Meta.WallS = time.Since(r.Meta.Start).Seconds()
 }
 
 // ReadReport reads a report's JSON from the file at path.
@@ -68,6 +68,9 @@ func ReadReport(path string) (*Report, error) {
 	var r Report
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: not a benchmark report: %w", path, err)
+	}
+	if r.Meta.Go == "" {
+		return nil, fmt.Errorf("%s: not a benchmark report: its meta names no Go version", path)
 	}
 	return &r, nil
 }

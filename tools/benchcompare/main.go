@@ -48,10 +48,10 @@ func main() {
 
 // options are benchcompare's flags.
 type options struct {
-	python, torch, configs, workload, threads, out, measure string
-	batch                                                   int
-	quick                                                   bool
-	maxWait                                                 float64
+	python, torch, configs, workload, threads, out, measure, pair string
+	batch                                                         int
+	quick                                                         bool
+	maxWait                                                       float64
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.quick, "quick", true, "short timing on both sides")
 	fs.Float64Var(&o.maxWait, "max-wait", 10, "seconds torch_reference.py may wait for an idle machine before each block")
 	fs.StringVar(&o.measure, "measure", "", "time the `WORKLOAD` on the engine in this process and print its JSON (what the comparison runs)")
+	fs.StringVar(&o.pair, "pair", "", "print the table of `NAS.json,TORCH.json`: nas bench --json's report and torch_candidates.py's, paired by workload name (cand_I)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,6 +81,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.measure != "" {
 		return o.measureHere(ctx, threads, stdout, stderr)
+	}
+	if o.pair != "" {
+		nasPath, torchPath, ok := strings.Cut(o.pair, ",")
+		if !ok {
+			return fmt.Errorf("-pair wants NAS.json,TORCH.json, got %q", o.pair)
+		}
+		c, err := pairReports(nasPath, torchPath)
+		if err != nil {
+			return err
+		}
+		return c.markdown(stdout)
 	}
 	if o.torch == "" {
 		return errors.New("name the PyTorch reference script with -torch PATH/torch_reference.py or $NAS_TORCH_REFERENCE")
@@ -103,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := comparison{loadStart: loadAvgText(), started: time.Now()}
+	c := comparison{source: filepath.Base(o.torch), loadStart: loadText(benchmark.LoadAvg()), started: time.Now()}
 	for i, w := range work {
 		r, err := o.compare(ctx, self, dir, w, i%2 == 1, stderr)
 		if err != nil {
@@ -111,7 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		c.workloads = append(c.workloads, r)
 	}
-	c.loadEnd = loadAvgText()
+	c.loadEnd = loadText(benchmark.LoadAvg())
 	c.elapsed = time.Since(c.started)
 	return c.markdown(stdout)
 }
@@ -196,10 +208,9 @@ func runMeasured(ctx context.Context, prog string, args []string, stdout, stderr
 	return 0, nil
 }
 
-// loadAvgText returns the three load averages as text, or "unknown".
-func loadAvgText() string {
-	l := benchmark.LoadAvg()
-	if l == nil {
+// loadText returns three load averages as text, or "unknown" for none.
+func loadText(l []float64) string {
+	if len(l) < 3 {
 		return "unknown"
 	}
 	return fmt.Sprintf("%.2f %.2f %.2f", l[0], l[1], l[2])

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,10 +44,16 @@ func readTorch(path string) ([]torchWorkload, error) {
 		return nil, err
 	}
 	var rep struct {
+		Meta struct {
+			Torch string `json:"torch"`
+		} `json:"meta"`
 		Workloads []torchWorkload `json:"workloads"`
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
-		return nil, fmt.Errorf("%s: not torch_reference.py's JSON: %w", path, err)
+		return nil, fmt.Errorf("%s: not a PyTorch report: %w", path, err)
+	}
+	if rep.Meta.Torch == "" {
+		return nil, fmt.Errorf("%s: not a PyTorch report: its meta names no torch version", path)
 	}
 	return rep.Workloads, nil
 }
@@ -61,6 +68,26 @@ func readNAS(path string) (*benchmark.Workload, error) {
 		return nil, fmt.Errorf("%s: %d workloads, want 1", path, len(rep.Workloads))
 	}
 	return rep.Workloads[0], nil
+}
+
+// pairReports pairs the workloads of a nas bench report (nasPath) with those of the same names in
+// a PyTorch report (torchPath), such as torch_candidates.py writes for nas bench --space's
+// candidates. The reports carry no process's peak RSS, so the comparison has none.
+func pairReports(nasPath, torchPath string) (*comparison, error) {
+	rep, err := benchmark.ReadReport(nasPath)
+	if err != nil {
+		return nil, err
+	}
+	torch, err := readTorch(torchPath)
+	if err != nil {
+		return nil, err
+	}
+	c := &comparison{source: filepath.Base(torchPath), loadStart: loadText(rep.Meta.LoadStart), loadEnd: loadText(rep.Meta.LoadEnd),
+		elapsed: time.Duration(rep.Meta.WallS * float64(time.Second)), started: rep.Meta.Start}
+	for _, w := range rep.Workloads {
+		c.workloads = append(c.workloads, &compared{name: w.Name, kind: w.Kind, nas: w, torch: torch})
+	}
+	return c, nil
 }
 
 // torchMode is the mode of PyTorch's result that an engine mode is compared with: the GEMM's
@@ -111,6 +138,8 @@ func (c *compared) reference(threads, mode string) (reference, bool) {
 
 // comparison is one run of benchcompare.
 type comparison struct {
+	// source names PyTorch's side: its script or report.
+	source             string
 	workloads          []*compared
 	loadStart, loadEnd string
 	started            time.Time
@@ -125,8 +154,8 @@ var modes = []struct{ mode, metric string }{
 
 // markdown writes the ratio table, then each net's peak RSS on both sides.
 func (c *comparison) markdown(w io.Writer) error {
-	fmt.Fprintf(w, "nas against PyTorch (torch_reference.py), run %s, %.0f s; "+
-		"load average %s at the start, %s at the end.\n\n", c.started.UTC().Format("2006-01-02 15:04 MST"), c.elapsed.Seconds(), c.loadStart, c.loadEnd)
+	fmt.Fprintf(w, "nas against PyTorch (%s), run %s, %.0f s; "+
+		"load average %s at the start, %s at the end.\n\n", c.source, c.started.UTC().Format("2006-01-02 15:04 MST"), c.elapsed.Seconds(), c.loadStart, c.loadEnd)
 	fmt.Fprintln(w, "| workload | threads | metric | nas | PyTorch | PyTorch config | ratio | other load nas / PyTorch |")
 	fmt.Fprintln(w, "|---|---:|---|---:|---:|---|---:|---|")
 	for _, wl := range c.workloads {
@@ -156,11 +185,10 @@ func (c *comparison) markdown(w io.Writer) error {
 	}
 	fmt.Fprint(w, "\nRatio: nas over PyTorch's fastest configuration. Other load: the CPUs other processes used while "+
 		"each side timed (for PyTorch, its most loaded configuration).\n\n")
-	fmt.Fprintln(w, "| net | nas peak RSS MiB | PyTorch peak RSS MiB | nas / PyTorch | nas allocs per train step |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|")
+	var rows []string
 	for _, wl := range c.workloads {
-		if wl.kind != kindNet {
-			continue
+		if wl.kind != kindNet || wl.nasRSS == 0 {
+			continue // paired reports carry no peak RSS
 		}
 		var allocs []string
 		for t, ms := range wl.nas.Results {
@@ -173,12 +201,15 @@ func (c *comparison) markdown(w io.Writer) error {
 		if wl.torchRSS > 0 {
 			ratio = fmt.Sprintf("%.2f", float64(wl.nasRSS)/float64(wl.torchRSS))
 		}
-		_, err := fmt.Fprintf(w, "| %s | %.0f | %.0f | %s | %s |\n", wl.name, mib(wl.nasRSS), mib(wl.torchRSS), ratio, strings.Join(allocs, ", "))
-		if err != nil {
-			return err
-		}
+		rows = append(rows, fmt.Sprintf("| %s | %.0f | %.0f | %s | %s |\n", wl.name, mib(wl.nasRSS), mib(wl.torchRSS), ratio, strings.Join(allocs, ", ")))
 	}
-	return nil
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "| net | nas peak RSS MiB | PyTorch peak RSS MiB | nas / PyTorch | nas allocs per train step |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|")
+	_, err := fmt.Fprint(w, strings.Join(rows, ""))
+	return err
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

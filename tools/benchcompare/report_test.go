@@ -91,7 +91,7 @@ func TestMarkdownMatchesGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := comparison{loadStart: "1.00 2.00 3.00", loadEnd: "0.50 0.60 0.70",
+	c := comparison{source: "torch_reference.py", loadStart: "1.00 2.00 3.00", loadEnd: "0.50 0.60 0.70",
 		started: time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC), elapsed: 95 * time.Second}
 	for i, w := range []struct{ name, kind string }{{"micro_mm_1024x1024x1024", kindMM}, {"resnet20_mnist", kindNet}} {
 		nas, err := readNAS(filepath.Join("testdata", "nas_"+w.name+".json"))
@@ -157,5 +157,50 @@ func TestComparisonNeedsTheReferenceScript(t *testing.T) {
 	err := run(context.Background(), nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "-torch") {
 		t.Errorf("without -torch: %v, want an error naming -torch", err)
+	}
+}
+
+// TestPairedCandidatesMatchGolden pairs a nas bench --space report with torch_candidates.py's
+// report of the same networks (both real runs, at batch 4 on a busy machine): every cand_I of
+// nas meets PyTorch's cand_I and no other.
+func TestPairedCandidatesMatchGolden(t *testing.T) {
+	c, err := pairReports("testdata/nas_candidates.json", "testdata/torch_candidates.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.workloads) != 3 {
+		t.Fatalf("%d workloads, want 3", len(c.workloads))
+	}
+	for _, wl := range c.workloads {
+		ref, ok := wl.reference("1", "train")
+		var want float64
+		for _, e := range wl.torch {
+			if e.Net == wl.name {
+				want = e.Results["1"]["train"].ImgPerS
+			}
+		}
+		if !ok || ref.value != want || ref.variant != "channels_last+tuned_malloc" {
+			t.Errorf("%s: reference %+v, %v; want PyTorch's %s at %v", wl.name, ref, ok, wl.name, want)
+		}
+	}
+	var out bytes.Buffer
+	if err := c.markdown(&out); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "candidates.golden.md")
+	if *update {
+		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != string(want) {
+		t.Errorf("the table differs from %s (run go test -update to accept):\n%s", golden, out.String())
+	}
+	if _, err := pairReports("testdata/torch_candidates.json", "testdata/nas_candidates.json"); err == nil {
+		t.Error("reports given the wrong way round were paired")
 	}
 }
