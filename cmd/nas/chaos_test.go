@@ -361,7 +361,7 @@ func TestWorkerRefusesBadInputWithExitCode2(t *testing.T) {
 		{"no slots", []string{"--slots", "0"}, "--slots and --threads must be at least 1"},
 		{"too many threads", []string{"--slots", "2", "--threads", "100000"}, "usable cores"},
 		{"a negative lease", []string{"--lease", "-1s"}, "--lease must be positive"},
-		{"an argument", []string{"quick"}, "takes no arguments"},
+		{"an argument", []string{"quick"}, "want no arguments"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			db := filepath.Join(t.TempDir(), "nas.db")

@@ -56,8 +56,8 @@ func openStoreWrite(path string) (*store.DB, error) {
 }
 
 // openStoreExisting opens the database dsn for reading and writing, as openStoreWrite does, but
-// only if it exists: commands that work on what a search stored (a worker, a final training)
-// name a missing file rather than create an empty database.
+// only if it exists: a command that works on what a search stored (a final training) names a
+// missing file rather than create an empty database.
 func openStoreExisting(dsn string) (*store.DB, error) {
 	if !store.IsURL(dsn) {
 		if _, err := os.Stat(dsn); err != nil {

@@ -269,9 +269,8 @@ func runAsNobody(t *testing.T, name string) {
 	}
 }
 
-func TestCommandsOnStoredWorkNeedTheDatabase(t *testing.T) {
+func TestFinalizeNeedsTheDatabase(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "none.db")
-	wantExit(t, 2, []string{"no database at " + db}, "worker", "--db", db, "--threads", "1")
 	wantExit(t, 2, []string{"no database at " + db}, "finalize", "quick", "--db", db, "--recipe", "../../configs/recipes/standard.yaml")
 	if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s was created (%v)", db, err)

@@ -48,7 +48,9 @@ func (c *workerCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	case *lease <= 0:
 		return badInputf("--lease must be positive, such as 30s (got %v)", *lease)
 	}
-	st, err := openStoreExisting(*dbPath)
+	// A worker may start before its coordinator has made the database: it makes it, and waits
+	// for work.
+	st, err := openStoreWrite(*dbPath)
 	if err != nil {
 		return err
 	}
