@@ -29,6 +29,7 @@ const (
 	FamilyIncResB          = "incres_b"
 	FamilyIncResC          = "incres_c"
 	FamilyReductionB       = "reduction_b"
+	FamilyGeneticStage     = "genetic_stage"
 )
 
 // family is the registry entry of a block family: everything the package knows of it. Adding a
@@ -136,6 +137,9 @@ var familyList = []family{
 		normalize: normalizeInception, build: incres(incresCBranches),
 		search: &slotRule{decode: branchSlot(incresCWidths, true), width: branchesWidth,
 			kin: []string{FamilyIncResA, FamilyIncResB, FamilyInception}}},
+
+	{name: FamilyGeneticStage, group: "Genetic CNN", width: true, options: []string{"code"},
+		normalize: normalizeGeneticStage, build: buildGeneticStage},
 
 	{name: FamilyTransition, options: []string{"compression"}, step: true,
 		normalize: normalizeTransition, build: buildTransition},
