@@ -94,9 +94,10 @@ func (c geneticCode) succs(v int) bool {
 	return false
 }
 
-// canonical returns the smallest code (in the order of String) among the renumberings of the
+// canonical returns the largest code (in the order of String) among the renumberings of the
 // nodes that keep every edge going forward: codes that give the same network (the same DAG up
-// to the numbering of its nodes, isolated nodes included) have the same canonical code.
+// to the numbering of its nodes, isolated nodes included) have the same canonical code, and it
+// numbers the connected nodes first, isolated nodes last.
 func (c geneticCode) canonical() geneticCode {
 	best := c.String()
 	perm := make([]int, c.k) // perm[v] is the new number of node v
@@ -114,7 +115,7 @@ func (c geneticCode) canonical() geneticCode {
 					}
 				}
 			}
-			if s := r.String(); s < best {
+			if s := r.String(); s > best {
 				best = s
 			}
 			return
