@@ -108,3 +108,21 @@ func TestGeneticMutationFlipsBits(t *testing.T) {
 		t.Errorf("mutation flips %.1f bits on average, want about 2 of 13", mean)
 	}
 }
+
+// Nearest maps the paper's named structures to the genomes of their codes, exactly.
+func TestGeneticNearestFindsThePaperStructures(t *testing.T) {
+	s := loadGeneticSpace(t, "genetic_cnn_mnist")
+	for name, want := range map[string]Genome{
+		"chain": {1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 0, 0, 1},
+		"dense": {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+	} {
+		a, err := Load(baselines + "genetic/genetic_cnn_" + name + "_mnist.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, exact := s.Nearest(a)
+		if !exact || s.Distance(g, want) != 0 {
+			t.Errorf("%s: Nearest gives %v (exact %v), want %v", name, g, exact, want)
+		}
+	}
+}
