@@ -170,7 +170,7 @@ func buildGeneticStage(g *graph, s *scope, x int, b Block, _ residualTail) int {
 	conv := func(s *scope, x int) int {
 		return g.cbr(s, x, convSpec{out: b.Width, kh: 3, kw: 3, padH: 1, padW: 1})
 	}
-	in := conv(s.sub("in"), x)
+	in := conv(s.sub("input"), x)
 	out := make([]int, c.k)
 	var ends []int
 	for v := range c.k {
@@ -199,7 +199,7 @@ func buildGeneticStage(g *graph, s *scope, x int, b Block, _ residualTail) int {
 	for _, e := range ends {
 		sum = g.sum(s, sum, e)
 	}
-	return g.se(s, conv(s.sub("out"), sum), b.SE)
+	return g.se(s, conv(s.sub("output"), sum), b.SE)
 }
 
 // sum adds x to the running sum acc (-1 for none yet).
