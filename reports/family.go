@@ -26,6 +26,7 @@ var colours = map[string]color.RGBA{
 	"DenseNet":            rgb(0xe1, 0x57, 0x59),
 	"Inception":           rgb(0xb0, 0x7a, 0xa1),
 	"Inception-ResNet":    rgb(0x5d, 0x3a, 0x7e),
+	"Genetic CNN":         rgb(0x1f, 0x8a, 0x8a),
 }
 
 // otherGroup colours a family that package space does not know.

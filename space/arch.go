@@ -253,6 +253,11 @@ type Block struct {
 	// NoReLU leaves out the ReLU after an Inception-ResNet block's addition.
 	NoReLU bool `yaml:"no_relu,omitempty" json:"no_relu,omitempty"`
 
+	// Code is a genetic_stage block's connection bits as Genetic CNN writes them: for nodes
+	// v2..vK, one group per node of the bits of its possible predecessors v1..v(j-1), groups
+	// joined by "-" (e.g. "1-01-001" for a chain of four nodes).
+	Code string `yaml:"code,omitempty" json:"code,omitempty"`
+
 	// SE attaches a squeeze-and-excitation module.
 	SE *SE `yaml:"se,omitempty" json:"se,omitempty"`
 	// DropPath is the probability of dropping a residual block's branch per sample.

@@ -86,6 +86,10 @@
 //	incres_c           as incres_a with n1x1 | n3x3: [reduce, 1×3, 3×1].
 //	reduction_b        Inception-ResNet-v2's Reduction-B: n3x3: [reduce, 3×3 s2] | n3x3b:
 //	                   [reduce, 3×3 s2] | n3x3dbl: [reduce, 3×3, 3×3 s2] | maxpool. padding.
+//	genetic_stage      a Genetic CNN stage (Xie and Yuille 2017) of width w and code, e.g.
+//	                   "1-01-001": an input 3×3 conv unit, K nodes of 3×3 conv units on the
+//	                   sum of their inputs wired by the code's bits, isolated nodes dropped, and
+//	                   an output 3×3 conv unit on the sum of the nodes without successor.
 //
 // With ror: true (Zhang et al. 2017) the last residual block of each stage also adds the stage's
 // input, and the last residual block of the network adds the stem's output, each projected by

@@ -29,6 +29,7 @@ const (
 	FamilyIncResB          = "incres_b"
 	FamilyIncResC          = "incres_c"
 	FamilyReductionB       = "reduction_b"
+	FamilyGeneticStage     = "genetic_stage"
 )
 
 // family is the registry entry of a block family: everything the package knows of it. Adding a
@@ -75,6 +76,8 @@ type slotRule struct {
 	widthless bool
 	// stepOptions are options the slot chooses for the downsampling step it adds by itself.
 	stepOptions []string
+	// slotOptions are further search options the slot reads to build the block.
+	slotOptions []string
 	// kin lists the families nearest to it, nearest first.
 	kin []string
 	// width returns the width gene a slot of family fam needs to give b's output; nil means
@@ -136,6 +139,10 @@ var familyList = []family{
 		normalize: normalizeInception, build: incres(incresCBranches),
 		search: &slotRule{decode: branchSlot(incresCWidths, true), width: branchesWidth,
 			kin: []string{FamilyIncResA, FamilyIncResB, FamilyInception}}},
+
+	{name: FamilyGeneticStage, group: "Genetic CNN", width: true, options: []string{"code"},
+		normalize: normalizeGeneticStage, build: buildGeneticStage,
+		search: &slotRule{decode: geneticSlot, slotOptions: []string{"nodes"}}},
 
 	{name: FamilyTransition, options: []string{"compression"}, step: true,
 		normalize: normalizeTransition, build: buildTransition},

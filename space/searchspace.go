@@ -50,6 +50,9 @@ type slot struct {
 	options                      map[string]*decision
 	// perFamily holds, for each of its families, the options that apply to it.
 	perFamily map[string]map[string]*decision
+	// bits are the connection bits of a genetic_stage block, bit (i, j) at bits[j(j−1)/2+i],
+	// for the largest number of nodes the slot may have.
+	bits []decision
 }
 
 // option returns the decision of option key for family fam, or nil if the slot does not choose
@@ -239,6 +242,15 @@ func (sl *slot) build(f *slotFile, i int, spaceFamilies ast.Node, global map[str
 			return fieldError(famPath, "family %s needs the values of %s: set options.%s in the stage or for the whole space", fam, o.key, o.key)
 		}
 	}
+	if d := sl.options["nodes"]; d != nil {
+		k := int(slices.Max(d.num))
+		for j := 1; j < k; j++ {
+			for i := range j {
+				sl.bits = append(sl.bits, decision{name: fmt.Sprintf("%s.bit(%d,%d)", path, i+1, j+1),
+					text: []string{"0", "1"}, num: []float64{0, 1}, gene: -1})
+			}
+		}
+	}
 	sl.perFamily = map[string]map[string]*decision{}
 	for _, fam := range sl.family.text {
 		sl.perFamily[fam] = map[string]*decision{}
@@ -275,6 +287,9 @@ func (s *SearchSpace) layOut() {
 			if d, ok := sl.options[o.key]; ok {
 				assign(d)
 			}
+		}
+		for j := range sl.bits {
+			assign(&sl.bits[j])
 		}
 		if unit := seq(first, len(s.genes)); len(unit) > 0 {
 			s.units = append(s.units, unit)

@@ -65,7 +65,7 @@ func (s *SearchSpace) decode(g Genome, used []bool) (*Arch, error) {
 		}
 		fam := r.text(&sl.family)
 		rule := families[fam].search
-		st := &slotStage{a: a, r: r, option: func(key string) *decision { return sl.option(key, fam) },
+		st := &slotStage{a: a, r: r, bits: sl.bits, option: func(key string) *decision { return sl.option(key, fam) },
 			depth: depth, down: r.int(&sl.stride) == 2, b: Block{Family: fam}, cur: cur, in: cur}
 		if !rule.widthless {
 			st.width = r.int(&sl.width)
@@ -78,7 +78,7 @@ func (s *SearchSpace) decode(g Genome, used []bool) (*Arch, error) {
 				b.SE = &SE{Ratio: min(ratio, st.seChannels)}
 			}
 		}
-		a.Stages = append(a.Stages, Stage{Block: b, Blocks: depth})
+		a.Stages = append(a.Stages, Stage{Block: b, Blocks: depth, Pool: st.pool})
 		if families[fam].residual {
 			res = append(res, residualSlot{sl: sl, stage: len(a.Stages) - 1, in: st.in, out: cur})
 		}
@@ -96,10 +96,32 @@ type slotStage struct {
 	depth  int                        // its number of blocks, at least 1
 	down   bool                       // it downsamples
 
-	b          Block // the stage's block, its family set
-	cur        Shape // the shape the slot gets; decode sets the shape it gives
-	in         Shape // the shape its first block gets, after any downsampling step
-	seChannels int   // the channels an SE module of the block scales
+	b          Block      // the stage's block, its family set
+	cur        Shape      // the shape the slot gets; decode sets the shape it gives
+	in         Shape      // the shape its first block gets, after any downsampling step
+	seChannels int        // the channels an SE module of the block scales
+	bits       []decision // the slot's connection bits, for a genetic_stage block
+	pool       *Pool      // a pooling layer after the stage
+}
+
+// geneticSlot builds a Genetic CNN stage: a code of the slot's number of nodes from its bits,
+// and, when the slot downsamples, the paper's 2×2 max pooling after the stage.
+func geneticSlot(st *slotStage) {
+	k := st.r.int(st.option("nodes"))
+	c := newGeneticCode(k)
+	for j := 1; j < k; j++ {
+		for i := range j {
+			c.edge[i][j] = st.r.int(&st.bits[j*(j-1)/2+i]) == 1
+		}
+	}
+	st.b.Width, st.b.Code = st.width, c.String()
+	st.in = st.cur
+	st.cur.C = st.width
+	if st.down && st.cur.H >= 2 && st.cur.W >= 2 {
+		st.pool = &Pool{Type: "max", Kernel: 2}
+		st.cur.H, st.cur.W = st.cur.H/2, st.cur.W/2
+	}
+	st.seChannels = st.width
 }
 
 // convSlot returns the decode of a family with a width and a stride, which sets the options

@@ -3,6 +3,7 @@ package space
 import (
 	"math"
 	"slices"
+	"strings"
 )
 
 // Nearest returns the genome of the space whose network is nearest to a, and whether that
@@ -99,8 +100,21 @@ func (s *SearchSpace) nearest(a *Arch, stages []archStage, slotOf []int) Genome 
 				set(d, slices.Index(d.text, optionText(st.block, key)))
 			case "se":
 				set(d, nearestRatio(d, optionNum(st, key)))
+			case "nodes":
+				set(d, nearestNum(d, float64(strings.Count(st.block.Code, "-")+2)))
 			default:
 				set(d, nearestNum(d, optionNum(st, key)))
+			}
+		}
+		if code, err := parseGeneticCode(st.block.Code); err == nil && fam == FamilyGeneticStage {
+			// The canonical code numbers its connected nodes first: a slot of more nodes
+			// leaves the others isolated, one of fewer keeps the bits it has room for.
+			for j := 1; j < code.k; j++ {
+				for i := range j {
+					if b := j*(j-1)/2 + i; b < len(sl.bits) {
+						set(&sl.bits[b], int(boolNum(code.edge[i][j])))
+					}
+				}
 			}
 		}
 	}
@@ -136,7 +150,9 @@ func mainStages(a *Arch) []archStage {
 		if len(st.List) > 0 {
 			depth = len(st.List)
 		}
-		out = append(out, archStage{block: b, depth: depth, down: down || b.Stride == 2, compression: theta})
+		// A Genetic CNN stage downsamples by the max pooling after it.
+		pooled := b.Family == FamilyGeneticStage && st.Pool != nil
+		out = append(out, archStage{block: b, depth: depth, down: down || b.Stride == 2 || pooled, compression: theta})
 		down, theta = false, 1
 	}
 	return out

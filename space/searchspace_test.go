@@ -3,6 +3,7 @@ package space
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -104,10 +105,14 @@ func TestDecodeReachesEveryFamilyAndOption(t *testing.T) {
 			if b.Shortcut == "A" {
 				seen["shortcut A"] = true
 			}
+			if b.Code != "" {
+				seen["nodes"] = true // a code of each number of nodes is checked below
+				seen[fmt.Sprintf("%d nodes", strings.Count(b.Code, "-")+2)] = true
+			}
 		}
 	}
 	want := append(slices.Clone(searchFamilies), FamilyTransition, FamilyReductionA, "ror", "stochastic_depth",
-		"stride 2 basic", "stride 2 plain", "shortcut A")
+		"stride 2 basic", "stride 2 plain", "shortcut A", "2 nodes", "4 nodes")
 	want = append(want, searchOptionKeys()...)
 	var missing []string
 	for _, w := range want {
@@ -412,11 +417,11 @@ func TestSpaceErrors(t *testing.T) {
 		{"no stages", frame,
 			`bad.yaml:1:1: field "stages": missing: a search space needs at least one stage slot`},
 		{"unknown family", frame + "stages:\n  - families: [basic, resnet]\n    width: 8\n",
-			`bad.yaml:4:23: field "stages[0].families[1]": must be one of plain, mlpconv, basic, bottleneck, preact_basic, preact_bottleneck, wide, resnext, dense, inception, incres_a, incres_b, incres_c, or a list of them (got "resnet")`},
+			`bad.yaml:4:23: field "stages[0].families[1]": must be one of plain, mlpconv, basic, bottleneck, preact_basic, preact_bottleneck, wide, resnext, dense, inception, incres_a, incres_b, incres_c, genetic_stage, or a list of them (got "resnet")`},
 		{"a family listed twice", frame + "families: [basic, basic]\nstages:\n  - {width: 8}\n",
 			`bad.yaml:3:19: field "families[1]": lists basic twice`},
 		{"no families", frame + "stages:\n  - {width: 8}\n",
-			`bad.yaml:4:5: field "stages[0].families": missing: the block families the stage may use (here or for the whole space), any of plain, mlpconv, basic, bottleneck, preact_basic, preact_bottleneck, wide, resnext, dense, inception, incres_a, incres_b, incres_c`},
+			`bad.yaml:4:5: field "stages[0].families": missing: the block families the stage may use (here or for the whole space), any of plain, mlpconv, basic, bottleneck, preact_basic, preact_bottleneck, wide, resnext, dense, inception, incres_a, incres_b, incres_c, genetic_stage`},
 		{"no width", frame + "stages:\n  - {families: [dense, basic], options: {growth_rate: 4}}\n",
 			`bad.yaml:4:5: field "stages[0].width": missing: family basic needs the widths the stage may have`},
 		{"a width of the wrong type", frame + "stages:\n  - {families: [basic], width: [8, wide]}\n",
@@ -438,7 +443,7 @@ func TestSpaceErrors(t *testing.T) {
 		{"every slot may be left out", frame + "stages:\n  - {families: [basic], width: 8, depth: [0, 1]}\n",
 			`bad.yaml:3:1: field "stages": every stage slot may have depth 0; at least one must have a depth of at least 1, so that every network has a stage`},
 		{"unknown option", frame + "options: {se: [none, 4], squeeze: [2]}\nstages:\n  - {families: [basic], width: 8}\n",
-			`bad.yaml:3:26: field "options.squeeze": unknown search option "squeeze"; valid options: se, shortcut, stride_on, kernel, cardinality, widen_factor, growth_rate, bn_size, compression, dropout, scale, drop_path`},
+			`bad.yaml:3:26: field "options.squeeze": unknown search option "squeeze"; valid options: se, shortcut, stride_on, kernel, cardinality, widen_factor, growth_rate, bn_size, compression, dropout, scale, drop_path, nodes`},
 		{"an SE ratio of 0", frame + "options: {se: [none, 0]}\nstages:\n  - {families: [basic], width: 8}\n",
 			`bad.yaml:3:22: field "options.se[1]": must be none or a reduction ratio between 1 and 65536, a list of them, or a range {min, max, step} (got "0")`},
 		{"a stage option no family takes", frame + "stages:\n  - {families: [basic, plain], width: 8, options: {growth_rate: [12]}}\n",

@@ -107,13 +107,15 @@ var searchOptions = []searchOption{
 	{key: "dropout", kind: probabilityKind},
 	{key: "scale", kind: valueKind{desc: "a number in (0, 10]", number: func(x float64) bool { return x > 0 && x <= 10 }}},
 	{key: "drop_path", kind: probabilityKind},
+	{key: "nodes", kind: intKind(2, maxGeneticNodes), required: true},
 }
 
 // appliesTo tells whether the search option key applies to family fam: whether the family takes
 // the option, or a slot of the family chooses it for the downsampling step it adds.
 func appliesTo(key, fam string) bool {
 	f := families[fam]
-	return slices.Contains(f.accepts(), key) || slices.Contains(f.search.stepOptions, key)
+	return slices.Contains(f.accepts(), key) || slices.Contains(f.search.stepOptions, key) ||
+		slices.Contains(f.search.slotOptions, key)
 }
 
 func searchOptionKeys() []string {
