@@ -61,7 +61,7 @@ func (c *finalizeCommand) Run(ctx context.Context, args []string, stdout, stderr
 		return badInputf("--workers and --threads must not be negative (0: the machine's choice)")
 	}
 	opt := search.FinalizeOptions{Top: *top, Workers: *workers, Threads: *threads,
-		CheckpointDir: store.CheckpointDir(*dbPath)}
+		CheckpointDir: store.CheckpointDir(*dbPath), ModelDir: store.ModelDir(*dbPath)}
 	if opt.Trials, err = parseList(*trialList, "--trial", func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }); err != nil {
 		return err
 	}
@@ -137,6 +137,11 @@ func (c *finalizeCommand) Run(ctx context.Context, args []string, stdout, stderr
 		if err := reports.WriteTable(stdout, t, false); err != nil {
 			return err
 		}
+	}
+	if dir := store.ModelDir(*dbPath); dir != "" {
+		fmt.Fprintf(stderr, "the trained models are in %s, one per network and seed; nas export TRIAL --format onnx|pytorch|yaml exports a final trial's\n", dir)
+	} else {
+		fmt.Fprintln(stderr, "a PostgreSQL database keeps no model files; nas train --save FILE trains and keeps one")
 	}
 	return nil
 }
