@@ -174,7 +174,7 @@ func TestFinalizeTiny(t *testing.T) {
 		if again, _ := finals(t, db); len(again) != len(fs) {
 			t.Errorf("running it again left %d final trials, want %d", len(again), len(fs))
 		}
-		checkFinalModels(t, db, fs)
+		checkFinalModels(t, db, fs, out)
 	})
 
 	t.Run("RefusesBadInputWithExitCode2", func(t *testing.T) {
@@ -315,8 +315,9 @@ func TestFinalizeHelperProcess(t *testing.T) {
 
 // checkFinalModels checks that every final trial fs of database db kept its model file: nas eval
 // of it gives the test accuracy stored for the trial, and nas export of the trial carries its
-// trained weights, or fails naming the file once it is gone.
-func checkFinalModels(t *testing.T, db string, fs []store.Evaluation) {
+// trained weights, or fails naming the file once it is gone; finalized is what nas finalize
+// printed, which names each file.
+func checkFinalModels(t *testing.T, db string, fs []store.Evaluation, finalized string) {
 	t.Helper()
 	out := t.TempDir()
 	for _, f := range fs {
@@ -325,6 +326,9 @@ func checkFinalModels(t *testing.T, db string, fs []store.Evaluation) {
 		saved, err := model.Load(path)
 		if err != nil {
 			t.Fatalf("final trial %d: %v", f.Trial.ID, err)
+		}
+		if !strings.Contains(finalized, "trial "+id+" (") || !strings.Contains(finalized, path) {
+			t.Errorf("nas finalize does not say where final trial %d's model file %s is:\n%s", f.Trial.ID, path, finalized)
 		}
 		code, text, stderr := runNAS(t, "eval", path, "--threads", "1", "--json")
 		var r evalReport
