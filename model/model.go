@@ -352,3 +352,19 @@ func (f *File) Build(batch int, pool *parallel.Pool) (*evaluator.Model, error) {
 	}
 	return m, nil
 }
+
+// Trained returns the model file of network m, of architecture arch, trained under recipe
+// with seed on data set ds, whose inputs it normalises by norm, and whose training ended with
+// res; version is the nas version writing it.
+func Trained(m *evaluator.Model, norm data.Norm, arch *space.Arch, recipe evaluator.Recipe, seed uint64,
+	ds *data.Dataset, res evaluator.Result, version string) (*File, error) {
+	hash, err := arch.Hash()
+	if err != nil {
+		return nil, err
+	}
+	return &File{Tensors: m.Weights(), Meta: Meta{
+		Arch: arch, ArchHash: hash, Recipe: &recipe, Seed: seed, Dataset: ds.Name, Norm: norm,
+		Classes: ds.Train.ClassNames, ValAcc: res.ValAcc, TestAcc: res.TestAcc, Tested: res.Tested,
+		Version: version,
+	}}, nil
+}

@@ -37,6 +37,8 @@ type FinalizeOptions struct {
 	// CheckpointDir, if set, is where the trainings keep a checkpoint at the end of every epoch,
 	// from which a run that was interrupted goes on (see store.CheckpointDir).
 	CheckpointDir string
+	// ModelDir, if set, is where the trainings keep their model files (see Worker.ModelDir).
+	ModelDir string
 	// Warn, if set, is told when a checkpoint is refused and its training starts over.
 	Warn func(string)
 	// Training, if set, is called as Training of RunOptions is.
@@ -233,7 +235,7 @@ func finalTrainings(ctx context.Context, st store.Store, exp store.Experiment, d
 	}
 	if err == nil {
 		w := &Worker{Store: st, Experiment: exp.Name, Slots: k, Threads: t, Lease: lease, DataDirs: opt.DataDirs,
-			Training: opt.Training, CheckpointDir: opt.CheckpointDir, Warn: opt.Warn,
+			Training: opt.Training, CheckpointDir: opt.CheckpointDir, ModelDir: opt.ModelDir, Warn: opt.Warn,
 			datasets: map[string]*data.Dataset{dsName: ds}}
 		background.Go(func() {
 			if err := w.Run(ctx); err != nil {

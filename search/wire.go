@@ -43,7 +43,9 @@ type RunOptions struct {
 	Training func(Training)
 	// CheckpointDir and Warn are the Worker's (see Worker.CheckpointDir).
 	CheckpointDir string
-	Warn          func(string)
+	// ModelDir is the Worker's (see Worker.ModelDir).
+	ModelDir string
+	Warn     func(string)
 }
 
 // Training is the state of one evaluation in flight.
@@ -173,7 +175,7 @@ func RunExperiment(ctx context.Context, st store.Store, e *Experiment, opt RunOp
 	err = q.prepare(ctx)
 	if err == nil && k > 0 {
 		w := &Worker{Store: st, Experiment: name, Slots: k, Threads: t, Lease: lease, Version: opt.Version,
-			Training: opt.Training, CheckpointDir: opt.CheckpointDir, Warn: opt.Warn,
+			Training: opt.Training, CheckpointDir: opt.CheckpointDir, ModelDir: opt.ModelDir, Warn: opt.Warn,
 			datasets: map[string]*data.Dataset{e.Dataset: ds}}
 		workers, stopWorkers := context.WithCancel(ctx)
 		defer stopWorkers()

@@ -14,6 +14,7 @@ import (
 	"github.com/gonas/nas/engine/parallel"
 	"github.com/gonas/nas/evaluator"
 	"github.com/gonas/nas/evaluator/data"
+	modelfile "github.com/gonas/nas/model"
 	"github.com/gonas/nas/space"
 	"github.com/gonas/nas/store"
 )
@@ -54,6 +55,9 @@ type Worker struct {
 	// store.CheckpointDir). A search trial's checkpoint is removed once its result is stored;
 	// a final trial's is kept, its trained state.
 	CheckpointDir string
+	// ModelDir, if set, is where a final trial whose training ended ok keeps its model file
+	// (store.ModelFile), written before its result is stored (see store.ModelDir).
+	ModelDir string
 	// Warn, if set, is told when a checkpoint is refused and its training starts over.
 	Warn func(string)
 	// Training, if set, is called as RunOptions.Training is.
@@ -333,6 +337,11 @@ func (w *Worker) train(ctx context.Context, tr store.Trial, slot int, pool *para
 	if cp := w.checkpoints(tr, arch.Name); cp != nil && r.Epochs > 1 {
 		opt.Checkpoints = cp
 	}
+	var trained *evaluator.Model
+	var norm data.Norm
+	if w.ModelDir != "" && tr.Phase == store.PhaseFinal {
+		opt.Trained = func(m *evaluator.Model, n data.Norm) { trained, norm = m, n }
+	}
 	if w.Training != nil {
 		t := Training{Trial: tr.ID, Name: arch.Name, Baseline: tr.Operator == baselineOperator, Worker: slot, Fidelity: tr.Key.Fidelity}
 		opt.Progress = func(p evaluator.Progress) {
@@ -344,7 +353,19 @@ func (w *Worker) train(ctx context.Context, tr store.Trial, slot int, pool *para
 			w.Training(t)
 		}()
 	}
-	return evaluator.Evaluate(ctx, &arch, ds, r, opt)
+	res, err := evaluator.Evaluate(ctx, &arch, ds, r, opt)
+	if err != nil || trained == nil || res.Status != evaluator.StatusOK {
+		return res, err
+	}
+	f, err := modelfile.Trained(trained, norm, &arch, r, tr.Key.Seed, ds, res, w.Version)
+	if err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(w.ModelDir, 0o755); err != nil {
+		return res, err
+	}
+	// Before FinishTrial stores the result: a stored final result always has its model file.
+	return res, modelfile.Save(store.ModelFile(w.ModelDir, tr.Key), f)
 }
 
 // checkpoints returns the checkpoints of trial tr, whose network is called name, or nil when

@@ -32,9 +32,29 @@ var _ evaluator.Checkpointer = (*FileCheckpoints)(nil)
 // file returns the name of the checkpoint file of epoch epoch: the training's key, hashed, and
 // the epoch.
 func (f *FileCheckpoints) file(epoch int) string {
-	k := f.Key
+	return fmt.Sprintf("%s-e%d.safetensors", keyStem(f.Key), epoch)
+}
+
+// keyStem names the files of the training of key k: its architecture's hash, shortened, and a
+// short hash of the whole key.
+func keyStem(k EvalKey) string {
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%v|%d", k.ArchHash, k.Dataset, k.RecipeHash, k.Fidelity, k.Seed))
-	return fmt.Sprintf("%s-%s-e%d.safetensors", k.ArchHash[:min(12, len(k.ArchHash))], hex.EncodeToString(sum[:6]), epoch)
+	return fmt.Sprintf("%s-%s", k.ArchHash[:min(12, len(k.ArchHash))], hex.EncodeToString(sum[:6]))
+}
+
+// ModelDir returns the folder where the final trainings of the database dsn keep their model
+// files: DSN.d/models beside a SQLite file, "" (none) for a PostgreSQL URL, as CheckpointDir.
+func ModelDir(dsn string) string {
+	if IsURL(dsn) {
+		return ""
+	}
+	return dsn + ".d/models"
+}
+
+// ModelFile returns the path in dir of the model file of the training of key k. Two trials of
+// one key (a result the cache shares) share the file.
+func ModelFile(dir string, k EvalKey) string {
+	return filepath.Join(dir, keyStem(k)+".safetensors")
 }
 
 // Load returns the recorded checkpoint, after checking the file's checksum.

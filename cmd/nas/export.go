@@ -235,6 +235,25 @@ func trialSource(ctx context.Context, db, arg, recipePath string, stderr io.Writ
 		return nil, err
 	}
 	src.file.Meta.Recipe = recipe
+	trainedFrom := ""
+	if ev.Trial.Phase == store.PhaseFinal && r.Status == evaluator.StatusOK {
+		dir := store.ModelDir(db)
+		if dir == "" {
+			return nil, fmt.Errorf("trial %d: a PostgreSQL database keeps no model files, so its trained weights are not kept", ev.Trial.ID)
+		}
+		path := store.ModelFile(dir, k)
+		f, err := model.Load(path)
+		if err != nil {
+			return nil, fmt.Errorf("trial %d: its model file: %w (run nas finalize %s again to train it anew)", ev.Trial.ID, err, ev.Experiment)
+		}
+		if f.Meta.ArchHash != ev.Arch.Hash {
+			return nil, fmt.Errorf("trial %d: model file %s is of architecture %s, the trial's is %s", ev.Trial.ID, path, f.Meta.ArchHash, ev.Arch.Hash)
+		}
+		f.Meta.Arch.Name = a.Name
+		src.file, src.trained, trainedFrom = f, true, path
+	} else {
+		fmt.Fprintf(stderr, "note: trial %d is a search trial whose trained weights are not kept; the export has the initial weights of seed %d (nas finalize trains and keeps them)\n", ev.Trial.ID, k.Seed)
+	}
 	if recipe == nil {
 		fmt.Fprintf(stderr, "note: the database does not tell trial %d's recipe (hash %s); give it with --recipe FILE to export it too\n", ev.Trial.ID, k.RecipeHash)
 	}
@@ -250,6 +269,11 @@ func trialSource(ctx context.Context, db, arg, recipePath string, stderr io.Writ
 	}
 	fmt.Fprintf(&b, "\n# %s parameters, %s MACs; canonical hash %s.\n", reports.Thousands(ev.Arch.Params), reports.Thousands(ev.Arch.MACs), ev.Arch.Hash)
 	fmt.Fprintf(&b, "# Trained on %s with seed %d at fidelity %g under the recipe of hash %s.\n", k.Dataset, k.Seed, k.Fidelity, k.RecipeHash)
+	if trainedFrom != "" {
+		fmt.Fprintf(&b, "# The trained weights and input normalisation of model file %s.\n", trainedFrom)
+	} else {
+		fmt.Fprintf(&b, "# Untrained: the initial weights of seed %d.\n", k.Seed)
+	}
 	src.header = b.String()
 	return src, nil
 }

@@ -61,7 +61,7 @@ func (c *finalizeCommand) Run(ctx context.Context, args []string, stdout, stderr
 		return badInputf("--workers and --threads must not be negative (0: the machine's choice)")
 	}
 	opt := search.FinalizeOptions{Top: *top, Workers: *workers, Threads: *threads,
-		CheckpointDir: store.CheckpointDir(*dbPath)}
+		CheckpointDir: store.CheckpointDir(*dbPath), ModelDir: store.ModelDir(*dbPath)}
 	if opt.Trials, err = parseList(*trialList, "--trial", func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }); err != nil {
 		return err
 	}
@@ -136,6 +136,28 @@ func (c *finalizeCommand) Run(ctx context.Context, args []string, stdout, stderr
 	for _, t := range r.FinalTables() {
 		if err := reports.WriteTable(stdout, t, false); err != nil {
 			return err
+		}
+	}
+	return printModelFiles(ctx, st, store.ModelDir(*dbPath), sum, stdout)
+}
+
+// printModelFiles says where the model file of each final trial of sum is, in dir.
+func printModelFiles(ctx context.Context, st store.Store, dir string, sum *search.FinalSummary, w io.Writer) error {
+	if dir == "" {
+		_, err := fmt.Fprintln(w, "\nA PostgreSQL database keeps no model files; nas train --save FILE trains and keeps one.")
+		return err
+	}
+	fmt.Fprintln(w, "\nModel files (nas eval FILE; nas export TRIAL --format onnx|pytorch|yaml exports the trained weights):")
+	for _, f := range sum.Finals {
+		for k, id := range f.Trials {
+			if id == 0 || f.Results[k].Status != evaluator.StatusOK {
+				continue
+			}
+			ev, err := st.Evaluation(ctx, id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "  trial %d (trial %d's network, seed %d): %s\n", id, f.Source.Trial.ID, ev.Trial.Key.Seed, store.ModelFile(dir, ev.Trial.Key))
 		}
 	}
 	return nil

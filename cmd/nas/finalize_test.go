@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gonas/nas/evaluator"
+	"github.com/gonas/nas/model"
 	"github.com/gonas/nas/store"
 )
 
@@ -171,6 +174,7 @@ func TestFinalizeTiny(t *testing.T) {
 		if again, _ := finals(t, db); len(again) != len(fs) {
 			t.Errorf("running it again left %d final trials, want %d", len(again), len(fs))
 		}
+		checkFinalModels(t, db, fs, out)
 	})
 
 	t.Run("RefusesBadInputWithExitCode2", func(t *testing.T) {
@@ -307,4 +311,58 @@ func TestFinalizeHelperProcess(t *testing.T) {
 		return
 	}
 	os.Exit(run(context.Background(), strings.Split(args, "\x1f"), os.Stdout, os.Stderr))
+}
+
+// checkFinalModels checks that every final trial fs of database db kept its model file: nas eval
+// of it gives the test accuracy stored for the trial, and nas export of the trial carries its
+// trained weights, or fails naming the file once it is gone; finalized is what nas finalize
+// printed, which names each file.
+func checkFinalModels(t *testing.T, db string, fs []store.Evaluation, finalized string) {
+	t.Helper()
+	out := t.TempDir()
+	for _, f := range fs {
+		id := strconv.FormatInt(f.Trial.ID, 10)
+		path := store.ModelFile(store.ModelDir(db), f.Trial.Key)
+		saved, err := model.Load(path)
+		if err != nil {
+			t.Fatalf("final trial %d: %v", f.Trial.ID, err)
+		}
+		if !strings.Contains(finalized, "trial "+id+" (") || !strings.Contains(finalized, path) {
+			t.Errorf("nas finalize does not say where final trial %d's model file %s is:\n%s", f.Trial.ID, path, finalized)
+		}
+		code, text, stderr := runNAS(t, "eval", path, "--threads", "1", "--json")
+		var r evalReport
+		if code != 0 || json.Unmarshal([]byte(text), &r) != nil {
+			t.Fatalf("nas eval %s: exit %d: %s%s", path, code, stderr, text)
+		}
+		if r.TestAcc != f.Result.TestAcc || saved.Meta.TestAcc != f.Result.TestAcc {
+			t.Errorf("final trial %d: nas eval gives test accuracy %v, the file says %v, the store %v", f.Trial.ID, r.TestAcc, saved.Meta.TestAcc, f.Result.TestAcc)
+		}
+		py := filepath.Join(out, "trial"+id)
+		if code, _, stderr := runNAS(t, "export", id, "--db", db, "--format", "pytorch", "--out", py); code != 0 {
+			t.Fatalf("export %s: exit %d: %s", id, code, stderr)
+		}
+		got, err := model.Load(py + ".safetensors")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Tensors, saved.Tensors) || !reflect.DeepEqual(got.Meta.Norm, saved.Meta.Norm) {
+			t.Errorf("export of final trial %d: the weights or normalisation are not the trained ones of %s", f.Trial.ID, path)
+		}
+		code, text, stderr = runNAS(t, "export", id, "--db", db, "--format", "yaml")
+		if code != 0 || !strings.Contains(text, "trained weights and input normalisation of model file "+path) {
+			t.Errorf("yaml export of final trial %d: exit %d, %s; want a header naming %s:\n%s", f.Trial.ID, code, stderr, path, text)
+		}
+	}
+	if len(fs) == 0 {
+		return
+	}
+	path := store.ModelFile(store.ModelDir(db), fs[0].Trial.Key)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runNAS(t, "export", strconv.FormatInt(fs[0].Trial.ID, 10), "--db", db, "--format", "pytorch", "--out", filepath.Join(out, "gone"))
+	if code != 1 || !strings.Contains(stderr, path) {
+		t.Errorf("export of a final trial without its model file: exit %d, stderr %q; want 1 naming %s", code, stderr, path)
+	}
 }

@@ -91,7 +91,7 @@ func (c *searchCommand) Run(ctx context.Context, args []string, stdout, stderr i
 	}
 	v := newSearchView(stderr, e)
 	opt := search.RunOptions{Name: *name, Workers: k, Threads: t, NoWorkers: k == 0, Lease: *lease,
-		Progress: v.batch, Training: v.training, CheckpointDir: store.CheckpointDir(*dbPath), Warn: v.warn}
+		Progress: v.batch, Training: v.training, CheckpointDir: store.CheckpointDir(*dbPath), ModelDir: store.ModelDir(*dbPath), Warn: v.warn}
 	if *dataDir != "" {
 		opt.DataDirs = []string{*dataDir}
 	}

@@ -155,21 +155,16 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 			bar.Set(p.Step)
 		}
 	}
-	var trained *model.File
+	var trained *evaluator.Model
+	var trainedNorm data.Norm
 	if *save != "" {
 		if err := checkWritableDir(*save); err != nil {
 			return err
 		}
-		hash, err := arch.Hash()
-		if err != nil {
+		if _, err := arch.Hash(); err != nil {
 			return badInput(err)
 		}
-		opt.Trained = func(m *evaluator.Model, norm data.Norm) {
-			trained = &model.File{Tensors: m.Weights(), Meta: model.Meta{
-				Arch: arch, ArchHash: hash, Recipe: &recipe, Seed: *seed, Dataset: ds.Name, Norm: norm,
-				Classes: ds.Train.ClassNames, Version: store.ThisMachine("").NASVersion,
-			}}
-		}
+		opt.Trained = func(m *evaluator.Model, norm data.Norm) { trained, trainedNorm = m, norm }
 	}
 	stop, err := startProfiles(*cpuProfile, "", "")
 	if err != nil {
@@ -184,8 +179,11 @@ func (c *trainCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		return badInput(err)
 	}
 	if trained != nil {
-		trained.Meta.ValAcc, trained.Meta.TestAcc, trained.Meta.Tested = res.ValAcc, res.TestAcc, res.Tested
-		if err := model.Save(*save, trained); err != nil {
+		f, err := model.Trained(trained, trainedNorm, arch, recipe, *seed, ds, res, store.ThisMachine("").NASVersion)
+		if err != nil {
+			return err
+		}
+		if err := model.Save(*save, f); err != nil {
 			return err
 		}
 		if !*asJSON {

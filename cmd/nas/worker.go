@@ -58,7 +58,7 @@ func (c *workerCommand) Run(ctx context.Context, args []string, stdout, stderr i
 
 	var mu sync.Mutex
 	w := &search.Worker{Store: st, Experiment: *experiment, Slots: *slots, Threads: *threads, Lease: *lease,
-		CheckpointDir: store.CheckpointDir(*dbPath),
+		CheckpointDir: store.CheckpointDir(*dbPath), ModelDir: store.ModelDir(*dbPath),
 		Warn: func(msg string) {
 			mu.Lock()
 			defer mu.Unlock()
