@@ -234,6 +234,17 @@ func trialSource(ctx context.Context, db, arg, recipePath string, stderr io.Writ
 	if err != nil {
 		return nil, err
 	}
+	if recipe == nil {
+		// Queued trials (a search's, a final training's) store their recipe in the database.
+		if stored, err := st.Recipe(ctx, k.RecipeHash); err == nil {
+			var r evaluator.Recipe
+			if err := json.Unmarshal(stored.JSON, &r); err == nil && r.Hash() == k.RecipeHash {
+				recipe = &r
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
 	src.file.Meta.Recipe = recipe
 	trainedFrom := ""
 	if ev.Trial.Phase == store.PhaseFinal && r.Status == evaluator.StatusOK {
