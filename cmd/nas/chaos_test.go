@@ -74,27 +74,7 @@ baselines: [%[1]s/baselines/small/nin_small_mnist.yaml]
 // returns the evaluations that computed their own result (not taken from the cache).
 func queuedTrials(t *testing.T, path, name string) ([]string, []store.Evaluation) {
 	t.Helper()
-	st, err := store.OpenReadOnly(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ctx := context.Background()
-	exp, err := st.Experiment(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := st.Trials(ctx, exp.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evs, err := st.Evaluations(ctx, exp.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(evs) != len(all) {
-		t.Fatalf("%s: %d of %d trials are finished", path, len(evs), len(all))
-	}
+	evs := finishedTrials(t, path, name)
 	var rows []string
 	var computed []store.Evaluation
 	for _, ev := range evs {

@@ -45,9 +45,9 @@ func tinyWith(t *testing.T, dir, old, new string) string {
 	return p
 }
 
-// trialsOf returns what the finished trials of experiment tiny in the database at path say
-// about the search, sorted, and fails the test unless every trial is finished.
-func trialsOf(t *testing.T, path string) []string {
+// finishedTrials returns the finished trials of experiment name in the database at path, in the
+// order they were added, and fails the test unless every trial of it is finished.
+func finishedTrials(t *testing.T, path, name string) []store.Evaluation {
 	t.Helper()
 	st, err := store.OpenReadOnly(path)
 	if err != nil {
@@ -55,7 +55,7 @@ func trialsOf(t *testing.T, path string) []string {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	exp, err := st.Experiment(ctx, "tiny")
+	exp, err := st.Experiment(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +68,16 @@ func trialsOf(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	if len(evs) != len(trials) {
-		t.Fatalf("%d of %d trials finished", len(evs), len(trials))
+		t.Fatalf("%s: %d of %d trials of %s are finished", path, len(evs), len(trials), name)
 	}
+	return evs
+}
+
+// trialsOf returns what the finished trials of experiment tiny in the database at path say
+// about the search, sorted, and fails the test unless every trial is finished.
+func trialsOf(t *testing.T, path string) []string {
+	t.Helper()
+	evs := finishedTrials(t, path, "tiny")
 	out := make([]string, len(evs))
 	for i, ev := range evs {
 		out[i] = fmt.Sprintf("gen %d %s %s %v %s val_acc %v", ev.Trial.Generation, ev.Trial.Operator,
